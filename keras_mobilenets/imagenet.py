@@ -1,0 +1,68 @@
+"""ImageNet-1k class names (shipped with the package, so this works offline) and
+the input preprocessing of the Keras reference models."""
+
+import functools
+import json
+import os
+
+import keras
+import numpy as np
+
+DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
+SAMPLE_IMAGE = os.path.join(DATA_DIR, "chelsea.jpg")
+
+
+@functools.lru_cache(maxsize=1)
+def class_index():
+    """{class id: (WordNet id, name)}; byte-identical to Keras'
+    imagenet_class_index.json (see weights/tools/make_class_index.py)."""
+    with open(os.path.join(DATA_DIR, "imagenet_class_index.json")) as f:
+        return {int(k): tuple(v) for k, v in json.load(f).items()}
+
+
+def decode_predictions(preds, top=5):
+    """Decodes ImageNet predictions of shape (samples, 1000).
+
+    Returns, per sample, a list of `(class_id, class_name, score)` tuples,
+    best first, like `keras.applications.imagenet_utils.decode_predictions`.
+    """
+    preds = keras.ops.convert_to_numpy(preds)
+    if preds.ndim != 2 or preds.shape[1] != 1000:
+        raise ValueError(
+            "`decode_predictions` expects a batch of ImageNet predictions, an "
+            f"array of shape (samples, 1000). Received shape: {preds.shape}"
+        )
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 1000:
+        raise ValueError(f"`top` must be an integer in [1, 1000]. Received: top={top!r}")
+    index = class_index()
+    results = []
+    for pred in preds:
+        best = np.argsort(-pred, kind="stable")[:top]
+        results.append([index[int(i)] + (pred[i],) for i in best])
+    return results
+
+
+def preprocess_input_tf(x, data_format=None):
+    """Scales pixels from [0, 255] to [-1, 1], as the MobileNet V1/V2 weights
+    expect (`keras.applications.mobilenet.preprocess_input`, mode "tf").
+
+    Accepts a NumPy array (a float copy is returned; integer input is cast to
+    the Keras float type) or a tensor. `data_format` is accepted for
+    compatibility; this scaling does not depend on it.
+    """
+    if isinstance(x, np.ndarray) or isinstance(x, (list, tuple)):
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(keras.config.floatx())
+        return x / 127.5 - 1.0
+    return keras.ops.cast(x, keras.config.floatx()) / 127.5 - 1.0
+
+
+def load_image(path, size):
+    """Reads an image file as a float32 array of shape (rows, cols, 3), resized
+    with bilinear filtering, pixels in [0, 255]."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB").resize((size[1], size[0]), Image.BILINEAR)
+        return np.asarray(im, dtype="float32")

@@ -1,0 +1,226 @@
+"""Fetching weight files into the Keras cache, and loading them strictly.
+
+Loading is all-or-nothing: the whole file is read and checked against the
+model (every tensor used, every variable filled, every shape equal) before a
+single variable is assigned, so a failed load leaves the model untouched.
+"""
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import tempfile
+
+import h5py
+import keras
+import numpy as np
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used for this model."""
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightFile:
+    """One downloadable weights file. `file_hash` is an MD5 or SHA-256 hex
+    digest (told apart by length, as `keras.utils.get_file` does), or None
+    where upstream publishes none."""
+
+    fname: str
+    url: str
+    file_hash: str = None
+
+
+def cache_dir():
+    """The Keras cache folder (`$KERAS_HOME`, else ~/.keras), read at call time."""
+    return os.path.expanduser(
+        os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")
+    )
+
+
+def _hash_ok(path, file_hash):
+    if file_hash is None:
+        return True
+    algorithm = hashlib.sha256 if len(file_hash) == 64 else hashlib.md5
+    digest = algorithm()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest() == file_hash
+
+
+def fetch(entry, subdir="models"):
+    """Returns the local path of `entry`, downloading it if it is not cached.
+
+    A cached file is used only if its hash (when one is pinned) matches. A
+    download goes through `keras.utils.get_file` into a temporary folder
+    beside the cache and is moved into place only once it verifies, so an
+    interrupted or corrupted download never leaves a file a later run trusts.
+    """
+    folder = os.path.join(cache_dir(), subdir)
+    target = os.path.join(folder, entry.fname)
+    if os.path.isfile(target) and _hash_ok(target, entry.file_hash):
+        return target
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=folder) as tmp:
+        try:
+            path = keras.utils.get_file(
+                entry.fname, entry.url, cache_dir=tmp, cache_subdir="",
+                file_hash=entry.file_hash,
+            )
+        except Exception as e:
+            raise OSError(
+                f"Could not download the weights file {entry.fname} from "
+                f"{entry.url} ({e}). Without network access, download it "
+                f"elsewhere and copy it to {target}, or pass `weights=` the "
+                "path of a local file."
+            ) from None
+        if not _hash_ok(path, entry.file_hash):
+            raise WeightsError(
+                f"The download of {entry.url} is corrupted: its hash is not "
+                f"{entry.file_hash}."
+            )
+        # Atomic on one file system: a concurrent reader sees the old file or
+        # the whole new one, never a partial one.
+        os.replace(path, target)
+    return target
+
+
+def canonical_layer_name(name):
+    """Keras 2 and Keras 3 spell the same MobileNetV3 layer differently
+    ("expanded_conv/depthwise/BatchNorm" vs "expanded_conv_depthwise_bn");
+    official files use the former. Both map to one key."""
+    return name.lower().replace("/", "_").replace("batchnorm", "bn")
+
+
+def _decode(value):
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def read_weights_file(path):
+    """Reads an HDF5 weights file into {layer name: [arrays in order]}.
+
+    Understands the legacy (Keras 2) layout of the official files (root
+    attribute `layer_names`, one group per layer listing `weight_names`) and
+    the Keras 3 `.weights.h5` layout (`layers/<name>/vars/<i>`).
+    """
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise WeightsError(
+            f"{path} is not a readable HDF5 weights file ({e}). It may be "
+            "truncated or corrupted: delete it and download it again."
+        ) from None
+    try:
+        with f:
+            if "model_weights" in f:
+                f = f["model_weights"]
+            if "layer_names" in f.attrs:
+                out = {}
+                for layer in f.attrs["layer_names"]:
+                    group = f[_decode(layer)]
+                    names = [_decode(n) for n in group.attrs["weight_names"]]
+                    out[_decode(layer)] = [np.asarray(group[n]) for n in names]
+                return out
+            if "layers" in f:
+                out = {}
+                for name, group in f["layers"].items():
+                    if "layers" in group and len(group["layers"]):
+                        raise WeightsError(
+                            f"{path}: layer {name!r} has nested layers; load "
+                            "such a file with `model.load_weights`."
+                        )
+                    arrays = group["vars"] if "vars" in group else {}
+                    out[name] = [
+                        np.asarray(arrays[k])
+                        for k in sorted(arrays, key=int)
+                    ]
+                return out
+    except WeightsError:
+        raise
+    except Exception as e:  # h5py raises many kinds on damaged files
+        raise WeightsError(
+            f"{path} could not be read as a weights file ({type(e).__name__}: "
+            f"{e}). It may be truncated or corrupted."
+        ) from None
+    raise WeightsError(
+        f"{path} is an HDF5 file but not a Keras weights file: it has neither "
+        "a `layer_names` attribute (Keras 2 .h5) nor a `layers` group "
+        "(Keras 3 .weights.h5)."
+    )
+
+
+def assign_strict(model, arrays_by_layer, source):
+    """Assigns {layer name: [arrays]} to `model`, all or nothing.
+
+    Every layer of the model that has weights must be in the file and every
+    layer in the file that has weights must be in the model, with the same
+    number of arrays of the same shapes; otherwise a WeightsError lists what
+    is missing, extra or mis-shaped and no variable is changed.
+    """
+    layers = {}
+    for layer in model.layers:
+        if layer.weights:
+            key = canonical_layer_name(layer.name)
+            if key in layers:
+                raise WeightsError(
+                    f"Layers {layers[key].name!r} and {layer.name!r} have the "
+                    "same canonical name; cannot load by name."
+                )
+            layers[key] = layer
+    given = {
+        canonical_layer_name(name): (name, arrays)
+        for name, arrays in arrays_by_layer.items()
+        if len(arrays)
+    }
+    missing = sorted(layers[k].name for k in layers.keys() - given.keys())
+    extra = sorted(given[k][0] for k in given.keys() - layers.keys())
+    mismatched = []
+    plan = []
+    for key in sorted(layers.keys() & given.keys()):
+        layer, (name, arrays) = layers[key], given[key]
+        expected = [tuple(w.shape) for w in layer.weights]
+        found = [tuple(a.shape) for a in arrays]
+        if expected != found:
+            mismatched.append(f"{layer.name}: model {expected}, file {found}")
+        else:
+            plan.append((layer, arrays))
+    if missing or extra or mismatched:
+        lines = [f"{source} does not fit model {model.name!r}:"]
+        for label, items in (
+            ("missing from the file", missing),
+            ("in the file but not in the model", extra),
+            ("shape mismatch", mismatched),
+        ):
+            if items:
+                shown = ", ".join(items[:8])
+                more = f" (and {len(items) - 8} more)" if len(items) > 8 else ""
+                lines.append(f"  {len(items)} {label}: {shown}{more}")
+        raise WeightsError("\n".join(lines))
+    for layer, arrays in plan:
+        for variable, value in zip(layer.weights, arrays):
+            variable.assign(value.astype(variable.dtype))
+
+
+def load_weights(model, path):
+    """Loads a local weights file (.h5 or .weights.h5) into `model`, strictly."""
+    if not os.path.isfile(path):
+        raise WeightsError(f"No weights file at {path!r}.")
+    assign_strict(model, read_weights_file(path), os.path.basename(path))
+
+
+def copy_into_cache(path, fname=None, subdir="models"):
+    """Copies a local file into the Keras cache under its official name
+    (atomically), so that `weights="imagenet"` finds it offline."""
+    folder = os.path.join(cache_dir(), subdir)
+    os.makedirs(folder, exist_ok=True)
+    target = os.path.join(folder, fname or os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=".copy-", dir=folder)
+    os.close(fd)
+    try:
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return target
