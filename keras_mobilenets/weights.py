@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import warnings
 
 import h5py
 import keras
@@ -18,6 +19,15 @@ import numpy as np
 
 class WeightsError(ValueError):
     """A weights file that cannot be used for this model."""
+
+
+class DownloadError(OSError):
+    """A weights file is neither in the cache nor downloadable (offline?)."""
+
+    def __init__(self, message, url, target):
+        super().__init__(message)
+        self.url = url
+        self.target = target
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,15 +75,15 @@ def fetch(entry, subdir="models"):
     with tempfile.TemporaryDirectory(prefix=".download-", dir=folder) as tmp:
         try:
             path = keras.utils.get_file(
-                entry.fname, entry.url, cache_dir=tmp, cache_subdir="",
-                file_hash=entry.file_hash,
+                entry.fname, entry.url, cache_dir=tmp, cache_subdir=""
             )
         except Exception as e:
-            raise OSError(
+            raise DownloadError(
                 f"Could not download the weights file {entry.fname} from "
                 f"{entry.url} ({e}). Without network access, download it "
                 f"elsewhere and copy it to {target}, or pass `weights=` the "
-                "path of a local file."
+                "path of a local file.",
+                entry.url, target,
             ) from None
         if not _hash_ok(path, entry.file_hash):
             raise WeightsError(
@@ -98,11 +108,12 @@ def _decode(value):
 
 
 def read_weights_file(path):
-    """Reads an HDF5 weights file into {layer name: [arrays in order]}.
+    """Reads a legacy (Keras 2) HDF5 weights file, the layout of the official
+    files (root attribute `layer_names`, one group per layer listing its
+    `weight_names`), into {layer name: [arrays in order]}.
 
-    Understands the legacy (Keras 2) layout of the official files (root
-    attribute `layer_names`, one group per layer listing `weight_names`) and
-    the Keras 3 `.weights.h5` layout (`layers/<name>/vars/<i>`).
+    Returns None for a Keras 3 `.weights.h5` file, whose groups are keyed by
+    Keras' internal object paths rather than layer names.
     """
     try:
         f = h5py.File(path, "r")
@@ -123,19 +134,7 @@ def read_weights_file(path):
                     out[_decode(layer)] = [np.asarray(group[n]) for n in names]
                 return out
             if "layers" in f:
-                out = {}
-                for name, group in f["layers"].items():
-                    if "layers" in group and len(group["layers"]):
-                        raise WeightsError(
-                            f"{path}: layer {name!r} has nested layers; load "
-                            "such a file with `model.load_weights`."
-                        )
-                    arrays = group["vars"] if "vars" in group else {}
-                    out[name] = [
-                        np.asarray(arrays[k])
-                        for k in sorted(arrays, key=int)
-                    ]
-                return out
+                return None  # Keras 3 layout: keyed by Keras' own paths
     except WeightsError:
         raise
     except Exception as e:  # h5py raises many kinds on damaged files
@@ -202,11 +201,70 @@ def assign_strict(model, arrays_by_layer, source):
             variable.assign(value.astype(variable.dtype))
 
 
+def _keras3_shapes(path):
+    with h5py.File(path, "r") as f:
+        shapes = []
+        f.visititems(lambda name, obj: shapes.append(tuple(obj.shape))
+                     if isinstance(obj, h5py.Dataset) else None)
+    return shapes
+
+
+def _load_keras3(model, path):
+    """Keras' own loader, made strict and all-or-nothing."""
+    source = os.path.basename(path)
+    found = sorted(_keras3_shapes(path))
+    expected = sorted(tuple(v.shape) for v in model.weights)
+    if found != expected:
+        raise WeightsError(
+            f"{source} does not fit model {model.name!r}: the file holds "
+            f"{len(found)} arrays, the model {len(expected)} variables, and "
+            "their shapes differ."
+        )
+    snapshot = [keras.ops.convert_to_numpy(v) for v in model.weights]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(path)
+            problem = next((str(w.message) for w in caught
+                            if "load" in str(w.message).lower()), None)
+        except Exception as e:
+            problem = f"{type(e).__name__}: {e}"
+    if problem:
+        for v, value in zip(model.weights, snapshot):
+            v.assign(value)
+        raise WeightsError(f"{source} does not fit model {model.name!r}: {problem}")
+
+
+def save_weights_file(model, path):
+    """Writes the weights of `model` as an HDF5 file in the layout of the
+    official Keras weight files (root attribute `layer_names`, one group per
+    layer listing `weight_names`), keyed by layer name, so `load_weights`
+    reads it strictly, by name. Keras' own `model.load_weights` also reads it,
+    by layer order, when its name ends in ".h5" but not ".weights.h5"."""
+    with_weights = [layer for layer in model.layers if layer.weights]
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [layer.name.encode("utf8")
+                                  for layer in with_weights]
+        f.attrs["backend"] = keras.backend.backend().encode("utf8")
+        f.attrs["keras_version"] = keras.__version__.encode("utf8")
+        for layer in with_weights:
+            group = f.create_group(layer.name)
+            names = [f"{layer.name}/{i}_{w.name}"
+                     for i, w in enumerate(layer.weights)]
+            group.attrs["weight_names"] = [n.encode("utf8") for n in names]
+            for name, w in zip(names, layer.weights):
+                group.create_dataset(name, data=keras.ops.convert_to_numpy(w))
+
+
 def load_weights(model, path):
     """Loads a local weights file (.h5 or .weights.h5) into `model`, strictly."""
     if not os.path.isfile(path):
         raise WeightsError(f"No weights file at {path!r}.")
-    assign_strict(model, read_weights_file(path), os.path.basename(path))
+    arrays = read_weights_file(path)
+    if arrays is None:
+        _load_keras3(model, path)
+    else:
+        assign_strict(model, arrays, os.path.basename(path))
 
 
 def copy_into_cache(path, fname=None, subdir="models"):

@@ -1,0 +1,46 @@
+"""Every public model, by name: what the command line and the tests iterate over."""
+
+import dataclasses
+import typing
+
+from . import mobilenet, mobilenet_v2, mobilenet_v3
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    builder: typing.Callable
+    module: object  # has preprocess_input and decode_predictions
+    default_size: int  # input size of the default ImageNet weights
+    weights_note: str
+
+    def preprocess(self, images):
+        return self.module.preprocess_input(images)
+
+
+MODELS = {
+    "MobileNet": ModelEntry(
+        mobilenet.MobileNet, mobilenet, 224,
+        "alpha 0.25/0.5/0.75/1.0 x 128/160/192/224",
+    ),
+    "MobileNetV2": ModelEntry(
+        mobilenet_v2.MobileNetV2, mobilenet_v2, 224,
+        "alpha 0.35/0.5/0.75/1.0 x 96/128/160/192/224; 1.3/1.4 x 224",
+    ),
+    "MobileNetV3Small": ModelEntry(
+        mobilenet_v3.MobileNetV3Small, mobilenet_v3, 224,
+        "alpha 0.75/1.0; minimalistic 1.0 (224)",
+    ),
+    "MobileNetV3Large": ModelEntry(
+        mobilenet_v3.MobileNetV3Large, mobilenet_v3, 224,
+        "alpha 0.75/1.0; minimalistic 1.0 (224)",
+    ),
+}
+
+
+def get(name):
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown model {name!r}; choose one of {', '.join(MODELS)}."
+        ) from None

@@ -1,0 +1,100 @@
+"""Shared fixtures. The backend is chosen by KERAS_BACKEND before keras is imported."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+SHARED_WEIGHTS = os.path.join(SHARED, "weights")
+ELEPHANT = os.path.join(SHARED, "images", "elephant.jpg")
+V1_025_FILE = "mobilenet_2_5_224_tf.h5"
+V2_035_NO_TOP_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+
+
+def shared_file(name):
+    """Path of a real weights file from ../shared/weights, or skip the test."""
+    path = os.path.join(SHARED_WEIGHTS, name)
+    if not os.path.isfile(path):
+        pytest.skip(f"real weights {name} not found in {SHARED_WEIGHTS} "
+                    "(only a checkout with ../shared beside it has them)")
+    return path
+
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    """An empty Keras cache folder, read by keras_mobilenets at call time."""
+    home = tmp_path / "keras_home"
+    (home / "models").mkdir(parents=True)
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def cache_with(keras_home):
+    """Places real weight files into the temporary Keras cache."""
+
+    def place(*names):
+        for name in names:
+            shutil.copy(shared_file(name), keras_home / "models" / name)
+        return keras_home / "models"
+
+    return place
+
+
+def randomize(model, seed=0):
+    """Deterministic, well-scaled random values for every variable of `model`
+    (positive moving variances), so that parity tests compare real signal."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        for v in layer.weights:
+            name, shape = v.path.rsplit("/", 1)[-1], tuple(v.shape)
+            if name == "moving_variance":
+                value = rng.uniform(0.5, 2.0, shape)
+            elif name == "gamma":
+                value = rng.uniform(0.5, 1.5, shape)
+            elif name in ("beta", "bias", "moving_mean"):
+                value = rng.normal(0.0, 0.1, shape)
+            else:
+                fan_in = int(np.prod(shape[:2] if depthwise else shape[:-1]))
+                value = rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), shape)
+            v.assign(value.astype("float32"))
+    return model
+
+
+def model_outputs(model, x):
+    """Inference outputs as NumPy. On JAX through `predict` (one compiled
+    graph), which is several times faster to first result than eager ops."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        return model.predict(x, verbose=0, batch_size=len(x))
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+def write_legacy_h5(path, layers):
+    """Writes {layer name: [arrays]} in the legacy (Keras 2) HDF5 layout of the
+    official keras.applications files: root attribute `layer_names`, one group
+    per layer with attribute `weight_names`."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [n.encode() for n in layers]
+        for name, arrays in layers.items():
+            group = f.create_group(name)
+            names = [f"{name}/w{i}:0".encode() for i in range(len(arrays))]
+            group.attrs["weight_names"] = names
+            for wname, array in zip(names, arrays):
+                group.create_dataset(wname.decode(), data=array)
+    return path
+
+
+def layer_arrays(model):
+    """{layer name: [arrays]} of every layer of `model` that has weights."""
+    return {layer.name: [np.asarray(w) for w in layer.get_weights()]
+            for layer in model.layers if layer.weights}

@@ -1,0 +1,63 @@
+"""Runs the whole test suite once per Keras backend (TensorFlow, JAX, PyTorch),
+each in its own process, and prints one closing line for all of them.
+
+    python tests/run_all.py [pytest arguments...]
+
+Exit status 0 only if every backend passed.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+BACKENDS = ("tensorflow", "jax", "torch")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(backend, extra):
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "report.xml")
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+        start = time.time()
+        code = subprocess.call(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             f"--junitxml={report}", *extra],
+            cwd=ROOT, env=env,
+        )
+        seconds = time.time() - start
+        counts = dict(tests=0, failures=0, errors=0, skipped=0)
+        if os.path.exists(report):
+            suite = ET.parse(report).getroot()
+            suite = suite if suite.tag == "testsuite" else suite[0]
+            counts = {k: int(suite.get(k, 0)) for k in counts}
+    return code, seconds, counts
+
+
+def main():
+    extra = sys.argv[1:]
+    totals = dict(passed=0, failed=0, skipped=0)
+    ok = True
+    rows = []
+    for backend in BACKENDS:
+        print(f"\n=== KERAS_BACKEND={backend} ===", flush=True)
+        code, seconds, c = run(backend, extra)
+        failed = c["failures"] + c["errors"]
+        passed = c["tests"] - failed - c["skipped"]
+        ok = ok and code == 0 and c["tests"] > 0
+        totals["passed"] += passed
+        totals["failed"] += failed
+        totals["skipped"] += c["skipped"]
+        rows.append(f"{backend:<11} {passed:>5} passed {failed:>3} failed "
+                    f"{c['skipped']:>3} skipped  {seconds:7.1f} s  (exit {code})")
+    print("\nper backend:")
+    print("\n".join("  " + r for r in rows))
+    print(f"total: {totals['passed']} passed, {totals['failed']} failed, "
+          f"{totals['skipped']} skipped")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Invalid arguments raise ValueError/TypeError saying what was received and
+what is allowed, before anything is downloaded."""
+
+import keras
+import pytest
+
+import keras_mobilenets as km
+
+V1, V2 = km.MobileNet, km.MobileNetV2
+V3S, V3L = km.MobileNetV3Small, km.MobileNetV3Large
+
+CASES = [
+    # builder, kwargs, exception, words the message must contain
+    (V1, dict(alpha=0.3), ValueError, ["alpha", "0.25", "Received: alpha=0.3"]),
+    (V2, dict(alpha=0.6), ValueError, ["alpha", "0.35", "Received: alpha=0.6"]),
+    (V2, dict(alpha=1.3, input_shape=(160, 160, 3)), ValueError,
+     ["[224]", "Received: input_shape=(160, 160, 3)"]),
+    (V3S, dict(alpha=0.75, minimalistic=True), ValueError,
+     ["[1.0]", "alpha=0.75", "minimalistic=True"]),
+    (V3L, dict(alpha=0.5), ValueError, ["[0.75, 1.0]", "alpha=0.5"]),
+    (V1, dict(weights=None, alpha="wide"), TypeError, ["alpha", "'wide'"]),
+    (V1, dict(weights=None, alpha=-1.0), ValueError, ["alpha", "Received: alpha=-1.0"]),
+    (V1, dict(weights=None, alpha=True), TypeError, ["alpha", "True"]),
+    (V1, dict(weights=None, include_top=False, input_shape=(16, 16, 3)), ValueError,
+     ["at least 32x32", "(16, 16, 3)"]),
+    (V3S, dict(weights=None, input_shape=(31, 64, 3)), ValueError,
+     ["at least 32x32", "(31, 64, 3)"]),
+    (V2, dict(weights=None, input_shape=(224, 224)), ValueError,
+     ["three entries", "(224, 224)"]),
+    (V2, dict(include_top=False, input_shape=(224, 224, 4)), ValueError,
+     ["3 channels", "(224, 224, 4)"]),
+    (V2, dict(weights=None, input_shape=(224, "224", 3)), TypeError,
+     ["input_shape", "'224'"]),
+    (V1, dict(input_shape=(100, 100, 3)), ValueError,
+     ["[128, 160, 192, 224]", "(100, 100, 3)"]),
+    (V1, dict(classes=10), ValueError, ["classes", "1000", "Received: classes=10"]),
+    (V3L, dict(classes=10), ValueError, ["classes", "Received: classes=10"]),
+    (V2, dict(weights=None, classes=0), ValueError, ["classes", "classes=0"]),
+    (V2, dict(weights=None, classes=2.5), TypeError, ["classes", "2.5"]),
+    (V1, dict(include_top=False, pooling="mean"), ValueError,
+     ["'avg'", "'max'", "pooling='mean'"]),
+    (V3S, dict(include_top=False, pooling="MAX"), ValueError, ["pooling='MAX'"]),
+    (V2, dict(weights="/no/such/file.h5"), ValueError,
+     ["'imagenet'", "/no/such/file.h5", "not an existing file"]),
+    (V2, dict(weights="imagenet_21k"), ValueError, ["imagenet_21k"]),
+    (V2, dict(weights=42), TypeError, ["weights=42", "int"]),
+    (V2, dict(include_top="yes"), TypeError, ["include_top", "'yes'"]),
+    (V1, dict(classifier_activation="sigmoid"), ValueError,
+     ["None or 'softmax'", "'sigmoid'"]),
+    (V1, dict(weights=None, classifier_activation="no_such_fn"), ValueError,
+     ["classifier_activation='no_such_fn'"]),
+    (V1, dict(depth_multiplier=2), ValueError, ["depth_multiplier=2"]),
+    (V1, dict(weights=None, depth_multiplier=0), ValueError, ["depth_multiplier=0"]),
+    (V1, dict(weights=None, dropout=1.5), ValueError, ["dropout", "1.5"]),
+    (V3S, dict(weights=None, dropout_rate=-0.1), ValueError, ["dropout_rate", "-0.1"]),
+    (V3S, dict(weights=None, minimalistic="no"), TypeError, ["minimalistic", "'no'"]),
+    (V3L, dict(weights=None, include_preprocessing=1), TypeError,
+     ["include_preprocessing", "1"]),
+    (V2, dict(weights=None, input_tensor="image"), TypeError,
+     ["input_tensor", "str"]),
+]
+
+
+@pytest.mark.parametrize(
+    "builder, kwargs, error, words", CASES,
+    ids=[f"{c[0].__name__}-{'-'.join(map(str, c[1].items()))}" for c in CASES],
+)
+def test_invalid_argument(builder, kwargs, error, words, keras_home, monkeypatch):
+    monkeypatch.setattr(keras.utils, "get_file",
+                        lambda *a, **k: pytest.fail("reached the download"))
+    with pytest.raises(error) as e:
+        builder(**kwargs)
+    for word in words:
+        assert word in str(e.value), (word, str(e.value))
+
+
+def test_input_shape_and_tensor_must_agree():
+    tensor = keras.Input(shape=(96, 96, 3))
+    with pytest.raises(ValueError, match=r"disagree.*\(64, 64, 3\)"):
+        km.MobileNetV2(weights=None, include_top=False, input_shape=(64, 64, 3),
+                       input_tensor=tensor)
+
+
+def test_input_tensor_is_used_as_the_input():
+    tensor = keras.Input(shape=(96, 96, 3), name="my_images")
+    model = km.MobileNetV2(weights=None, include_top=False, input_tensor=tensor,
+                           pooling="avg", name="backbone")
+    assert model.inputs[0] is tensor
+    assert model.name == "backbone"
+    assert model.output.shape == (None, 1280)
+
+
+def test_defaults_follow_keras_applications():
+    v1 = km.MobileNet(weights=None)
+    assert v1.input_shape == (None, 224, 224, 3)
+    assert v1.name == "mobilenet_1.00_224"
+    v3 = km.MobileNetV3Small(weights=None, include_top=False)
+    assert v3.input_shape == (None, None, None, 3)
+    assert v3.name == "MobileNetV3Small"
+    v2 = km.MobileNetV2(weights=None, classes=7, classifier_activation=None)
+    assert v2.output.shape == (None, 7)
+
+
+def test_imagenet_at_an_untrained_size_warns_and_uses_224(keras_home, monkeypatch):
+    chosen = []
+    from keras_mobilenets import weights as weights_lib
+
+    def fake_fetch(entry, subdir="models"):
+        chosen.append(entry.fname)
+        raise weights_lib.DownloadError("offline", entry.url, "")
+
+    monkeypatch.setattr(weights_lib, "fetch", fake_fetch)
+    with pytest.warns(UserWarning, match="100x120"):
+        with pytest.raises(OSError):
+            km.MobileNet(include_top=False, input_shape=(100, 120, 3))
+    assert chosen == ["mobilenet_1_0_224_tf_no_top.h5"]

@@ -1,0 +1,79 @@
+"""The command line: `keras-mobilenets list` and `keras-mobilenets predict`."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ELEPHANT, V1_025_FILE, shared_file
+from keras_mobilenets import cli, models
+
+CATS = {"tabby", "tiger_cat", "Persian_cat", "Siamese_cat", "Egyptian_cat", "lynx"}
+
+
+def test_list_prints_every_model_with_its_parameter_count(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name, entry in models.MODELS.items():
+        count = entry.builder(weights=None).count_params()
+        assert f"{name} " in out and f"{count:,}" in out, name
+
+
+def test_predict_elephant_with_local_weights(capsys):
+    weights = shared_file(V1_025_FILE)
+    code = cli.main(["predict", ELEPHANT, "--model", "MobileNet", "--alpha", "0.25",
+                     "--weights", weights])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{ELEPHANT}:"
+    assert len(lines) == 6 and "African_elephant (n02504458)" in lines[1]
+
+
+def test_predict_without_image_classifies_the_shipped_sample(capsys):
+    weights = shared_file(V1_025_FILE)
+    assert cli.main(["predict", "--model", "MobileNet", "--alpha", "0.25",
+                     "--weights", weights]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("chelsea.jpg:")
+    assert lines[1].split()[1] in CATS
+
+
+def test_predict_offline_without_weights_is_one_clear_sentence(keras_home, capsys):
+    # Offline here and in CI; a short timeout keeps a firewall that drops
+    # packets from hanging the test.
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(10)
+    try:
+        code = cli.main(["predict", "--model", "MobileNetV3Small"])
+    finally:
+        socket.setdefaulttimeout(previous)
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("keras-mobilenets: error: cannot download")
+    assert "--weights PATH" in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["predict", "/no/such.jpg", "--model", "MobileNet"], "no image file"),
+    (["predict", "--model", "MobileNet", "--weights", "/no/such.h5"],
+     "not an existing file"),
+])
+def test_predict_bad_input_is_one_line(argv, message, capsys):
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_console_entry_point_runs():
+    weights = shared_file(V1_025_FILE)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_mobilenets.cli", "predict", ELEPHANT,
+         "--model", "MobileNet", "--alpha", "0.25", "--weights", weights],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "African_elephant" in result.stdout.splitlines()[1]

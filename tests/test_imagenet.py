@@ -1,0 +1,62 @@
+"""decode_predictions works offline; preprocess_input matches keras.applications."""
+
+import hashlib
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_mobilenets import imagenet, mobilenet, mobilenet_v2, mobilenet_v3
+
+# The MD5 keras.applications pins for its imagenet_class_index.json download.
+KERAS_CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"
+
+
+def test_shipped_class_index_is_byte_identical_to_keras():
+    path = os.path.join(imagenet.DATA_DIR, "imagenet_class_index.json")
+    assert hashlib.md5(open(path, "rb").read()).hexdigest() == KERAS_CLASS_INDEX_MD5
+    index = imagenet.class_index()
+    assert len(index) == 1000
+    assert index[0] == ("n01440764", "tench")
+    assert index[386] == ("n02504458", "African_elephant")
+
+
+def test_decode_predictions_orders_top_k():
+    preds = np.full((2, 1000), 1e-4, "float32")
+    preds[0, 386], preds[0, 101], preds[0, 7] = 0.7, 0.2, 0.05
+    preds[1, 999] = 0.9
+    out = mobilenet.decode_predictions(preds, top=3)
+    assert [t[1] for t in out[0]] == ["African_elephant", "tusker", "cock"]
+    assert out[0][0][2] == pytest.approx(0.7)
+    assert out[1][0][:2] == ("n15075141", "toilet_tissue")
+    assert len(mobilenet_v3.decode_predictions(preds)[1]) == 5
+
+
+def test_decode_predictions_accepts_backend_tensors():
+    preds = keras.ops.one_hot(keras.ops.convert_to_tensor([3]), 1000)
+    assert mobilenet_v2.decode_predictions(preds, top=1)[0][0][1] == "tiger_shark"
+
+
+@pytest.mark.parametrize("shape", [(1000,), (2, 10), (2, 1000, 1)])
+def test_decode_predictions_rejects_wrong_shapes(shape):
+    with pytest.raises(ValueError, match=r"\(samples, 1000\).*" + str(shape[0])):
+        imagenet.decode_predictions(np.zeros(shape))
+
+
+@pytest.mark.parametrize("top", [0, 1001, 2.0])
+def test_decode_predictions_rejects_bad_top(top):
+    with pytest.raises(ValueError, match=f"top={top}"):
+        imagenet.decode_predictions(np.zeros((1, 1000)), top=top)
+
+
+def test_preprocess_input_matches_keras_applications():
+    x = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3)).astype("uint8")
+    expected = keras.applications.mobilenet.preprocess_input(x.astype("float32"))
+    for fn in (mobilenet.preprocess_input, mobilenet_v2.preprocess_input):
+        np.testing.assert_allclose(fn(x), expected, atol=1e-6)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(x))),
+            expected, atol=1e-6)
+    assert x.dtype == np.uint8 and x.max() > 1  # input left unchanged
+    assert mobilenet_v3.preprocess_input(x) is x  # V3 rescales inside the model
