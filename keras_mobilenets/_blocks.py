@@ -109,9 +109,11 @@ def squeeze_excite(x, filters, se_ratio, prefix):
              f"{prefix}squeeze_excite_conv", use_bias=True)
     s = layers.ReLU(name=f"{prefix}squeeze_excite_relu")(s)
     s = conv(s, filters, 1, f"{prefix}squeeze_excite_conv_1", use_bias=True)
-    s = layers.Activation(
-        "hard_sigmoid", name=f"{prefix}squeeze_excite_hard_sigmoid"
-    )(s)
+    # relu6(x + 3) / 6 written as keras.applications does, which is bit-exact
+    # with it on every backend; Activation("hard_sigmoid") rounds differently
+    # on TensorFlow and PyTorch.
+    s = layers.ReLU(6.0, name=f"{prefix}squeeze_excite_hard_sigmoid")(s + 3.0)
+    s = s * (1.0 / 6.0)
     return layers.Multiply(name=f"{prefix}squeeze_excite_mul")([x, s])
 
 

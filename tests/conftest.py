@@ -74,7 +74,8 @@ def model_outputs(model, x):
 
     if keras.backend.backend() == "jax":
         return model.predict(x, verbose=0, batch_size=len(x))
-    return keras.ops.convert_to_numpy(model(x, training=False))
+    return keras.tree.map_structure(keras.ops.convert_to_numpy,
+                                    model(x, training=False))
 
 
 def write_legacy_h5(path, layers):
