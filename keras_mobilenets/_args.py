@@ -1,5 +1,6 @@
 """Argument checks shared by every builder; errors say what was received and what is allowed."""
 
+import math
 import numbers
 import os
 
@@ -25,7 +26,7 @@ def check_number(name, value, low=0.0, high=None, include_low=False,
             f"`{name}` must be a number. "
             f"Received: {name}={value!r} of type {type(value).__name__}"
         )
-    ok = value == value and (value >= low if include_low else value > low)
+    ok = math.isfinite(value) and (value >= low if include_low else value > low)
     if high is not None:
         ok = ok and (value <= high if include_high else value < high)
     if not ok:

@@ -12,6 +12,8 @@ class ModelEntry:
     module: object  # has preprocess_input and decode_predictions
     default_size: int  # input size of the default ImageNet weights
     weights_note: str
+    # A narrow configuration that builds fast: what tests sweep every model with.
+    small: typing.Mapping = dataclasses.field(default_factory=dict)
 
     def preprocess(self, images):
         return self.module.preprocess_input(images)
@@ -20,19 +22,20 @@ class ModelEntry:
 MODELS = {
     "MobileNet": ModelEntry(
         mobilenet.MobileNet, mobilenet, 224,
-        "alpha 0.25/0.5/0.75/1.0 x 128/160/192/224",
+        "alpha 0.25/0.5/0.75/1.0 x 128/160/192/224", dict(alpha=0.25),
     ),
     "MobileNetV2": ModelEntry(
         mobilenet_v2.MobileNetV2, mobilenet_v2, 224,
         "alpha 0.35/0.5/0.75/1.0 x 96/128/160/192/224; 1.3/1.4 x 224",
+        dict(alpha=0.35),
     ),
     "MobileNetV3Small": ModelEntry(
         mobilenet_v3.MobileNetV3Small, mobilenet_v3, 224,
-        "alpha 0.75/1.0; minimalistic 1.0 (224)",
+        "alpha 0.75/1.0; minimalistic 1.0 (224)", dict(alpha=0.75),
     ),
     "MobileNetV3Large": ModelEntry(
         mobilenet_v3.MobileNetV3Large, mobilenet_v3, 224,
-        "alpha 0.75/1.0; minimalistic 1.0 (224)",
+        "alpha 0.75/1.0; minimalistic 1.0 (224)", dict(alpha=0.75),
     ),
 }
 

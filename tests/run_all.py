@@ -3,6 +3,9 @@ each in its own process, and prints one closing line for all of them.
 
     python tests/run_all.py [pytest arguments...]
 
+Each run spreads its test files over the machine's cores (pytest-xdist,
+`--dist loadfile`, so module-scoped fixtures are built once per file).
+
 Exit status 0 only if every backend passed.
 """
 
@@ -24,6 +27,7 @@ def run(backend, extra):
         start = time.time()
         code = subprocess.call(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             "-n", str(min(os.cpu_count() or 1, 4)), "--dist", "loadfile",
              f"--junitxml={report}", *extra],
             cwd=ROOT, env=env,
         )
