@@ -187,3 +187,45 @@ def test_pickle_checkpoints_refused_without_opening(tmp_path, suffix, monkeypatc
     monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("unpickled"))
     with pytest.raises(ValueError, match="pickle.*safetensors"):
         km.MobileNetV2(weights=str(path))
+
+
+FETCHER = """
+import sys
+from keras_mobilenets import weights
+entry = weights.WeightFile("big.h5", sys.argv[1], sys.argv[2])
+print(weights.fetch(entry))
+"""
+
+
+def test_two_processes_fetching_at_once_leave_one_good_file(keras_home, tmp_path):
+    import subprocess
+    import sys
+
+    content = np.random.default_rng(0).bytes(32 << 20)  # 32 MiB: a real race
+    entry = _entry(tmp_path, content=content, algorithm="sha256")
+    env = dict(os.environ, KERAS_HOME=str(keras_home), TF_CPP_MIN_LOG_LEVEL="3",
+               KERAS_BACKEND=keras.backend.backend())
+    procs = [subprocess.Popen([sys.executable, "-c", FETCHER, entry.url,
+                               entry.file_hash], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, results):
+        assert p.returncode == 0, err[-2000:]
+        assert out.strip().splitlines()[-1] == str(keras_home / "models" / "big.h5")
+    assert _cache_listing(keras_home) == ["big.h5"]
+    assert (keras_home / "models" / "big.h5").read_bytes() == content
+
+
+def test_interrupted_download_leaves_nothing(keras_home, tmp_path, monkeypatch):
+    entry = _entry(tmp_path)
+
+    def interrupted(fname, origin, cache_dir=None, **kwargs):
+        with open(os.path.join(cache_dir, fname), "wb") as f:
+            f.write(b"weights-")  # part of the file, then the user hits ^C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.utils, "get_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        weights_lib.fetch(entry)
+    assert _cache_listing(keras_home) == []
