@@ -40,6 +40,10 @@ class Generation:
     model_name: typing.Callable  # (cfg, rows) -> default model name
     pool_names: tuple = (None, None)  # names of the avg / max pooling layers
     preprocessing: typing.Callable = None  # (x, cfg) -> x, when included
+    weight_tags: tuple = ()  # checkpoint tags `weights` may name (V4)
+    # (model, cfg, kind, weights) -> None, loading "imagenet", a tag or a path;
+    # None: the .h5 file of `weight_file`, or the path, by `weights.load_weights`.
+    load_weights: typing.Callable = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Config:
     classifier_activation: object
     pooling: typing.Optional[str]
     extra: typing.Mapping[str, object]  # generation-specific arguments
+    weights: typing.Optional[str] = None  # "imagenet", a tag, a path or None
 
     def __getattr__(self, name):
         try:
@@ -75,21 +80,22 @@ def build(
     **extra,
 ):
     _args.check_bool("include_top", include_top)
-    kind, weights = _args.check_weights(weights)
+    kind, weights = _args.check_weights(weights, generation.weight_tags)
     alpha = _args.check_number("alpha", alpha)
     classes = _args.check_int("classes", classes)
     _args.check_pooling(pooling)
     pretrained = kind != "none"
     if include_top:
         _args.check_activation(classifier_activation, pretrained)
-    if kind == "imagenet" and include_top and classes != 1000:
+    imagenet = kind in ("imagenet", "tag")
+    if imagenet and include_top and classes != 1000:
         raise ValueError(
-            "With `weights='imagenet'` and `include_top=True`, `classes` must "
+            f"With `weights={weights!r}` and `include_top=True`, `classes` must "
             f"be 1000. Received: classes={classes}"
         )
     cfg = Config(alpha, include_top, classes, classifier_activation, pooling,
-                 extra)
-    if kind == "imagenet":
+                 extra, weights)
+    if imagenet:
         allowed = generation.weight_alphas(cfg)
         if alpha not in allowed:
             raise ValueError(
@@ -98,6 +104,7 @@ def build(
                 f"alpha={alpha}"
                 + (f", minimalistic={cfg.extra['minimalistic']}"
                    if "minimalistic" in cfg.extra else "")
+                + (f", weights={weights!r}" if kind == "tag" else "")
             )
 
     sizes = tuple(generation.weight_sizes(cfg))
@@ -114,7 +121,7 @@ def build(
     )
     _, row_axis, col_axis = _args.data_format_axes()
     rows, cols = shape[row_axis], shape[col_axis]
-    if kind == "imagenet":
+    if imagenet:
         # Generations with a default size (V1, V2) take only the trained sizes
         # under their pretrained top, as keras.applications does.
         if (include_top and generation.default_size is not None
@@ -159,7 +166,9 @@ def build(
         name = generation.model_name(cfg, rows)
     model = keras.Model(inputs, x, name=name)
 
-    if kind == "imagenet":
+    if kind != "none" and generation.load_weights is not None:
+        generation.load_weights(model, cfg, kind, weights)
+    elif kind == "imagenet":
         entry = generation.weight_file(cfg, rows)
         weights_lib.load_weights(model, weights_lib.fetch(entry))
     elif kind == "path":

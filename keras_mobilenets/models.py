@@ -3,7 +3,7 @@
 import dataclasses
 import typing
 
-from . import mobilenet, mobilenet_v2, mobilenet_v3
+from . import _v4_weights, mobilenet, mobilenet_v2, mobilenet_v3, mobilenet_v4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +38,24 @@ MODELS = {
         "alpha 0.75/1.0; minimalistic 1.0 (224)", dict(alpha=0.75),
     ),
 }
+
+
+def _v4_entries():
+    """V4: native size of the default checkpoint; inputs normalised in-model."""
+    for key, size, small_alpha in [
+        ("conv_small", 224, 0.5), ("conv_medium", 256, 0.5),
+        ("conv_large", 384, 0.25), ("hybrid_medium", 256, 0.5),
+        ("hybrid_large", 384, 0.25),
+    ]:
+        builder = mobilenet_v4.BUILDERS[key]
+        yield builder.__name__, ModelEntry(
+            builder, mobilenet_v4, size,
+            "timm tags " + ", ".join(_v4_weights.tags(key)),
+            dict(alpha=small_alpha),
+        )
+
+
+MODELS.update(_v4_entries())
 
 
 def get(name):

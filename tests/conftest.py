@@ -2,9 +2,18 @@
 
 import os
 import shutil
+import tempfile
 
 import numpy as np
 import pytest
+
+# JAX compiles every new shape, Keras' random initialisers included (most of
+# the time of building a model on JAX). A disk cache shared by the test
+# workers and the subprocesses they start compiles each one once per machine.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+    tempfile.gettempdir(), "keras_mobilenets_tests_jax_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")

@@ -1,0 +1,151 @@
+"""The custom layers of MobileNetV4, for what Keras lacks: layer scale and the
+multi-query attention of its hybrid models. Only `keras.ops`, so every backend
+runs them."""
+
+import keras
+from keras import layers
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_mobilenets")
+class LayerScale(layers.Layer):
+    """Multiplies each channel by a learned scale `gamma` (Touvron et al.,
+    https://arxiv.org/abs/2103.17239), as timm's `LayerScale2d`.
+
+    Args:
+        init_value: Initial value of every entry of `gamma`. MobileNetV4's
+            hybrids use 1e-5.
+        axis: The channel axis: -1 (channels last) or 1 (channels first).
+    """
+
+    def __init__(self, init_value=1e-5, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.init_value = init_value
+        self.axis = axis
+
+    def build(self, input_shape):
+        channels = input_shape[self.axis]
+        if channels is None:
+            raise ValueError(
+                "LayerScale needs a known number of channels on axis "
+                f"{self.axis}. Received: input_shape={input_shape}"
+            )
+        self.gamma = self.add_weight(
+            shape=(channels,),
+            initializer=keras.initializers.Constant(self.init_value),
+            name="gamma",
+        )
+
+    def call(self, inputs):
+        shape = [1] * len(inputs.shape)
+        shape[self.axis] = -1
+        return inputs * ops.reshape(ops.cast(self.gamma, inputs.dtype), shape)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(init_value=self.init_value, axis=self.axis)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_mobilenets")
+class MultiQueryAttention(layers.Layer):
+    """Multi-query dot-product attention between 2D feature maps (Shazeer,
+    https://arxiv.org/abs/1911.02150): `num_heads` query heads attend over one
+    key and one value head that they all share.
+
+    The projections are not part of this layer: MobileNetV4 computes them with
+    plain 1x1 convolutions (and downsamples keys and values with depthwise
+    convolutions first), see `_blocks_v4.mobile_mqa`. Called on
+    `[query, key, value]`:
+
+    - query: `(batch, rows, cols, num_heads * key_dim)`, channels head-major
+      (channel `h * key_dim + d` is dimension d of head h);
+    - key: `(batch, kv_rows, kv_cols, key_dim)`;
+    - value: `(batch, kv_rows, kv_cols, value_dim)`;
+
+    and returns `(batch, rows, cols, num_heads * value_dim)`, head-major, as
+    timm's `MultiQueryAttention2d` (scale `key_dim ** -0.5`). With
+    `data_format="channels_first"` the channel axis of all four is 1.
+
+    Args:
+        num_heads: Number of query heads.
+        data_format: "channels_last" or "channels_first"; defaults to
+            `keras.config.image_data_format()`.
+    """
+
+    def __init__(self, num_heads, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
+            raise ValueError(
+                "`num_heads` must be a positive integer. "
+                f"Received: num_heads={num_heads!r}"
+            )
+        data_format = data_format or keras.config.image_data_format()
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError(
+                "`data_format` must be 'channels_last' or 'channels_first'. "
+                f"Received: data_format={data_format!r}"
+            )
+        self.num_heads = num_heads
+        self.data_format = data_format
+
+    def _channels(self, shape):
+        return shape[1] if self.data_format == "channels_first" else shape[-1]
+
+    def build(self, input_shape):
+        query_shape, key_shape, _ = input_shape
+        query_channels = self._channels(query_shape)
+        key_dim = self._channels(key_shape)
+        if query_channels != self.num_heads * key_dim:
+            raise ValueError(
+                f"The query must have num_heads * key_dim = {self.num_heads} * "
+                f"{key_dim} channels. Received: query shape {query_shape}, "
+                f"key shape {key_shape}"
+            )
+
+    def call(self, inputs):
+        query, key, value = inputs
+        if self.data_format == "channels_first":
+            query, key, value = (
+                ops.transpose(t, (0, 2, 3, 1)) for t in (query, key, value)
+            )
+        batch, rows, cols = (ops.shape(query)[i] for i in range(3))
+        key_dim, value_dim = key.shape[-1], value.shape[-1]
+        q = ops.reshape(query, (batch, -1, self.num_heads, key_dim))
+        k = ops.reshape(key, (batch, -1, key_dim))
+        v = ops.reshape(value, (batch, -1, value_dim))
+        logits = ops.einsum("blhd,bmd->blhm", q * (key_dim ** -0.5), k)
+        weights = ops.softmax(logits, axis=-1)
+        out = ops.einsum("blhm,bmd->blhd", weights, v)
+        out = ops.reshape(out, (batch, rows, cols, self.num_heads * value_dim))
+        if self.data_format == "channels_first":
+            out = ops.transpose(out, (0, 3, 1, 2))
+        return out
+
+    def count_macs(self):
+        """Multiply-accumulates of the two attention matmuls per image
+        (queries x keys, weights x values); see `keras_mobilenets.count_macs`."""
+        query, key, value = (t.shape for t in self.input)
+        channels = 1 if self.data_format == "channels_first" else -1
+        spatial = [d for i, d in enumerate(query[1:], 1)
+                   if i != (channels % len(query))]
+        kv_spatial = [d for i, d in enumerate(key[1:], 1)
+                      if i != (channels % len(key))]
+        queries = self.num_heads * spatial[0] * spatial[1]
+        keys = kv_spatial[0] * kv_spatial[1]
+        return queries * keys * (key[channels] + value[channels])
+
+    def compute_output_shape(self, input_shape):
+        query_shape, _, value_shape = input_shape
+        channels = self.num_heads * self._channels(value_shape)
+        if self.data_format == "channels_first":
+            return (query_shape[0], channels) + tuple(query_shape[2:])
+        return tuple(query_shape[:-1]) + (channels,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_heads=self.num_heads, data_format=self.data_format)
+        return config
