@@ -53,25 +53,61 @@ def cache_with(keras_home):
     return place
 
 
+def _residual_branch_ends(model):
+    """Names of the layers that end a residual branch: inputs of an Add that
+    nothing else consumes (the shortcut has another consumer), read from the
+    functional model's config."""
+
+    def inputs_of(value):
+        if isinstance(value, dict):
+            if value.get("class_name") == "__keras_tensor__":
+                return [value["config"]["keras_history"][0]]
+            value = list(value.values())
+        if isinstance(value, (list, tuple)):
+            return [name for v in value for name in inputs_of(v)]
+        return []
+
+    producers, consumers = {}, {}
+    for layer in model.get_config()["layers"]:
+        names = inputs_of([node["args"] for node in layer["inbound_nodes"]])
+        producers[layer["name"]] = (layer["class_name"], names)
+        for name in names:
+            consumers[name] = consumers.get(name, 0) + 1
+    return {name for cls, names in producers.values() if cls == "Add"
+            for name in names if consumers[name] == 1}
+
+
+# V4 hybrid layers whose outputs form the attention logits (query . key).
+ATTENTION_LOGIT_PROJECTIONS = ("_query_proj", "_key_proj")
+
+
 def randomize(model, seed=0):
     """Deterministic, well-scaled random values for every variable of `model`
     (positive moving variances), so that parity tests compare real signal."""
     import keras
 
     rng = np.random.default_rng(seed)
+    branch_ends = _residual_branch_ends(model)
     for layer in model.layers:
         depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        # The last scale of a residual branch (projection BN, layer scale)
+        # stays small, or deep residual stacks (V4) grow activations ~1e8.
+        branch_end = layer.name in branch_ends
         for v in layer.weights:
             name, shape = v.path.rsplit("/", 1)[-1], tuple(v.shape)
             if name == "moving_variance":
                 value = rng.uniform(0.5, 2.0, shape)
             elif name == "gamma":
-                value = rng.uniform(0.5, 1.5, shape)
+                low, high = (0.1, 0.3) if branch_end else (0.5, 1.5)
+                value = rng.uniform(low, high, shape)
             elif name in ("beta", "bias", "moving_mean"):
                 value = rng.normal(0.0, 0.1, shape)
             else:
                 fan_in = int(np.prod(shape[:2] if depthwise else shape[:-1]))
-                value = rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), shape)
+                std = np.sqrt(2.0 / max(fan_in, 1))
+                if layer.name.endswith(ATTENTION_LOGIT_PROJECTIONS):
+                    std *= 0.25  # keep attention softmax away from one-hot
+                value = rng.normal(0.0, std, shape)
             v.assign(value.astype("float32"))
     return model
 

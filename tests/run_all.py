@@ -27,6 +27,7 @@ def run(backend, extra):
         start = time.time()
         code = subprocess.call(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             "-p", "no:benchmark",
              "-n", str(min(os.cpu_count() or 1, 4)), "--dist", "loadfile",
              f"--junitxml={report}", *extra],
             cwd=ROOT, env=env,

@@ -55,6 +55,16 @@ def test_v2_no_top_imagenet_loads(cache_with):
     np.testing.assert_allclose(got, model_outputs(reference, x), rtol=0, atol=1e-5)
 
 
+def test_real_file_of_another_alpha_is_rejected_and_model_untouched():
+    path = shared_file(V1_025_FILE)
+    model = km.MobileNet(alpha=0.5, weights=None)
+    before = [keras.ops.convert_to_numpy(v).copy() for v in model.weights]
+    with pytest.raises(ValueError, match=r"shape mismatch: conv1: model \[\(3, 3, 3, 16\)\], file \[\(3, 3, 3, 8\)\]"):
+        km.weights.load_weights(model, path)
+    for v, old in zip(model.weights, before):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(v), old)
+
+
 def test_real_file_of_another_model_is_rejected():
     path = shared_file(V2_035_NO_TOP_FILE)
     with pytest.raises(ValueError, match="does not fit model"):

@@ -62,7 +62,9 @@ def test_channels_first_matches_channels_last(name, float32_models, data_format)
         if layer.weights:
             layer.set_weights(model.get_layer(layer.name).get_weights())
     got = model_outputs(first, np.transpose(x, (0, 3, 1, 2)))
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    # Other kernels, other rounding: 1e-5 of the output scale.
+    np.testing.assert_allclose(got, expected, rtol=1e-5,
+                               atol=1e-5 * np.abs(expected).max())
 
 
 @pytest.fixture
@@ -127,12 +129,17 @@ print("loaded", len(cases), "models under", keras.backend.backend())
 """
 
 
+# One of each kind of graph: plain Keras layers (V2), operations between
+# layers (V3's hard sigmoid), the package's custom layers (V4 hybrid).
+CROSS_BACKEND = ["MobileNetV2", "MobileNetV3Small", "MobileNetV4HybridMedium"]
+
+
 @pytest.mark.parametrize("other", [b for b in ("tensorflow", "jax", "torch")
                                    if b != BACKEND])
 def test_keras_file_loads_under_another_backend(other, float32_models, tmp_path):
     """Saved under this backend, loaded in a process running `other`: same outputs."""
     cases = []
-    for name in NAMES:
+    for name in CROSS_BACKEND:
         model, x, expected = float32_models[name]
         case = {k: str(tmp_path / f"{name}.{k}") for k in ("model", "input", "output")}
         case["model"] += ".keras"
@@ -149,8 +156,9 @@ def test_keras_file_loads_under_another_backend(other, float32_models, tmp_path)
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"under {other}" in result.stdout
-    for name, case in zip(NAMES, cases):
+    for name, case in zip(CROSS_BACKEND, cases):
         expected = float32_models[name][2]
-        # Backends round differently; logits reach ~50 with random weights.
+        # Backends round differently: 1e-5 of the output scale.
         np.testing.assert_allclose(np.load(case["output"]), expected, rtol=1e-5,
-                                   atol=1e-4, err_msg=name)
+                                   atol=1e-5 * np.abs(expected).max(),
+                                   err_msg=name)
