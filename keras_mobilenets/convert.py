@@ -153,19 +153,12 @@ def convert_state_dict(model, state_dict, ignore=(), source="The checkpoint"):
     for module, tensors in modules.values():
         if not _ignored(module, ignore):
             extra.extend(f"{module}.{leaf}" for leaf in tensors)
-    if missing or extra or mismatched or wrong_dtype:
-        lines = [f"{source} does not fit model {model.name!r}:"]
-        for label, items in (
-            ("missing from the checkpoint", missing),
-            ("in the checkpoint but not in the model", sorted(extra)),
-            ("shape mismatch", mismatched),
-            ("not floating point", wrong_dtype),
-        ):
-            if items:
-                shown = ", ".join(items[:8])
-                more = f" (and {len(items) - 8} more)" if len(items) > 8 else ""
-                lines.append(f"  {len(items)} {label}: {shown}{more}")
-        raise WeightsError("\n".join(lines))
+    weights_lib.raise_if_unfit(source, model, (
+        ("missing from the checkpoint", missing),
+        ("in the checkpoint but not in the model", sorted(extra)),
+        ("shape mismatch", mismatched),
+        ("not floating point", wrong_dtype),
+    ))
     return out
 
 

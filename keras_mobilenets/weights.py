@@ -149,6 +149,20 @@ def read_weights_file(path):
     )
 
 
+def raise_if_unfit(source, model, problems):
+    """Raises a WeightsError listing every non-empty (label, names) of
+    `problems`, eight names each at most; returns if all are empty."""
+    if not any(items for _, items in problems):
+        return
+    lines = [f"{source} does not fit model {model.name!r}:"]
+    for label, items in problems:
+        if items:
+            shown = ", ".join(items[:8])
+            more = f" (and {len(items) - 8} more)" if len(items) > 8 else ""
+            lines.append(f"  {len(items)} {label}: {shown}{more}")
+    raise WeightsError("\n".join(lines))
+
+
 def assign_strict(model, arrays_by_layer, source):
     """Assigns {layer name: [arrays]} to `model`, all or nothing.
 
@@ -184,18 +198,11 @@ def assign_strict(model, arrays_by_layer, source):
             mismatched.append(f"{layer.name}: model {expected}, file {found}")
         else:
             plan.append((layer, arrays))
-    if missing or extra or mismatched:
-        lines = [f"{source} does not fit model {model.name!r}:"]
-        for label, items in (
-            ("missing from the file", missing),
-            ("in the file but not in the model", extra),
-            ("shape mismatch", mismatched),
-        ):
-            if items:
-                shown = ", ".join(items[:8])
-                more = f" (and {len(items) - 8} more)" if len(items) > 8 else ""
-                lines.append(f"  {len(items)} {label}: {shown}{more}")
-        raise WeightsError("\n".join(lines))
+    raise_if_unfit(source, model, (
+        ("missing from the file", missing),
+        ("in the file but not in the model", extra),
+        ("shape mismatch", mismatched),
+    ))
     for layer, arrays in plan:
         for variable, value in zip(layer.weights, arrays):
             variable.assign(value.astype(variable.dtype))
