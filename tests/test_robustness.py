@@ -101,8 +101,11 @@ def test_mixed_precision_builds_runs_and_agrees(name, policy, float32_models,
     # asserted with real weights above.
     top5 = np.argsort(-got, axis=1)[:, :5]
     assert all(e in t for e, t in zip(expected.argmax(1), top5))
+    # bfloat16 keeps 8 bits of mantissa (float16: 11): deep random-weight
+    # stacks drift further, yet far less than a broken model would.
     scale = np.abs(expected).max()
-    assert np.abs(got - expected).max() < 0.1 * scale
+    bound = 0.25 if policy == "mixed_bfloat16" else 0.1
+    assert np.abs(got - expected).max() < bound * scale
 
 
 @pytest.mark.parametrize("name", NAMES)
