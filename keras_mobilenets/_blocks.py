@@ -49,15 +49,20 @@ def batch_norm(x, name, style):
     )(x)
 
 
-def stride_padding(x, kernel_size, mode, name):
+def stride_padding(x, kernel_size, mode, name, stride=2):
     """Explicit zero padding before a 'valid' strided convolution.
 
     mode "bottom_right" pads one row and column at the end (keras.applications
     MobileNet V1); mode "correct" is `imagenet_utils.correct_pad` (V2, V3):
-    symmetric for odd input sizes, one less at the start for even ones.
+    symmetric for odd input sizes, one less at the start for even ones; mode
+    "symmetric" is timm's `get_padding` (V4): ((stride - 1) + (kernel_size -
+    1)) // 2 zeros on every side, as PyTorch pads.
     """
     if mode == "bottom_right":
         padding = ((0, 1), (0, 1))
+    elif mode == "symmetric":
+        pad = ((stride - 1) + (kernel_size - 1)) // 2
+        padding = ((pad, pad), (pad, pad))
     else:
         _, row_axis, col_axis = data_format_axes()
         size = (x.shape[1 + row_axis], x.shape[1 + col_axis])

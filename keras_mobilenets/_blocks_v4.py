@@ -13,19 +13,6 @@ from .layers import LayerScale
 from .layers import MultiQueryAttention
 
 
-def _pad(x, kernel_size, stride, mode, name):
-    """Explicit padding before a strided 'valid' convolution.
-
-    mode "symmetric" is timm's `get_padding`: ((stride - 1) + (kernel_size - 1))
-    // 2 zeros on every side, as PyTorch pads; TF 'same' would pad one less at
-    the start of even-sized inputs and shift every strided output.
-    """
-    if mode != "symmetric":
-        return _blocks.stride_padding(x, kernel_size, mode, name)
-    pad = ((stride - 1) + (kernel_size - 1)) // 2
-    return layers.ZeroPadding2D(((pad, pad), (pad, pad)), name=name)(x)
-
-
 def conv(x, filters, kernel_size, stride, name, style, depthwise=False):
     """Convolution without bias; `filters` is ignored when depthwise.
 
@@ -34,7 +21,8 @@ def conv(x, filters, kernel_size, stride, name, style, depthwise=False):
     """
     padding = "same"
     if stride > 1:
-        x = _pad(x, kernel_size, stride, style.pad_mode, f"{name}_pad")
+        x = _blocks.stride_padding(x, kernel_size, style.pad_mode,
+                                   f"{name}_pad", stride)
         padding = "valid"
     if depthwise:
         return layers.DepthwiseConv2D(

@@ -36,10 +36,10 @@ class Generation:
     weight_alphas: typing.Callable  # cfg -> allowed alphas with ImageNet weights
     body: typing.Callable
     top: typing.Callable
-    weight_file: typing.Callable
     model_name: typing.Callable  # (cfg, rows) -> default model name
     pool_names: tuple = (None, None)  # names of the avg / max pooling layers
     preprocessing: typing.Callable = None  # (x, cfg) -> x, when included
+    weight_file: typing.Callable = None  # unused when `load_weights` is set
     weight_tags: tuple = ()  # checkpoint tags `weights` may name (V4)
     # (model, cfg, kind, weights) -> None, loading "imagenet", a tag or a path;
     # None: the .h5 file of `weight_file`, or the path, by `weights.load_weights`.

@@ -402,8 +402,6 @@ def _generation(key):
         weight_alphas=alphas,
         body=_body,
         top=_top,
-        weight_file=lambda cfg, rows: _v4_weights.checkpoint(
-            key, cfg.alpha, cfg.weights).weight_file,
         model_name=lambda cfg, rows: variant.title,
         pool_names=("avg_pool", "max_pool"),
         preprocessing=_preprocessing,
