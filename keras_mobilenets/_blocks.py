@@ -7,6 +7,7 @@ Layer names are passed in by the caller: they are part of the weight format
 import keras
 from keras import layers
 
+from . import layers as km_layers
 from ._args import data_format_axes
 
 
@@ -74,7 +75,7 @@ def stride_padding(x, kernel_size, mode, name, stride=2):
 
 
 def conv(x, filters, kernel_size, name, stride=1, use_bias=False):
-    return layers.Conv2D(
+    return km_layers.Conv2D(
         filters, kernel_size, strides=stride, padding="same",
         use_bias=use_bias, name=name,
     )(x)
@@ -97,7 +98,7 @@ def depthwise_bn_act(x, kernel_size, stride, act, names, style, multiplier=1):
     if stride != 1:
         x = stride_padding(x, kernel_size, style.pad_mode, names[0])
         padding = "valid"
-    x = layers.DepthwiseConv2D(
+    x = km_layers.DepthwiseConv2D(
         kernel_size, strides=stride, padding=padding,
         depth_multiplier=multiplier, use_bias=False, name=names[1],
     )(x)

@@ -9,6 +9,7 @@ the weight format, see `convert.py`. `prefix` is the block's path
 from keras import layers
 
 from . import _blocks
+from . import layers as km_layers
 from .layers import LayerScale
 from .layers import MultiQueryAttention
 
@@ -25,11 +26,11 @@ def conv(x, filters, kernel_size, stride, name, style, depthwise=False):
                                    f"{name}_pad", stride)
         padding = "valid"
     if depthwise:
-        return layers.DepthwiseConv2D(
+        return km_layers.DepthwiseConv2D(
             kernel_size, strides=stride, padding=padding, use_bias=False,
             name=name,
         )(x)
-    return layers.Conv2D(
+    return km_layers.Conv2D(
         filters, kernel_size, strides=stride, padding=padding, use_bias=False,
         name=name,
     )(x)

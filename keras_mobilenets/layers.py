@@ -1,10 +1,81 @@
-"""The custom layers of MobileNetV4, for what Keras lacks: layer scale and the
-multi-query attention of its hybrid models. Only `keras.ops`, so every backend
-runs them."""
+"""The custom layers, for what Keras lacks: layer scale and the multi-query
+attention of MobileNetV4's hybrid models (only `keras.ops`, so every backend
+runs them), and convolutions that are fast on every backend's CPU."""
 
 import keras
 from keras import layers
 from keras import ops
+
+from . import _fast_conv
+
+
+def _fast_path(layer, inputs):
+    """Which faster kernel applies to this call: "shifted" (JAX on CPU,
+    depthwise only), "torch_nhwc" (PyTorch on CPU) or None (Keras' own)."""
+    if (layer.data_format != "channels_last"
+            or tuple(layer.dilation_rate) != (1, 1)
+            or layer.padding not in ("same", "valid")
+            or any(d is None for d in inputs.shape[1:3])):
+        return None
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return "shifted" if jax.default_backend() == "cpu" else None
+    if backend == "torch" and getattr(inputs, "device", None) is not None:
+        return "torch_nhwc" if inputs.device.type == "cpu" else None
+    return None
+
+
+def _finish(layer, outputs):
+    if layer.activation is not None:
+        return layer.activation(outputs)
+    return outputs
+
+
+@keras.saving.register_keras_serializable(package="keras_mobilenets")
+class Conv2D(layers.Conv2D):
+    """`keras.layers.Conv2D` (same arguments, variables and config) that, on
+    the PyTorch backend on CPU, convolves NHWC tensors without Keras' two
+    layout copies per call (see `_fast_conv.torch_conv_nhwc`). Elsewhere, and
+    for dilated, grouped or channels_first convolutions, it is Keras' own.
+    """
+
+    def call(self, inputs):
+        if self.groups == 1 and _fast_path(self, inputs) == "torch_nhwc":
+            bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
+            return _finish(self, _fast_conv.torch_conv_nhwc(
+                inputs, ops.convert_to_tensor(self.kernel), bias,
+                self.strides, self.padding, depthwise=False))
+        return super().call(inputs)
+
+
+@keras.saving.register_keras_serializable(package="keras_mobilenets")
+class DepthwiseConv2D(layers.DepthwiseConv2D):
+    """`keras.layers.DepthwiseConv2D` (same arguments, variables and config)
+    with faster CPU kernels where the backend's own is slow: on JAX a sum of
+    shifted products instead of XLA's grouped convolution
+    (`_fast_conv.depthwise_shifted`), on PyTorch the convolution without
+    layout copies (`_fast_conv.torch_conv_nhwc`). TensorFlow, GPUs, dilated
+    and channels_first convolutions use Keras' own. Outputs agree with Keras'
+    to float32 rounding (summation order differs).
+    """
+
+    def call(self, inputs):
+        path = _fast_path(self, inputs)
+        if path is None:
+            return super().call(inputs)
+        kernel = ops.convert_to_tensor(self.kernel)
+        if path == "torch_nhwc":
+            bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
+            return _finish(self, _fast_conv.torch_conv_nhwc(
+                inputs, kernel, bias, self.strides, self.padding,
+                depthwise=True))
+        outputs = _fast_conv.depthwise_shifted(
+            inputs, kernel, self.strides, self.padding)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return _finish(self, outputs)
 
 
 @keras.saving.register_keras_serializable(package="keras_mobilenets")

@@ -41,6 +41,15 @@ FEATURE_LAYERS = {
 }
 
 
+# Relative to the output's scale. The faster depthwise kernels (JAX, PyTorch
+# on CPU) add in another order than Keras' own, so whole networks agree to
+# float32 rounding, not bit for bit: up to 2.8e-5 of the scale measured on
+# JAX (V3-Large on raw [0, 255] inputs, activations in the thousands); each
+# layer alone agrees within 1e-5 (tests/test_fast_layers.py). A wrong
+# weight, padding or layer order is off by far more.
+TOLERANCE = 1e-4
+
+
 def _ids(case):
     name, kw = case
     return name + "-" + "-".join(f"{k}={v}" for k, v in kw.items())
@@ -69,7 +78,8 @@ def test_outputs_match_keras_applications(case, tmp_path):
     x = _input(kw, seed=1)  # dynamic dimensions get odd sizes
     expected = model_outputs(reference, x)
     assert np.abs(expected).max() > 1e-2  # a real signal, not all zeros
-    np.testing.assert_allclose(model_outputs(ours, x), expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(model_outputs(ours, x), expected, rtol=0,
+                               atol=TOLERANCE * max(1.0, np.abs(expected).max()))
 
 
 @pytest.mark.parametrize("name", sorted(FEATURE_LAYERS))
@@ -100,4 +110,6 @@ def test_named_layers_match_keras_applications(name, tmp_path):
     x = _input({"input_shape": (96, 96, 3)}, seed=2)
     for expected, got in zip(model_outputs(ref_features, x),
                              model_outputs(our_features, x)):
-        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(
+            got, expected, rtol=0,
+            atol=TOLERANCE * max(1.0, np.abs(expected).max()))

@@ -1,0 +1,81 @@
+"""Convolution kernels for the backends whose own are slow on CPU.
+
+Used by `layers.Conv2D` and `layers.DepthwiseConv2D`, which decide per call
+(backend, device, arguments) whether one of these applies. Measurements that
+motivate each one are in benchmarks/README.md.
+"""
+
+from keras import ops
+
+
+def same_padding(size, kernel_size, stride):
+    """(before, after) zeros of 'same' padding along one axis (TensorFlow's
+    rule, which Keras follows on every backend: the odd zero goes after)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel_size - size, 0)
+    return total // 2, total - total // 2
+
+
+def depthwise_shifted(x, kernel, strides, padding):
+    """Depthwise convolution of an NHWC tensor as a sum of shifted products.
+
+    XLA's CPU convolution with `feature_group_count=channels` is several
+    times slower than a loop of `kernel_size**2` strided slices, each times
+    its kernel tap, which XLA fuses into one pass. `kernel` has Keras'
+    layout `(rows, cols, channels, multiplier)`; output channel
+    `c * multiplier + m` as in Keras. Needs static spatial sizes.
+    """
+    kh, kw, channels, multiplier = kernel.shape
+    sh, sw = strides
+    rows, cols = x.shape[1], x.shape[2]
+    if padding == "same":
+        top, bottom = same_padding(rows, kh, sh)
+        left, right = same_padding(cols, kw, sw)
+        if top or bottom or left or right:
+            x = ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+            rows, cols = rows + top + bottom, cols + left + right
+    out_rows, out_cols = (rows - kh) // sh + 1, (cols - kw) // sw + 1
+    if multiplier > 1:
+        x = ops.repeat(x, multiplier, axis=-1)
+    taps = ops.reshape(kernel, (kh, kw, channels * multiplier))
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            window = x[:, i:i + (out_rows - 1) * sh + 1:sh,
+                       j:j + (out_cols - 1) * sw + 1:sw, :]
+            term = window * taps[i, j]
+            out = term if out is None else out + term
+    return out
+
+
+def torch_conv_nhwc(x, kernel, bias, strides, padding, depthwise):
+    """Convolution of an NHWC torch tensor without layout copies.
+
+    Keras' PyTorch backend makes every NHWC input and output contiguous in
+    NCHW around `conv2d`, two full copies per layer. A permuted view of an
+    NHWC tensor is an NCHW tensor in PyTorch's `channels_last` memory
+    format, which oneDNN convolves as is and returns in the same format, so
+    permuting back is a view too.
+    """
+    import torch.nn.functional as F
+
+    kh, kw = kernel.shape[0], kernel.shape[1]
+    xt = x.permute(0, 3, 1, 2)
+    pad = 0
+    if padding == "same":
+        top, bottom = same_padding(x.shape[1], kh, strides[0])
+        left, right = same_padding(x.shape[2], kw, strides[1])
+        if (top, left) == (bottom, right):
+            pad = (top, left)
+        else:
+            xt = F.pad(xt, (left, right, top, bottom))
+    if depthwise:
+        channels, multiplier = kernel.shape[2], kernel.shape[3]
+        weight = kernel.permute(2, 3, 0, 1).reshape(
+            channels * multiplier, 1, kh, kw)
+        groups = channels
+    else:
+        weight = kernel.permute(3, 2, 0, 1)
+        groups = 1
+    out = F.conv2d(xt, weight, bias, tuple(strides), pad, 1, groups)
+    return out.permute(0, 2, 3, 1)

@@ -1,0 +1,102 @@
+"""The faster convolutions give Keras' own results, and are the ones used."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_mobilenets import layers as km_layers
+from keras_mobilenets.layers import _fast_path
+
+BACKEND = keras.backend.backend()
+# What each backend is expected to run on this (CPU) machine.
+EXPECTED_PATH = {"jax": "shifted", "torch": "torch_nhwc", "tensorflow": None}
+
+DEPTHWISE_CASES = [
+    # (kernel, stride, padding, multiplier, input rows x cols, bias)
+    (3, 1, "same", 1, (9, 9), False),
+    (3, 2, "same", 1, (9, 10), True),
+    (3, 2, "valid", 1, (10, 9), False),
+    (5, 1, "same", 2, (8, 11), True),
+    (5, 2, "same", 1, (7, 7), False),
+    (7, 1, "valid", 1, (12, 12), True),
+    (3, 1, "same", 1, (1, 1), False),
+]
+
+
+def _pair(cls, ref_cls, kwargs, shape, seed=0):
+    """Our layer and Keras' twin with the same random weights, built."""
+    ours, ref = cls(**kwargs), ref_cls(**kwargs)
+    ours.build(shape)
+    ref.build(shape)
+    rng = np.random.default_rng(seed)
+    for a, b in zip(ours.weights, ref.weights):
+        value = rng.normal(0.0, 1.0, tuple(a.shape)).astype("float32")
+        a.assign(value)
+        b.assign(value)
+    return ours, ref
+
+
+@pytest.mark.parametrize("kernel, stride, padding, multiplier, size, bias",
+                         DEPTHWISE_CASES)
+def test_depthwise_equals_keras(kernel, stride, padding, multiplier, size, bias):
+    shape = (2, *size, 6)
+    ours, ref = _pair(km_layers.DepthwiseConv2D, keras.layers.DepthwiseConv2D,
+                      dict(kernel_size=kernel, strides=stride, padding=padding,
+                           depth_multiplier=multiplier, use_bias=bias,
+                           activation="relu6"), shape)
+    x = np.random.default_rng(1).normal(0, 1, shape).astype("float32")
+    got, want = (keras.ops.convert_to_numpy(layer(x)) for layer in (ours, ref))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [
+    (1, 1, "same"), (3, 2, "same"), (3, 1, "valid"), (2, 2, "same")])
+def test_conv_equals_keras(kernel, stride, padding):
+    shape = (2, 9, 10, 5)
+    ours, ref = _pair(km_layers.Conv2D, keras.layers.Conv2D,
+                      dict(filters=7, kernel_size=kernel, strides=stride,
+                           padding=padding, use_bias=True), shape)
+    x = np.random.default_rng(2).normal(0, 1, shape).astype("float32")
+    got, want = (keras.ops.convert_to_numpy(layer(x)) for layer in (ours, ref))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_the_fast_path_is_the_one_taken():
+    layer = km_layers.DepthwiseConv2D(3, padding="same")
+    x = keras.ops.zeros((1, 8, 8, 4))
+    layer.build(x.shape)
+    assert _fast_path(layer, x) == EXPECTED_PATH[BACKEND]
+    dilated = km_layers.DepthwiseConv2D(3, padding="same", dilation_rate=2)
+    dilated.build(x.shape)
+    assert _fast_path(dilated, x) is None
+
+
+def test_training_step_equals_keras():
+    """One SGD step through each: the fast kernels differentiate the same."""
+    def model(cls_dw, cls_conv):
+        inputs = keras.Input((10, 10, 4))
+        x = cls_dw(3, strides=2, padding="same", use_bias=False, name="dw")(inputs)
+        x = cls_conv(6, 1, name="pw")(x)
+        return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+
+    ours = model(km_layers.DepthwiseConv2D, km_layers.Conv2D)
+    ref = model(keras.layers.DepthwiseConv2D, keras.layers.Conv2D)
+    ref.set_weights(ours.get_weights())
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 1, (4, 10, 10, 4)).astype("float32")
+    y = rng.normal(0, 1, (4, 6)).astype("float32")
+    for m in (ours, ref):
+        m.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+        m.train_on_batch(x, y)
+    for a, b in zip(ours.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ours.get_weights()[0], model(
+        km_layers.DepthwiseConv2D, km_layers.Conv2D).get_weights()[0])
+
+
+def test_config_round_trip_keeps_the_class():
+    layer = km_layers.DepthwiseConv2D(5, strides=2, depth_multiplier=2)
+    clone = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert type(clone) is km_layers.DepthwiseConv2D
+    assert clone.get_config() == layer.get_config()
