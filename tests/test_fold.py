@@ -1,0 +1,73 @@
+"""fold_batch_norm: same function as the model, no BatchNorm after a conv."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_mobilenets as km
+from keras_mobilenets.fold import foldable_pairs
+from keras_mobilenets.models import MODELS
+
+from conftest import ELEPHANT, V1_025_FILE, model_outputs, randomize, shared_file
+
+SIZES = {"MobileNetV4HybridMedium": 64, "MobileNetV4HybridLarge": 64}
+
+
+def _batch_norms(model):
+    return [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_folded_model_computes_the_same(name):
+    size = SIZES.get(name, 48)
+    model = MODELS[name].builder(
+        **MODELS[name].small, weights=None, input_shape=(size, size, 3),
+        classifier_activation=None)
+    randomize(model, seed=4)
+    x = np.random.default_rng(5).uniform(0, 255, (2, size, size, 3)).astype("float32")
+    before = model_outputs(model, x)
+    pairs = foldable_pairs(model)
+    folded = km.fold_batch_norm(model)
+
+    got = model_outputs(folded, x)
+    scale = np.abs(before).max()
+    assert scale > 1e-3
+    # Folding rounds each kernel once more in float32; through attention's
+    # softmax (hybrids) that reaches ~3e-5 of the logits' scale.
+    np.testing.assert_allclose(got, before, atol=1e-4 * max(scale, 1.0), rtol=0)
+    # Every BatchNorm after a convolution is gone; only the hybrids' pre-norms
+    # of attention (after an addition) stay.
+    assert len(pairs) > 0
+    assert foldable_pairs(folded) == {}
+    assert len(_batch_norms(folded)) == len(_batch_norms(model)) - len(pairs)
+    if not name.startswith("MobileNetV4Hybrid"):
+        assert _batch_norms(folded) == []
+    # The original is untouched and shares nothing with the copy.
+    np.testing.assert_array_equal(model_outputs(model, x), before)
+    ours = {id(v) for v in model.weights}
+    assert not any(id(v) in ours for v in folded.weights)
+
+
+def test_folded_real_weights_classify_the_same(tmp_path):
+    model = km.MobileNet(alpha=0.25, weights=shared_file(V1_025_FILE))
+    image = km.imagenet.load_image(ELEPHANT, (224, 224))
+    x = km.mobilenet.preprocess_input(image[None])
+    folded = km.fold_batch_norm(model)
+    want, got = model_outputs(model, x), model_outputs(folded, x)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert int(np.argmax(got)) == 386  # African elephant
+    path = tmp_path / "folded.keras"
+    folded.save(path)
+    np.testing.assert_allclose(
+        model_outputs(keras.models.load_model(path), x), got, atol=1e-6)
+
+
+def test_refuses_what_it_cannot_fold():
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="functional keras.Model.*Received"):
+        km.fold_batch_norm(Subclassed())
+    with pytest.raises(TypeError, match="Received: model='model.h5'"):
+        km.fold_batch_norm("model.h5")
