@@ -10,8 +10,9 @@ from . import _fast_conv
 
 
 def _fast_path(layer, inputs):
-    """Which faster kernel applies to this call: "shifted" (JAX on CPU,
-    depthwise only), "torch_nhwc" (PyTorch on CPU) or None (Keras' own)."""
+    """Which faster kernels apply to this call: "shifted" (JAX on CPU:
+    depthwise as shifted products, 1x1 as matmul), "torch_nhwc" (PyTorch on
+    CPU) or None (Keras' own)."""
     if (layer.data_format != "channels_last"
             or tuple(layer.dilation_rate) != (1, 1)
             or layer.padding not in ("same", "valid")
@@ -35,18 +36,27 @@ def _finish(layer, outputs):
 
 @keras.saving.register_keras_serializable(package="keras_mobilenets")
 class Conv2D(layers.Conv2D):
-    """`keras.layers.Conv2D` (same arguments, variables and config) that, on
-    the PyTorch backend on CPU, convolves NHWC tensors without Keras' two
-    layout copies per call (see `_fast_conv.torch_conv_nhwc`). Elsewhere, and
-    for dilated, grouped or channels_first convolutions, it is Keras' own.
+    """`keras.layers.Conv2D` (same arguments, variables and config) with
+    faster CPU kernels: on PyTorch NHWC tensors are convolved without Keras'
+    two layout copies per call (`_fast_conv.torch_conv_nhwc`), on JAX 1x1
+    convolutions are matrix products (`_fast_conv.pointwise_matmul`).
+    Elsewhere, and for dilated, grouped or channels_first convolutions, it is
+    Keras' own.
     """
 
     def call(self, inputs):
-        if self.groups == 1 and _fast_path(self, inputs) == "torch_nhwc":
+        path = _fast_path(self, inputs) if self.groups == 1 else None
+        if path == "torch_nhwc":
             bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
             return _finish(self, _fast_conv.torch_conv_nhwc(
                 inputs, ops.convert_to_tensor(self.kernel), bias,
                 self.strides, self.padding, depthwise=False))
+        if path == "shifted" and tuple(self.kernel_size) == (1, 1):
+            outputs = _fast_conv.pointwise_matmul(
+                inputs, ops.convert_to_tensor(self.kernel), self.strides)
+            if self.use_bias:
+                outputs = outputs + self.bias
+            return _finish(self, outputs)
         return super().call(inputs)
 
 

@@ -51,7 +51,7 @@ def test_depthwise_equals_keras(kernel, stride, padding, multiplier, size, bias)
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [
-    (1, 1, "same"), (3, 2, "same"), (3, 1, "valid"), (2, 2, "same")])
+    (1, 1, "same"), (1, 2, "valid"), (3, 2, "same"), (3, 1, "valid"), (2, 2, "same")])
 def test_conv_equals_keras(kernel, stride, padding):
     shape = (2, 9, 10, 5)
     ours, ref = _pair(km_layers.Conv2D, keras.layers.Conv2D,
