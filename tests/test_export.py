@@ -49,6 +49,9 @@ def built():
             if generation in ("V1", "V2") or not extra.get(
                     "include_preprocessing", True):
                 x = x / 127.5 - 1.0
+            # Keras exports only a model that was called (`predict` on JAX
+            # does not count).
+            model(x[:1], training=False)
             cache[key] = model, x, model_outputs(model, x)
         return cache[key]
 
