@@ -1,6 +1,9 @@
 """The MobileNet family for Keras 3, on every backend, with pretrained weights."""
 
-from . import layers, models, mobilenet, mobilenet_v2, mobilenet_v3, mobilenet_v4
+from . import (
+    features, layers, mobilenet, mobilenet_v2, mobilenet_v3, mobilenet_v4, models,
+)
+from .features import feature_model
 from .fold import fold_batch_norm
 from .imagenet import decode_predictions
 from .macs import count_macs

@@ -1,0 +1,259 @@
+"""`feature_model`: the feature dict of every variant (keys, strides, channels,
+values against keras.applications and timm), recognition and errors."""
+
+import math
+import os
+import re
+
+import keras
+import numpy as np
+import pytest
+
+import keras_mobilenets as km
+from conftest import ROOT, model_outputs, randomize
+from keras_mobilenets import features, mobilenet_v4, models
+from v4_reference import load_fixture, reference_input, reference_weights
+
+KEYS = ["stride_2", "stride_4", "stride_8", "stride_16", "stride_32"]
+SIZES = [(224, 224), (160, 192)]
+
+# Channels at strides 2..32 at alpha 1, from the papers' architecture tables:
+# V1 Table 1 (1704.04861), V2 Table 2 (1801.04381), V3 Tables 1 and 2
+# (1905.02244; the 1x1 conv before pooling ends the backbone), V4 Tables
+# (2404.10518) as timm's `feature_info` reports them (checked against the
+# timm fixtures below).
+PAPER_CHANNELS = {
+    "MobileNet": [64, 128, 256, 512, 1024],
+    "MobileNetV2": [16, 24, 32, 96, 1280],
+    "MobileNetV3Small": [16, 16, 24, 48, 576],
+    "MobileNetV3Large": [16, 24, 40, 112, 960],
+    "MobileNetV4ConvSmall": [32, 32, 64, 96, 960],
+    "MobileNetV4ConvMedium": [32, 48, 80, 160, 960],
+    "MobileNetV4ConvLarge": [24, 48, 96, 192, 960],
+    "MobileNetV4HybridMedium": [32, 48, 80, 160, 960],
+    "MobileNetV4HybridLarge": [24, 48, 96, 192, 960],
+}
+V4_KEYS = {v.title: k for k, v in mobilenet_v4.VARIANTS.items()}
+
+
+@pytest.fixture(scope="module")
+def built():
+    """{name: (small model with a dynamic input, its feature model)}, each
+    variant built once for the module."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            entry = models.MODELS[name]
+            model = entry.builder(weights=None, include_top=False,
+                                  input_shape=(None, None, 3), **entry.small)
+            cache[name] = randomize(model), km.feature_model(model)
+        return cache[name]
+
+    return get
+
+
+def _images(size, batch=1, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 255, (batch, *size, 3)).astype("float32")
+
+
+def test_every_registered_model_has_a_feature_table():
+    assert set(features.VARIANTS) == set(models.MODELS) == set(PAPER_CHANNELS)
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_keys_strides_and_values(built, name):
+    model, feats = built(name)
+    assert features.variant_of(model) == name
+    # Stride 32 is the backbone's own output.
+    assert feats.get_layer(features.VARIANTS[name].layers[32]) is model.layers[-1]
+    for size in SIZES:  # shapes inferred, then one run
+        out = feats(keras.KerasTensor((1, *size, 3)))
+        assert sorted(out) == sorted(KEYS), name
+        for stride in features.STRIDES:
+            want = (1, math.ceil(size[0] / stride), math.ceil(size[1] / stride))
+            assert tuple(out[features.key(stride)].shape[:3]) == want, (
+                name, size, stride)
+    x = _images(SIZES[-1])
+    out = model_outputs(feats, x)
+    for k in KEYS:
+        assert out[k].shape == tuple(feats(keras.KerasTensor(x.shape))[k].shape)
+        assert np.isfinite(out[k]).all() and out[k].std() > 0, (name, k)
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_channels_at_alpha_1_are_the_papers(name):
+    model = models.MODELS[name].builder(weights=None, include_top=False,
+                                        input_shape=(None, None, 3))
+    feats = km.feature_model(model)
+    got = [feats.output[k].shape[-1] for k in KEYS]
+    assert got == PAPER_CHANNELS[name], name
+
+
+def test_alpha_scales_channels(built):
+    # keras.applications' MobileNetV2(alpha=0.35): widths rounded to multiples
+    # of 8 (never below 90%), the last 1280 unscaled for alpha <= 1.
+    _, feats = built("MobileNetV2")
+    assert [feats.output[k].shape[-1] for k in KEYS] == [8, 8, 16, 32, 1280]
+    # timm's mobilenetv4_conv_small_050: the stem is not narrowed.
+    _, feats = built("MobileNetV4ConvSmall")
+    fx = load_fixture("mobilenetv4_conv_small_050")
+    assert [feats.output[k].shape[-1] for k in KEYS] == [
+        f["channels"] for f in fx["features"]]
+
+
+def test_v4_maps_are_timms_feature_taps():
+    """timm's `features_only` taps (stem bn1, blocks.0, .1, .2, .4) are the
+    layers of the table: the stem's activation, else a stage's last block."""
+    for title, key in V4_KEYS.items():
+        fx = load_fixture(mobilenet_v4.timm_name(key, 1.0))
+        taps = fx["features"]
+        assert [f["stride"] for f in taps] == list(features.STRIDES)
+        assert [f["channels"] for f in taps] == PAPER_CHANNELS[title], title
+        stages = mobilenet_v4.VARIANTS[key].stages
+        for module, layer in zip([f["module"] for f in taps],
+                                 features.VARIANTS[title].layers.values()):
+            if module == "bn1":
+                assert layer == "bn1_act", title
+                continue
+            stage = int(str(module).split(".")[1])
+            assert layer.startswith(f"blocks_{stage}_{len(stages[stage]) - 1}_"), (
+                title, module, layer)
+
+
+def test_v4_values_equal_timms_features(tmp_path):
+    """Against timm's own feature maps for the reference weights."""
+    from safetensors.numpy import save_file
+
+    name = "mobilenetv4_conv_small_050"
+    fx = load_fixture(name)
+    path = str(tmp_path / f"{name}.safetensors")
+    save_file(reference_weights(fx["spec"], fx["seed"]), path)
+    builder, alpha = mobilenet_v4.TIMM_NAMES[name]
+    model = builder(alpha=alpha, weights=path, include_top=False,
+                    include_preprocessing=False, input_shape=(None, None, 3))
+    x = reference_input(fx["input_shape_small"], fx["seed"])[:1]
+    out = model_outputs(km.feature_model(model), x)
+    for k, want in zip(KEYS, fx["features"]):
+        got = out[k]
+        if want["kind"] == "full":
+            np.testing.assert_allclose(got, want["full"], rtol=0, atol=1e-4,
+                                       err_msg=k)
+        else:
+            np.testing.assert_allclose(got.mean(axis=(0, 1, 2)), want["mean"],
+                                       rtol=0, atol=1e-4, err_msg=k)
+            np.testing.assert_allclose(got[:, :8, :8], want["corner"], rtol=0,
+                                       atol=1e-4, err_msg=k)
+
+
+@pytest.mark.parametrize("name, reference", [
+    ("MobileNet", keras.applications.MobileNet),
+    ("MobileNetV2", keras.applications.MobileNetV2),
+])
+def test_v1_v2_values_equal_keras_applications_layers(built, name, reference):
+    """keras.applications' V1 and V2 share our layer names: same weights, the
+    same layers there give the same maps (and its models are recognised)."""
+    model, feats = built(name)
+    ref = reference(weights=None, include_top=False, input_shape=(160, 192, 3),
+                    **models.MODELS[name].small)
+    for layer in filter(lambda layer: layer.weights, ref.layers):
+        layer.set_weights(model.get_layer(layer.name).get_weights())
+    taps = keras.Model(ref.input, {
+        features.key(s): ref.get_layer(n).output
+        for s, n in features.VARIANTS[name].layers.items()})
+    x = models.MODELS[name].preprocess(_images((160, 192)))
+    got, want = model_outputs(feats, x), model_outputs(taps, x)
+    for k in KEYS:
+        np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-5, err_msg=k)
+    assert features.variant_of(ref) == name
+
+
+def test_any_name_top_pooling_and_input_tensor(built):
+    small = models.MODELS["MobileNetV3Large"].small
+    base, base_feats = built("MobileNetV3Large")
+    for kwargs in [dict(name="my_backbone", input_shape=(160, 192, 3)),
+                   dict(include_top=True, input_shape=(224, 224, 3)),
+                   dict(include_top=False, pooling="avg"),
+                   dict(include_top=False,
+                        input_tensor=keras.Input((160, 192, 3)))]:
+        model = km.MobileNetV3Large(weights=None, **small, **kwargs)
+        assert features.variant_of(model) == "MobileNetV3Large", kwargs
+        feats = km.feature_model(model)
+        assert sorted(feats.output) == sorted(KEYS)
+    # The feature model shares the model's variables: same objects.
+    assert {id(v) for v in base_feats.weights} <= {id(v) for v in base.weights}
+    assert km.feature_model(base, name="fpn_in").name == "fpn_in"
+
+
+def test_top_does_not_change_the_maps(built):
+    """A model with the classifier gives the maps of the one without."""
+    base, base_feats = built("MobileNetV4HybridMedium")
+    top = km.MobileNetV4HybridMedium(weights=None, include_top=True,
+                                     input_shape=(160, 192, 3),
+                                     **models.MODELS["MobileNetV4HybridMedium"].small)
+    for layer in filter(lambda layer: layer.weights, base.layers):
+        top.get_layer(layer.name).set_weights(layer.get_weights())
+    x = _images((160, 192))
+    got, want = model_outputs(km.feature_model(top), x), model_outputs(base_feats, x)
+    for k in KEYS:
+        np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-5, err_msg=k)
+
+
+def test_keras_file_round_trip(built, tmp_path):
+    """String keys survive a .keras save and load (int keys come back as
+    strings, see `features.key`)."""
+    _, feats = built("MobileNet")
+    path = str(tmp_path / "features.keras")
+    feats.save(path)
+    loaded = keras.saving.load_model(path)
+    x = _images((96, 128))
+    got, want = model_outputs(loaded, x), model_outputs(feats, x)
+    assert sorted(got) == sorted(KEYS)
+    for k in KEYS:
+        np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-6, err_msg=k)
+
+
+def test_models_we_did_not_build_are_rejected(built):
+    inputs = keras.Input((64, 64, 3))
+    other = keras.Model(inputs, keras.layers.Conv2D(8, 3, name="conv")(inputs),
+                        name="other")
+    with pytest.raises(ValueError, match=r"Received: model='other'"):
+        km.feature_model(other)
+    # A truncated MobileNetV4HybridMedium is not mistaken for Conv-Medium,
+    # whose stage 2 ends at the same layer name.
+    base, _ = built("MobileNetV4HybridMedium")
+    cut = keras.Model(base.input, base.get_layer("blocks_2_7_add").output,
+                      name="cut")
+    with pytest.raises(ValueError, match=r"Received: model='cut'"):
+        km.feature_model(cut)
+    wrapped = keras.Sequential([base, keras.layers.Dense(2)], name="wrapped")
+    with pytest.raises(ValueError, match="pass that inner model"):
+        km.feature_model(wrapped)
+    with pytest.raises(TypeError, match="Received: model='MobileNet'"):
+        km.feature_model("MobileNet")
+
+
+def _tables(text):
+    """{model: [(layer, channels) per stride]} from a markdown table whose
+    rows read `| model | layer channels | ... |`."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0] in features.VARIANTS:
+            rows[cells[0]] = [tuple(re.split(r"`?\s+", c.replace("`", ""))[:2])
+                              for c in cells[1:]]
+    return rows
+
+
+@pytest.mark.parametrize("where", ["docstring", "README"])
+def test_documented_tables_match_the_code_and_the_papers(where):
+    if where == "docstring":
+        text = km.feature_model.__doc__
+    else:
+        text = open(os.path.join(ROOT, "README.md")).read()
+    table = _tables(text)
+    assert set(table) == set(features.VARIANTS), where
+    for name, cells in table.items():
+        assert [c[0] for c in cells] == list(features.VARIANTS[name].layers.values()), name
+        assert [int(c[1]) for c in cells] == PAPER_CHANNELS[name], name

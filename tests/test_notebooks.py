@@ -1,0 +1,60 @@
+"""Every notebook runs top to bottom, offline, as a Colab user runs it: the
+same cells, with only the data source switched by the one setting the first
+cell reads (KERAS_MOBILENETS_NOTEBOOK_OFFLINE=1: TensorFlow Datasets' mock
+data, real weights from ../shared/weights). Each notebook runs on the
+backends it is written for, in the pytest session of that backend."""
+
+import os
+
+import keras
+import pytest
+
+from conftest import ROOT, SHARED_WEIGHTS
+
+NOTEBOOKS = os.path.join(ROOT, "notebooks")
+# Notebook: the backends it runs on here. 1 and 3 need one: 3 starts the
+# three backends itself, in subprocesses.
+BACKENDS = {
+    "01_quick_start.ipynb": ("jax",),
+    "02_transfer_learning_tf_flowers.ipynb": ("tensorflow", "jax"),
+    "03_switching_backends.ipynb": ("torch",),
+    "04_deployment.ipynb": ("tensorflow",),  # LiteRT and int8: TensorFlow's
+}
+HERE = [name for name, backends in BACKENDS.items()
+        if keras.backend.backend() in backends]
+
+
+def test_every_notebook_is_run_somewhere():
+    assert sorted(BACKENDS) == sorted(
+        f for f in os.listdir(NOTEBOOKS) if f.endswith(".ipynb"))
+
+
+def test_notebooks_are_committed_without_outputs():
+    import nbformat
+
+    for name in BACKENDS:
+        nb = nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, name
+
+
+@pytest.mark.parametrize("name", HERE)
+def test_notebook_runs_top_to_bottom(name, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    if not os.path.isdir(SHARED_WEIGHTS):
+        pytest.skip(f"the offline notebooks read real weights from {SHARED_WEIGHTS}")
+    nb = nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4)
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(),
+               KERAS_MOBILENETS_NOTEBOOK_OFFLINE="1", MPLBACKEND="Agg",
+               TF_CPP_MIN_LOG_LEVEL="2")
+    # Files the notebook writes land in tmp_path; a cell that raises fails
+    # the test (CellExecutionError) with its traceback.
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env=env)
+    printed = "".join(o.get("text", "") for c in nb.cells
+                      for o in c.get("outputs", []))
+    print(printed[-3000:])
