@@ -165,7 +165,9 @@ def test_v1_v2_values_equal_keras_applications_layers(built, name, reference):
     x = models.MODELS[name].preprocess(_images((160, 192)))
     got, want = model_outputs(feats, x), model_outputs(taps, x)
     for k in KEYS:
-        np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-5, err_msg=k)
+        # Our faster kernels add in another order (see test_parity_v1_v3).
+        np.testing.assert_allclose(got[k], want[k], rtol=0, err_msg=k,
+                                   atol=1e-5 * max(1.0, np.abs(want[k]).max()))
     assert features.variant_of(ref) == name
 
 
