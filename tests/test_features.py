@@ -82,7 +82,11 @@ def test_keys_strides_and_values(built, name):
         assert np.isfinite(out[k]).all() and out[k].std() > 0, (name, k)
 
 
-@pytest.mark.parametrize("name", list(models.MODELS))
+# Widths are a property of the graph, the same on every backend: checked in
+# the TensorFlow session only (full-width models are slow to build on JAX).
+@pytest.mark.parametrize("name", list(models.MODELS)
+                         if keras.backend.backend() == "tensorflow" else [
+                             "MobileNetV3Small"])
 def test_channels_at_alpha_1_are_the_papers(name):
     model = models.MODELS[name].builder(weights=None, include_top=False,
                                         input_shape=(None, None, 3))
