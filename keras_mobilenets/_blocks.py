@@ -44,7 +44,7 @@ def activation(x, kind, name):
 
 
 def batch_norm(x, name, style):
-    return layers.BatchNormalization(
+    return km_layers.BatchNormalization(
         axis=channel_axis(), epsilon=style.bn_epsilon,
         momentum=style.bn_momentum, name=name,
     )(x)

@@ -1,12 +1,13 @@
 """The custom layers, for what Keras lacks: layer scale and the multi-query
 attention of MobileNetV4's hybrid models (only `keras.ops`, so every backend
-runs them), and convolutions that are fast on every backend's CPU."""
+runs them), and convolutions and BatchNorm that are fast on every backend's
+CPU (Keras' own layers, with backend-specific kernels where Keras' are slow)."""
 
 import keras
 from keras import layers
 from keras import ops
 
-from . import _fast_conv
+from . import _kernels
 
 
 def _fast_path(layer, inputs):
@@ -38,8 +39,8 @@ def _finish(layer, outputs):
 class Conv2D(layers.Conv2D):
     """`keras.layers.Conv2D` (same arguments, variables and config) with
     faster CPU kernels: on PyTorch NHWC tensors are convolved without Keras'
-    two layout copies per call (`_fast_conv.torch_conv_nhwc`), on JAX 1x1
-    convolutions are matrix products (`_fast_conv.pointwise_matmul`).
+    two layout copies per call (`_kernels.torch_conv_nhwc`), on JAX 1x1
+    convolutions are matrix products (`_kernels.pointwise_matmul`).
     Elsewhere, and for dilated, grouped or channels_first convolutions, it is
     Keras' own.
     """
@@ -48,11 +49,11 @@ class Conv2D(layers.Conv2D):
         path = _fast_path(self, inputs) if self.groups == 1 else None
         if path == "torch_nhwc":
             bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
-            return _finish(self, _fast_conv.torch_conv_nhwc(
+            return _finish(self, _kernels.torch_conv_nhwc(
                 inputs, ops.convert_to_tensor(self.kernel), bias,
                 self.strides, self.padding, depthwise=False))
         if path == "shifted" and tuple(self.kernel_size) == (1, 1):
-            outputs = _fast_conv.pointwise_matmul(
+            outputs = _kernels.pointwise_matmul(
                 inputs, ops.convert_to_tensor(self.kernel), self.strides)
             if self.use_bias:
                 outputs = outputs + self.bias
@@ -65,8 +66,8 @@ class DepthwiseConv2D(layers.DepthwiseConv2D):
     """`keras.layers.DepthwiseConv2D` (same arguments, variables and config)
     with faster CPU kernels where the backend's own is slow: on JAX a sum of
     shifted products instead of XLA's grouped convolution
-    (`_fast_conv.depthwise_shifted`), on PyTorch the convolution without
-    layout copies (`_fast_conv.torch_conv_nhwc`). TensorFlow, GPUs, dilated
+    (`_kernels.depthwise_shifted`), on PyTorch the convolution without
+    layout copies (`_kernels.torch_conv_nhwc`). TensorFlow, GPUs, dilated
     and channels_first convolutions use Keras' own. Outputs agree with Keras'
     to float32 rounding (summation order differs).
     """
@@ -78,10 +79,10 @@ class DepthwiseConv2D(layers.DepthwiseConv2D):
         kernel = ops.convert_to_tensor(self.kernel)
         if path == "torch_nhwc":
             bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
-            return _finish(self, _fast_conv.torch_conv_nhwc(
+            return _finish(self, _kernels.torch_conv_nhwc(
                 inputs, kernel, bias, self.strides, self.padding,
                 depthwise=True))
-        outputs = _fast_conv.depthwise_shifted(
+        outputs = _kernels.depthwise_shifted(
             inputs, kernel, self.strides, self.padding)
         if self.use_bias:
             outputs = outputs + self.bias
@@ -230,3 +231,28 @@ class MultiQueryAttention(layers.Layer):
         config = super().get_config()
         config.update(num_heads=self.num_heads, data_format=self.data_format)
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_mobilenets")
+class BatchNormalization(layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` (same arguments, variables and
+    config) that, in inference on the PyTorch backend on CPU, normalises a
+    float32 NHWC tensor in one fused pass (`_kernels.torch_batch_norm_nhwc`).
+    Training, masks, renorm, other dtypes, axes and backends: Keras' own.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if (mask is None and not (training and self.trainable)
+                and not self.renorm and keras.backend.backend() == "torch"
+                and len(inputs.shape) == 4 and self.axis in (-1, 3)
+                and getattr(inputs, "device", None) is not None
+                and inputs.device.type == "cpu"
+                and keras.backend.standardize_dtype(inputs.dtype) == "float32"):
+            def value(variable):
+                return ops.cast(ops.convert_to_tensor(variable), "float32")
+
+            return _kernels.torch_batch_norm_nhwc(
+                inputs, value(self.moving_mean), value(self.moving_variance),
+                value(self.gamma) if self.scale else None,
+                value(self.beta) if self.center else None, self.epsilon)
+        return super().call(inputs, training=training, mask=mask)

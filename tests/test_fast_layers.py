@@ -62,6 +62,32 @@ def test_conv_equals_keras(kernel, stride, padding):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("center, scale", [(True, True), (False, False)])
+def test_batch_norm_equals_keras(center, scale):
+    shape = (2, 5, 6, 8)
+    kwargs = dict(center=center, scale=scale, epsilon=1e-3, momentum=0.9)
+    ours, ref = km_layers.BatchNormalization(**kwargs), keras.layers.BatchNormalization(**kwargs)
+    rng = np.random.default_rng(4)
+    for layer in (ours, ref):
+        layer.build(shape)
+    for a, b in zip(ours.weights, ref.weights):
+        value = rng.uniform(0.5, 2.0, tuple(a.shape)).astype("float32")
+        a.assign(value)
+        b.assign(value)
+    x = rng.normal(0, 1, shape).astype("float32")
+    for training in (False, None):
+        got, want = (keras.ops.convert_to_numpy(layer(x, training=training))
+                     for layer in (ours, ref))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # Training normalises by the batch and updates the moving statistics,
+    # as Keras does (our fast path is for inference only).
+    got, want = (keras.ops.convert_to_numpy(layer(x, training=True))
+                 for layer in (ours, ref))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for a, b in zip(ours.non_trainable_weights, ref.non_trainable_weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+
+
 def test_the_fast_path_is_the_one_taken():
     layer = km_layers.DepthwiseConv2D(3, padding="same")
     x = keras.ops.zeros((1, 8, 8, 4))

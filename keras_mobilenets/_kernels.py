@@ -1,8 +1,8 @@
-"""Convolution kernels for the backends whose own are slow on CPU.
+"""Kernels for the backends whose own are slow on CPU.
 
-Used by `layers.Conv2D` and `layers.DepthwiseConv2D`, which decide per call
-(backend, device, arguments) whether one of these applies. Measurements that
-motivate each one are in benchmarks/README.md.
+Used by `layers.Conv2D`, `layers.DepthwiseConv2D` and
+`layers.BatchNormalization`, which decide per call (backend, device,
+arguments) whether one of these applies.
 """
 
 from keras import ops
@@ -90,4 +90,15 @@ def torch_conv_nhwc(x, kernel, bias, strides, padding, depthwise):
         weight = kernel.permute(3, 2, 0, 1)
         groups = 1
     out = F.conv2d(xt, weight, bias, tuple(strides), pad, 1, groups)
+    return out.permute(0, 2, 3, 1)
+
+
+def torch_batch_norm_nhwc(x, mean, variance, gamma, beta, epsilon):
+    """Inference BatchNorm of an NHWC torch tensor over its last axis in one
+    fused pass (Keras' PyTorch backend makes four elementwise passes), on the
+    channels_last NCHW view of the tensor: no copy either way."""
+    import torch.nn.functional as F
+
+    out = F.batch_norm(x.permute(0, 3, 1, 2), mean, variance, gamma, beta,
+                       False, 0.0, epsilon)
     return out.permute(0, 2, 3, 1)
