@@ -1,0 +1,179 @@
+"""Speed of every model on the active Keras backend, beside its reference.
+
+    KERAS_BACKEND=jax python benchmarks/run.py [--models MobileNetV2 ...]
+
+For each model, in the same run: keras.applications' model of the same
+architecture (V1-V3), ours, ours with BatchNorm folded
+(`keras_mobilenets.fold_batch_norm`), and timm's PyTorch model (V4) when
+timm can be imported by this Python or by `--timm-python` / $TIMM_PYTHON.
+Each is measured in a fresh process (`measure.py`), one after the other,
+with random weights and inputs at --size. Prints a Markdown table of
+images/s at --batch, ms at batch 1, peak memory, achieved GMAC/s
+(`keras_mobilenets.count_macs`) and the ratios, then the machine it ran on.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REFERENCE_V1_V3 = ("MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large")
+
+
+def timm_python(explicit):
+    """A Python that can import timm, or None."""
+    for python in (explicit, os.environ.get("TIMM_PYTHON"), sys.executable):
+        if python and subprocess.run(
+                [python, "-c", "import timm"], capture_output=True).returncode == 0:
+            return python
+    return None
+
+
+def measure(python, model, impls, args, *extra):
+    command = [python, os.path.join(HERE, "measure.py"), "--model", model,
+               "--impls", *impls, "--batch", str(args.batch),
+               "--size", str(args.size), "--repeats", str(args.repeats),
+               "--latency-runs", str(args.latency_runs), *extra]
+    done = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        sys.stderr.write(done.stderr[-3000:])
+        raise SystemExit(f"{' '.join(impls)} {model} failed (exit {done.returncode})")
+    print(lines[-1], file=sys.stderr, flush=True)
+    return json.loads(lines[-1])
+
+
+def measure_model(name, args, timm, timm_name):
+    """{impl: figures} for one model: the Keras implementations timed in
+    turn in one process, timm in its own, peak memory one process each."""
+    keras_impls = [i for i in args.impls if i != "timm"
+                   and (i != "keras_applications" or name in REFERENCE_V1_V3)]
+    rows, backend = {}, None
+    if keras_impls:
+        done = measure(sys.executable, name, keras_impls, args)
+        rows.update(done["results"])
+        backend = done["backend"]
+    if "timm" in args.impls and timm and timm_name:
+        rows.update(measure(timm, name, ["timm"], args,
+                            "--timm-name", timm_name)["results"])
+    for impl in rows:
+        if impl == "ours_folded":
+            continue  # built from ours: its peak would include ours
+        python, extra = (timm, ["--timm-name", timm_name]) if impl == "timm" \
+            else (sys.executable, [])
+        rows[impl]["peak_mib"] = measure(
+            python, name, [impl], args, "--memory", *extra)["peak_mib"]
+    return rows, backend
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f
+                     if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    import keras
+
+    versions = [f"Keras {keras.__version__}"]
+    for module in ("tensorflow", "jax", "torch"):
+        try:
+            versions.append(f"{module} {__import__(module).__version__}")
+        except ImportError:
+            pass
+    return (f"{cpu}, {os.cpu_count()} logical CPUs visible, "
+            f"{platform.system()} {platform.release()}, Python "
+            f"{platform.python_version()}; " + ", ".join(versions))
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def cell(result, key, fmt):
+    return fmt.format(result[key]) if result else "-"
+
+
+def table(rows, backend, args):
+    out = [
+        f"Backend **{backend}**, batch {args.batch}, {args.size}x{args.size}, "
+        "random weights. img/s: best of "
+        f"{args.repeats}; ms: median of {args.latency_runs} at batch 1; "
+        "MiB: peak resident memory above the framework's own. The Keras "
+        "models are timed in turn in one process; timm in its own, right "
+        "after, in the faster of its two memory formats.",
+        "",
+        "| model | GMACs | keras.applications img/s | ours img/s | ours / k.a. "
+        "| folded img/s | folded / k.a. | timm (torch) img/s | ours / timm "
+        "| folded / timm | ms k.a. / ours / folded / timm | MiB k.a. / ours / timm "
+        "| ours GMAC/s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for name, r in rows.items():
+        ref, ours, folded, timm = (r.get(k) for k in (
+            "keras_applications", "ours", "ours_folded", "timm"))
+        speed = {k: v["images_per_s"] if v else None
+                 for k, v in (("ref", ref), ("ours", ours), ("folded", folded), ("timm", timm))}
+        macs = ours["macs"] if ours else None
+        out.append(" | ".join([
+            f"| {name}", f"{macs / 1e9:.3f}" if macs else "-",
+            cell(ref, "images_per_s", "{:.1f}"), cell(ours, "images_per_s", "{:.1f}"),
+            ratio(speed["ours"], speed["ref"]),
+            cell(folded, "images_per_s", "{:.1f}"), ratio(speed["folded"], speed["ref"]),
+            cell(timm, "images_per_s", "{:.1f}"), ratio(speed["ours"], speed["timm"]),
+            ratio(speed["folded"], speed["timm"]),
+            " / ".join(cell(x, "latency_ms", "{:.1f}") for x in (ref, ours, folded, timm)),
+            " / ".join(cell(x, "peak_mib", "{:.0f}") for x in (ref, ours, timm)),
+            f"{macs * speed['ours'] / 1e9:.1f} |" if macs and speed["ours"] else "- |",
+        ]))
+    timm_versions = {r["timm"]["versions"] for r in rows.values() if "timm" in r}
+    out += ["", f"Machine: {machine()}."
+            + "".join(f" timm side: {v}." for v in sorted(timm_versions))]
+    return "\n".join(out)
+
+
+def main(argv=None):
+    sys.path.insert(0, os.path.dirname(HERE))
+    from keras_mobilenets import models
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(models.MODELS),
+                        choices=list(models.MODELS), metavar="MODEL")
+    parser.add_argument("--impls", nargs="+", choices=[
+        "keras_applications", "ours", "ours_folded", "timm"],
+        default=["keras_applications", "ours", "ours_folded", "timm"])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--latency-runs", type=int, default=10)
+    parser.add_argument("--timm-python", help="a Python that has timm and torch")
+    parser.add_argument("--json", help="also write every measurement here")
+    args = parser.parse_args(argv)
+
+    from keras_mobilenets.mobilenet_v4 import TIMM_NAMES
+
+    timm_names = {builder.__name__: timm for timm, (builder, alpha)
+                  in TIMM_NAMES.items() if alpha == 1.0}
+    timm = timm_python(args.timm_python) if "timm" in args.impls else None
+    # JAX compiles each model's initialisers anew in every worker: a disk
+    # cache shared by the workers saves that time (not the timed calls').
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
+        os.path.expanduser("~"), ".cache", "keras_mobilenets_benchmarks_jax"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    rows, backend = {}, None
+    for name in args.models:
+        rows[name], found = measure_model(name, args, timm, timm_names.get(name))
+        backend = found or backend
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    print(table(rows, backend, args))
+
+
+if __name__ == "__main__":
+    main()
