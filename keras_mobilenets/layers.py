@@ -11,13 +11,16 @@ from . import _kernels
 
 
 def _fast_path(layer, inputs):
-    """Which faster kernels apply to this call: "shifted" (JAX on CPU:
-    depthwise as shifted products, 1x1 as matmul), "torch_nhwc" (PyTorch on
-    CPU) or None (Keras' own)."""
+    """Which faster kernels apply to this float32 call: "shifted" (JAX on
+    CPU: depthwise as shifted products, 1x1 as matmul), "torch_nhwc" (PyTorch
+    on CPU) or None (Keras' own)."""
+    # Mixed precision keeps Keras' kernels, which accumulate half-precision
+    # inputs in float32 (a sum of bfloat16 products does not).
     if (layer.data_format != "channels_last"
             or tuple(layer.dilation_rate) != (1, 1)
             or layer.padding not in ("same", "valid")
-            or any(d is None for d in inputs.shape[1:3])):
+            or any(d is None for d in inputs.shape[1:3])
+            or keras.backend.standardize_dtype(inputs.dtype) != "float32"):
         return None
     backend = keras.backend.backend()
     if backend == "jax":

@@ -15,7 +15,7 @@ NOTEBOOKS = os.path.join(ROOT, "notebooks")
 # Notebook: the backends it runs on here. 1 and 3 need one: 3 starts the
 # three backends itself, in subprocesses.
 BACKENDS = {
-    "01_quick_start.ipynb": ("jax",),
+    "01_quick_start.ipynb": ("torch",),
     "02_transfer_learning_tf_flowers.ipynb": ("tensorflow", "jax"),
     "03_switching_backends.ipynb": ("torch",),
     "04_deployment.ipynb": ("tensorflow",),  # LiteRT and int8: TensorFlow's
