@@ -39,7 +39,7 @@ def keras_runner(impl, name, size):
         model = getattr(keras.applications, name)(
             weights=None, input_shape=(size, size, 3))
     else:
-        model = keras_mobilenets.models.get(name).builder(
+        model = keras_mobilenets.registry.get(name).builder(
             weights=None, input_shape=(size, size, 3))
         if impl == "ours_folded":
             model = keras_mobilenets.fold_batch_norm(model)

@@ -139,11 +139,11 @@ def table(rows, backend, args):
 
 def main(argv=None):
     sys.path.insert(0, os.path.dirname(HERE))
-    from keras_mobilenets import models
+    from keras_mobilenets import registry
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=list(models.MODELS),
-                        choices=list(models.MODELS), metavar="MODEL")
+    parser.add_argument("--models", nargs="+", default=list(registry.ENTRIES),
+                        choices=list(registry.ENTRIES), metavar="MODEL")
     parser.add_argument("--impls", nargs="+", choices=[
         "keras_applications", "ours", "ours_folded", "timm"],
         default=["keras_applications", "ours", "ours_folded", "timm"])
@@ -155,10 +155,8 @@ def main(argv=None):
     parser.add_argument("--json", help="also write every measurement here")
     args = parser.parse_args(argv)
 
-    from keras_mobilenets.mobilenet_v4 import TIMM_NAMES
-
-    timm_names = {builder.__name__: timm for timm, (builder, alpha)
-                  in TIMM_NAMES.items() if alpha == 1.0}
+    timm_names = {e.name: e.timm_name for e in registry.ENTRIES.values()
+                  if e.timm_name}
     timm = timm_python(args.timm_python) if "timm" in args.impls else None
     # JAX compiles each model's initialisers anew in every worker: a disk
     # cache shared by the workers saves that time (not the timed calls').

@@ -1,22 +1,22 @@
 """The MobileNet family for Keras 3, on every backend, with pretrained weights."""
 
-from . import (
-    features, layers, mobilenet, mobilenet_v2, mobilenet_v3, mobilenet_v4, models,
-)
-from .features import feature_model
-from .fold import fold_batch_norm
-from .imagenet import decode_predictions
-from .macs import count_macs
-from .mobilenet import MobileNet, MobileNetV1
-from .mobilenet_v2 import MobileNetV2
-from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
-from .mobilenet_v4 import (
+from . import archs  # noqa: F401  (registers every model)
+from . import blocks, features, layers, registry  # noqa: F401
+from . import mobilenet, mobilenet_v2, mobilenet_v3, mobilenet_v4  # noqa: F401
+from .errors import DownloadError, WeightsError  # noqa: F401
+from .features import feature_model  # noqa: F401
+from .fold import fold_batch_norm  # noqa: F401
+from .imagenet import decode_predictions  # noqa: F401
+from .macs import count_macs  # noqa: F401
+from .mobilenet import MobileNet, MobileNetV1  # noqa: F401
+from .mobilenet_v2 import MobileNetV2  # noqa: F401
+from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small  # noqa: F401
+from .mobilenet_v4 import (  # noqa: F401
     MobileNetV4ConvLarge,
     MobileNetV4ConvMedium,
     MobileNetV4ConvSmall,
     MobileNetV4HybridLarge,
     MobileNetV4HybridMedium,
 )
-from .weights import WeightsError
 
 __version__ = "0.1.0"

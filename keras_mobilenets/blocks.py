@@ -1,22 +1,296 @@
-"""The MobileNetV4 building blocks, public: functions that add plain Keras
-layers (and the custom layers of `keras_mobilenets.layers`) to a functional
-graph, so a model built from them saves and loads as a `.keras` file.
+"""The building blocks, one function per row type of `spec`: each adds plain
+Keras layers (and those of `keras_mobilenets.layers`) to a functional graph,
+so a model built from them saves and loads as a `.keras` file.
+
+Every block takes `names`, which names its layers by role (see
+`naming.py`): a function role -> layer name, or a string prefix, in which
+case a role's layer is `<prefix>_<role>` (timm's module paths). `style` is a
+`spec.Conventions` (BatchNorm epsilon and momentum, padding); `STYLE` holds
+MobileNetV4's.
 
     x = keras.Input((64, 64, 32))
     y = blocks.universal_inverted_bottleneck(
         x, filters=64, start_dw_kernel=3, mid_dw_kernel=5, stride=2,
         expand_ratio=4.0, act="relu", layer_scale=None, prefix="my_uib",
         style=blocks.STYLE)
-
-`STYLE` holds MobileNetV4's conventions (BatchNorm epsilon 1e-5, timm's
-symmetric padding); see each function's docstring for its arguments.
 """
 
-from ._blocks_v4 import (  # noqa: F401
-    conv_bn_act,
-    fused_inverted_bottleneck,
-    mobile_mqa,
-    universal_inverted_bottleneck,
-)
-from .layers import LayerScale, MultiQueryAttention  # noqa: F401
-from .mobilenet_v4 import STYLE  # noqa: F401
+import keras
+from keras import layers
+
+from . import layers as km_layers
+from .layers import LayerScale, MultiQueryAttention  # noqa: F401  (public here)
+from .spec import Conventions
+
+# MobileNetV4's (timm's) conventions: PyTorch BatchNorm defaults (eps 1e-5,
+# momentum 0.1, i.e. Keras momentum 0.9) and symmetric explicit padding of
+# every strided convolution.
+STYLE = Conventions(activation="relu", bn_epsilon=1e-5, bn_momentum=0.9,
+                    padding="symmetric", pad_all=True)
+
+
+def namer(names):
+    """`names` as a function role -> layer name (see the module docstring)."""
+    if callable(names):
+        return names
+    return lambda role: f"{names}_{role}"
+
+
+def channel_axis():
+    return 1 if keras.config.image_data_format() == "channels_first" else -1
+
+
+def channels(x):
+    return x.shape[channel_axis()]
+
+
+def make_divisible(value, divisor=8, min_value=None, round_limit=0.9):
+    """Rounds a channel count to a multiple of `divisor`, never more than 10% down.
+
+    The rule of the TensorFlow slim MobileNet code, used by keras.applications
+    (`_make_divisible`, `_depth`) and timm (`make_divisible`).
+    """
+    min_value = min_value or divisor
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < round_limit * value:
+        rounded += divisor
+    return rounded
+
+
+def activation(x, kind, name):
+    """kind: 'relu6', 'relu', 'hard_swish', 'gelu' (exact, as PyTorch's
+    nn.GELU) or None (linear)."""
+    if kind is None:
+        return x
+    if kind == "relu6":
+        return layers.ReLU(6.0, name=name)(x)
+    if kind == "relu":
+        return layers.ReLU(name=name)(x)
+    return layers.Activation(kind, name=name)(x)
+
+
+def batch_norm(x, name, style):
+    return km_layers.BatchNormalization(
+        axis=channel_axis(), epsilon=style.bn_epsilon,
+        momentum=style.bn_momentum, name=name,
+    )(x)
+
+
+def stride_padding(x, kernel_size, mode, name, stride=2):
+    """Explicit zero padding before a 'valid' strided convolution.
+
+    mode "bottom_right" pads one row and column at the end (keras.applications
+    MobileNet V1); mode "correct" is `imagenet_utils.correct_pad` (V2, V3):
+    symmetric for odd input sizes, one less at the start for even ones; mode
+    "symmetric" is timm's `get_padding` (V4): ((stride - 1) + (kernel_size -
+    1)) // 2 zeros on every side, as PyTorch pads.
+    """
+    if mode == "bottom_right":
+        padding = ((0, 1), (0, 1))
+    elif mode == "symmetric":
+        pad = ((stride - 1) + (kernel_size - 1)) // 2
+        padding = ((pad, pad), (pad, pad))
+    else:
+        rows, cols = ((2, 3) if channel_axis() == 1 else (1, 2))
+        size = (x.shape[rows], x.shape[cols])
+        half = kernel_size // 2
+        padding = tuple(
+            (half - (1 if dim is None else 1 - dim % 2), half) for dim in size
+        )
+    return layers.ZeroPadding2D(padding, name=name)(x)
+
+
+def conv(x, filters, kernel_size, name, style, stride=1, depthwise=False,
+         use_bias=False, multiplier=1, pad_name=None):
+    """A convolution; `filters` is ignored when depthwise.
+
+    'same' padding at stride 1 (with odd kernels PyTorch's symmetric padding
+    too); strided depthwise convs (every strided conv where `style.pad_all`)
+    pad explicitly by `style.padding` (a layer named `pad_name`, default
+    `<name>_pad`), then run 'valid', as the references do.
+    """
+    padding = "same"
+    if stride > 1 and (depthwise or style.pad_all):
+        x = stride_padding(x, kernel_size, style.padding,
+                           pad_name or f"{name}_pad", stride)
+        padding = "valid"
+    if depthwise:
+        return km_layers.DepthwiseConv2D(
+            kernel_size, strides=stride, padding=padding,
+            depth_multiplier=multiplier, use_bias=use_bias, name=name,
+        )(x)
+    return km_layers.Conv2D(
+        filters, kernel_size, strides=stride, padding=padding,
+        use_bias=use_bias, name=name,
+    )(x)
+
+
+def conv_bn(x, filters, kernel_size, stride, act, names, style, roles,
+            depthwise=False, multiplier=1):
+    """Convolution, BatchNorm, activation (None: linear), named by `roles`
+    = (conv, bn, act) through `names`; the explicit padding of a strided
+    conv is the role `<conv role>_pad`."""
+    name = namer(names)
+    conv_role, bn_role, act_role = roles
+    x = conv(x, filters, kernel_size, name(conv_role), style, stride,
+             depthwise, multiplier=multiplier, pad_name=name(conv_role + "_pad")
+             if stride > 1 and (depthwise or style.pad_all) else None)
+    x = batch_norm(x, name(bn_role), style)
+    return x if act is None else activation(x, act, name(act_role))
+
+
+def _residual(x, shortcut, stride, layer_scale, name):
+    """Layer scale (where the model has it, with or without a skip), then the
+    skip connection when the block keeps stride and width."""
+    if layer_scale is not None:
+        x = LayerScale(layer_scale, axis=channel_axis(),
+                       name=name("layer_scale"))(x)
+    if stride == 1 and channels(shortcut) == channels(x):
+        x = layers.Add(name=name("add"))([shortcut, x])
+    return x
+
+
+def conv_bn_act(x, filters, kernel_size, stride, act, prefix, style):
+    """A plain convolution block (`spec.ConvBN`; timm `ConvBnAct`, arch
+    string `cn`), roles conv, bn1, bn1_act: no residual, even where widths
+    match."""
+    return conv_bn(x, filters, kernel_size, stride, act, prefix, style,
+                   ("conv", "bn1", "bn1_act"))
+
+
+def depthwise_separable(x, filters, kernel_size, stride, act, names, style,
+                        multiplier=1):
+    """MobileNet V1's block (`spec.DepthwiseSeparable`): depthwise conv, BN,
+    activation, then pointwise conv, BN, activation; roles dw*, pw*."""
+    x = conv_bn(x, None, kernel_size, stride, act, names, style,
+                ("dw", "dw_bn", "dw_act"), depthwise=True,
+                multiplier=multiplier)
+    return conv_bn(x, filters, 1, 1, act, names, style, ("pw", "pw_bn", "pw_act"))
+
+
+def squeeze_excite(x, filters, se_ratio, names):
+    """SE of MobileNetV3: pool, reduce (ReLU), expand (hard sigmoid), rescale."""
+    name = namer(names)
+    s = layers.GlobalAveragePooling2D(keepdims=True, name=name("se_pool"))(x)
+    s = km_layers.Conv2D(make_divisible(filters * se_ratio), 1, padding="same",
+                         name=name("se_reduce"))(s)
+    s = layers.ReLU(name=name("se_reduce_act"))(s)
+    s = km_layers.Conv2D(filters, 1, padding="same", name=name("se_expand"))(s)
+    # relu6(x + 3) / 6 written as keras.applications does, which is bit-exact
+    # with it on every backend; Activation("hard_sigmoid") rounds differently
+    # on TensorFlow and PyTorch.
+    s = layers.ReLU(6.0, name=name("se_gate"))(s + 3.0)
+    s = s * (1.0 / 6.0)
+    return layers.Multiply(name=name("se_mul"))([x, s])
+
+
+def inverted_residual(x, filters, kernel_size, stride, expand_ratio, act,
+                      se_ratio, names, style):
+    """MobileNetV2/V3 block (`spec.InvertedResidual`): 1x1 expansion to
+    `make_divisible(input width * expand_ratio)` (none at ratio 1),
+    depthwise conv, optional squeeze-excite, linear 1x1 projection, residual
+    when stride and width allow."""
+    name = namer(names)
+    shortcut = x
+    if expand_ratio != 1:
+        x = conv_bn(x, make_divisible(channels(x) * expand_ratio), 1, 1, act,
+                    name, style, ("expand", "expand_bn", "expand_act"))
+    x = conv_bn(x, None, kernel_size, stride, act, name, style,
+                ("dw", "dw_bn", "dw_act"), depthwise=True)
+    if se_ratio:
+        x = squeeze_excite(x, channels(x), se_ratio, name)
+    x = conv(x, filters, 1, name("project"), style)
+    x = batch_norm(x, name("project_bn"), style)
+    if stride == 1 and channels(shortcut) == filters:
+        x = layers.Add(name=name("add"))([shortcut, x])
+    return x
+
+
+def fused_inverted_bottleneck(x, filters, kernel_size, stride, expand_ratio,
+                              act, prefix, style):
+    """Fused inverted bottleneck (`spec.FusedIB`; timm `EdgeResidual`, arch
+    string `er`): a full k x k expansion convolution in place of 1x1 expand +
+    depthwise, then a linear 1x1 projection; residual when stride and width
+    allow."""
+    name = namer(prefix)
+    shortcut = x
+    expanded = make_divisible(channels(x) * expand_ratio)
+    x = conv_bn(x, expanded, kernel_size, stride, act, name, style,
+                ("conv_exp", "bn1", "bn1_act"))
+    x = conv_bn(x, filters, 1, 1, None, name, style, ("conv_pwl", "bn2", None))
+    return _residual(x, shortcut, stride, None, name)
+
+
+def universal_inverted_bottleneck(x, filters, start_dw_kernel, mid_dw_kernel,
+                                  stride, expand_ratio, act, layer_scale,
+                                  prefix, style):
+    """Universal Inverted Bottleneck (`spec.UIB`; MobileNetV4 paper section
+    3.1; timm `UniversalInvertedResidual`, arch string `uir`).
+
+    An optional depthwise conv before the 1x1 expansion (`start_dw_kernel`,
+    BN, no activation) and one after it (`mid_dw_kernel`, BN + activation),
+    then a linear 1x1 projection. A kernel of 0 leaves that conv out, which
+    gives the four instances of the paper:
+
+    - ExtraDW: both depthwise convs;
+    - IB (the MobileNetV2 inverted bottleneck): middle one only;
+    - ConvNeXt-like: start one only;
+    - FFN: neither.
+
+    The stride goes to the middle depthwise conv, else to the start one. The
+    expanded width is `make_divisible(input width * expand_ratio)`.
+    `layer_scale` is the initial value of a LayerScale on the branch (None
+    for none).
+    """
+    if stride > 1 and not (start_dw_kernel or mid_dw_kernel):
+        raise ValueError(
+            "A strided UIB needs a depthwise convolution. Received: "
+            f"start_dw_kernel={start_dw_kernel}, mid_dw_kernel={mid_dw_kernel}, "
+            f"stride={stride}"
+        )
+    name = namer(prefix)
+    shortcut = x
+    if start_dw_kernel:
+        x = conv_bn(x, None, start_dw_kernel, 1 if mid_dw_kernel else stride,
+                    None, name, style, ("dw_start_conv", "dw_start_bn", None),
+                    depthwise=True)
+    expanded = make_divisible(channels(shortcut) * expand_ratio)
+    x = conv_bn(x, expanded, 1, 1, act, name, style,
+                ("pw_exp_conv", "pw_exp_bn", "pw_exp_bn_act"))
+    if mid_dw_kernel:
+        x = conv_bn(x, None, mid_dw_kernel, stride, act, name, style,
+                    ("dw_mid_conv", "dw_mid_bn", "dw_mid_bn_act"),
+                    depthwise=True)
+    x = conv_bn(x, filters, 1, 1, None, name, style,
+                ("pw_proj_conv", "pw_proj_bn", None))
+    return _residual(x, shortcut, stride, layer_scale, name)
+
+
+def mobile_mqa(x, filters, num_heads, key_dim, value_dim, kv_stride,
+               kv_dw_kernel, layer_scale, prefix, style):
+    """Mobile multi-query attention block (`spec.MQA`; MobileNetV4 paper
+    section 4; timm `MobileAttention` with `MultiQueryAttention2d`, arch
+    string `mqa`).
+
+    Pre-norm (BatchNorm) residual attention: 1x1 query projection to
+    `num_heads * key_dim`; keys and values optionally downsampled by
+    `kv_stride` (each with its own depthwise conv + BN), then projected by
+    1x1 convs to a single shared head of `key_dim` / `value_dim`;
+    multi-query attention; 1x1 output projection to `filters`; layer scale;
+    residual when the width is kept.
+    """
+    name = namer(prefix)
+    shortcut = x
+    x = batch_norm(x, name("norm"), style)
+    query = conv(x, num_heads * key_dim, 1, name("attn_query_proj"), style)
+    projected = []
+    for role, dim in (("key", key_dim), ("value", value_dim)):
+        y = x
+        if kv_stride > 1:
+            y = conv_bn(y, None, kv_dw_kernel, kv_stride, None, name, style,
+                        (f"attn_{role}_down_conv", f"attn_{role}_norm", None),
+                        depthwise=True)
+        projected.append(conv(y, dim, 1, name(f"attn_{role}_proj"), style))
+    x = MultiQueryAttention(num_heads, name=name("attn"))([query, *projected])
+    x = conv(x, filters, 1, name("attn_output_proj"), style)
+    return _residual(x, shortcut, 1, layer_scale, name)

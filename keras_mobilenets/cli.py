@@ -4,24 +4,39 @@ import argparse
 import os
 import sys
 
-from . import models as models_lib
+import keras
+import numpy as np
+
+from . import imagenet, registry
+from .errors import DownloadError
+
+
+def _weights_text(entry):
+    """The checkpoints of `entry` in one line: alphas and sizes, or tags."""
+    tags = entry.tags
+    if tags:
+        return "timm tags " + ", ".join(tags)
+    by_alpha = {}
+    for c in entry.checkpoints:
+        opts = "".join(f" {k}={v}" for k, v in c.options.items()
+                       if v not in (False, 1))
+        by_alpha.setdefault((c.alpha, opts), []).append(c.size)
+    return "; ".join(f"alpha {a}{o} x {'/'.join(map(str, sizes))}"
+                     for (a, o), sizes in by_alpha.items())
 
 
 def _list(args):
-    print(f"{'model':<26} {'parameters':>12}  ImageNet weights")
-    for name, entry in models_lib.MODELS.items():
-        model = entry.builder(weights=None)
-        print(f"{name:<26} {model.count_params():>12,}  {entry.weights_note}")
+    """Reads the registry; builds no model."""
+    print(f"{'model':<26} {'trainable params':>16}  ImageNet weights")
+    print(f"{'':<26} {'(alpha 1, top)':>16}")
+    for name, entry in registry.ENTRIES.items():
+        params = f"{entry.params:,}" if entry.params else "?"
+        print(f"{name:<26} {params:>16}  {_weights_text(entry)}")
     return 0
 
 
 def _predict(args):
-    import keras
-    import numpy as np
-
-    from . import imagenet
-
-    entry = models_lib.get(args.model)
+    entry = registry.get(args.model)
     images = args.images or [imagenet.SAMPLE_IMAGE]
     for path in images:
         if not os.path.isfile(path):
@@ -32,7 +47,7 @@ def _predict(args):
     model = entry.builder(**kwargs)
     size = model.input_shape[1:3]
     if None in size:
-        size = (entry.default_size, entry.default_size)
+        size = (entry.native_size, entry.native_size)
     batch = entry.preprocess(
         np.stack([imagenet.load_image(p, size) for p in images])
     )
@@ -56,8 +71,8 @@ def main(argv=None):
     )
     predict.add_argument("images", nargs="*", metavar="IMAGE")
     predict.add_argument(
-        "--model", default="MobileNetV2", choices=list(models_lib.MODELS),
-        metavar="NAME", help=f"one of {', '.join(models_lib.MODELS)} "
+        "--model", default="MobileNetV2", choices=list(registry.ENTRIES),
+        metavar="NAME", help=f"one of {', '.join(registry.ENTRIES)} "
         "(default MobileNetV2)",
     )
     predict.add_argument("--weights", metavar="PATH",
@@ -65,8 +80,6 @@ def main(argv=None):
     predict.add_argument("--alpha", type=float, help="width multiplier")
     predict.add_argument("--top", type=int, default=5)
     args = parser.parse_args(argv)
-    from .weights import DownloadError
-
     try:
         return _list(args) if args.command == "list" else _predict(args)
     except DownloadError as e:

@@ -1,11 +1,22 @@
 """Multi-scale feature maps for detection and segmentation heads (SSDLite,
-DeepLabV3+, FPN): one map per stride 2, 4, 8, 16 and 32 of any MobileNet."""
+DeepLabV3+, FPN): one map per stride 2, 4, 8, 16 and 32 of any MobileNet.
 
-import dataclasses
-import re
-import typing
+The taps are recorded by the builder while it builds (`builder.body`): at
+each stride, the output of the last block that runs at that resolution
+(timm's `feature_location="bottleneck"`, its default for `features_only`,
+and torchvision's MobileNet FPN backbones), so a map has the block's output
+width, not an expansion's; stride 32 is the last layer of the network
+without its top. A model that does not carry them (loaded from a `.keras`
+file, folded, or built by keras.applications) is recognised by the blocks
+its layer names show, against the registry.
+"""
+
+import functools
 
 import keras
+
+from . import registry
+from .builder import TAPS_ATTRIBUTE
 
 STRIDES = (2, 4, 8, 16, 32)
 
@@ -19,110 +30,67 @@ def key(stride):
     return f"stride_{stride}"
 
 
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """Where one architecture's feature maps are, and how to recognise it.
-
-    `layers` has one layer name per stride. `blocks` matches the names of the
-    layers of the model's blocks: group 1 names a group of blocks (a V4
-    stage), group 2 a block's index in it; `counts` is how many distinct
-    indices each group has in this architecture and in no other.
-    """
-
-    layers: typing.Mapping[int, str]
-    blocks: str
-    counts: typing.Mapping[str, int]
+def block_keys(arch):
+    """The block keys of `arch` (see `naming.Naming.block_key`)."""
+    keys, n = set(), 0
+    for i, stage in enumerate(arch.stages):
+        for j, _ in enumerate(stage):
+            keys.add(arch.naming.key(i, j, n))
+            n += 1
+    return keys
 
 
-def _layers(*names):
-    return dict(zip(STRIDES, names))
+@functools.lru_cache(maxsize=None)
+def _reference_taps(name):
+    """The taps of a small model of registry entry `name`."""
+    entry = registry.get(name)
+    model = entry.builder(weights=None, include_top=False,
+                          **entry.test_config)
+    return dict(getattr(model, TAPS_ATTRIBUTE))
 
 
-def _v4(stem, stage_0, stage_1, stage_2, stage_lengths):
-    return Variant(
-        _layers(stem, stage_0, stage_1, stage_2, "blocks_4_0_bn1_act"),
-        r"^(blocks_\d+)_(\d+)_",
-        {f"blocks_{i}": n for i, n in enumerate(stage_lengths)},
-    )
-
-
-# The rule: at each stride, the output of the last block that runs at that
-# resolution (timm's `feature_location="bottleneck"`, its default for
-# `features_only`, and torchvision's MobileNet FPN backbones), so a map has
-# the block's output width, not an expansion's. Stride 32 is the last layer
-# of the network without its top: what `include_top=False` returns.
-# Where the stem is the only layer at stride 2, the stem's activation.
-VARIANTS = {
-    "MobileNet": Variant(
-        _layers("conv_pw_1_relu", "conv_pw_3_relu", "conv_pw_5_relu",
-                "conv_pw_11_relu", "conv_pw_13_relu"),
-        r"^(conv_pw)_(\d+)_", {"conv_pw": 13},
-    ),
-    "MobileNetV2": Variant(
-        _layers("expanded_conv_project_BN", "block_2_add", "block_5_add",
-                "block_12_add", "out_relu"),
-        r"^(block)_(\d+)_", {"block": 16},
-    ),
-    "MobileNetV3Small": Variant(
-        _layers("conv_act", "expanded_conv_project_bn", "expanded_conv_2_add",
-                "expanded_conv_7_add", "conv_1_act"),
-        r"^(expanded_conv)_(\d+)_", {"expanded_conv": 10},
-    ),
-    "MobileNetV3Large": Variant(
-        _layers("expanded_conv_add", "expanded_conv_2_add",
-                "expanded_conv_5_add", "expanded_conv_11_add", "conv_1_act"),
-        r"^(expanded_conv)_(\d+)_", {"expanded_conv": 14},
-    ),
-    "MobileNetV4ConvSmall": _v4("bn1_act", "blocks_0_1_bn1_act",
-                                "blocks_1_1_bn1_act", "blocks_2_5_add",
-                                (2, 2, 6, 6, 1)),
-    "MobileNetV4ConvMedium": _v4("bn1_act", "blocks_0_0_bn2", "blocks_1_1_add",
-                                 "blocks_2_7_add", (1, 2, 8, 11, 1)),
-    "MobileNetV4ConvLarge": _v4("bn1_act", "blocks_0_0_bn2", "blocks_1_1_add",
-                                "blocks_2_10_add", (1, 2, 11, 13, 1)),
-    "MobileNetV4HybridMedium": _v4("bn1_act", "blocks_0_0_bn2",
-                                   "blocks_1_1_add", "blocks_2_11_add",
-                                   (1, 2, 12, 16, 1)),
-    "MobileNetV4HybridLarge": _v4("bn1_act", "blocks_0_0_bn2",
-                                  "blocks_1_1_add", "blocks_2_14_add",
-                                  (1, 2, 15, 18, 1)),
-}
-
-
-def _block_counts(model, pattern):
-    indices = {}
-    for layer in model.layers:
-        match = re.match(pattern, layer.name)
-        if match:
-            indices.setdefault(match.group(1), set()).add(match.group(2))
-    return {group: len(found) for group, found in indices.items()}
-
-
-def variant_of(model):
-    """The architecture of `model` (a key of `VARIANTS`, e.g. "MobileNetV2"),
-    recognised by the layer names and block counts of its blocks, so neither
-    the model's name nor its width, input size or top matters."""
+def _check_model(model):
     if not isinstance(model, keras.Model):
         raise TypeError(
             "Expected a keras.Model built by keras_mobilenets. "
             f"Received: model={model!r} of type {type(model).__name__}"
         )
-    names = {layer.name for layer in model.layers}
-    for name, variant in VARIANTS.items():
-        if (_block_counts(model, variant.blocks) == dict(variant.counts)
-                and set(variant.layers.values()) <= names):
+
+
+def variant_of(model):
+    """The registry name of `model`'s architecture (e.g. "MobileNetV2"),
+    recognised by the blocks its layer names show (see
+    `naming.Naming.block_key`), so neither the model's name nor its width,
+    input size or top matters."""
+    _check_model(model)
+    names = [layer.name for layer in model.layers]
+    for name, entry in registry.ENTRIES.items():
+        naming = entry.arch.naming
+        if naming.keys_in(names) == block_keys(entry.arch):
             return name
     raise ValueError(
         "Expected a MobileNet built by keras_mobilenets (one of "
-        f"{', '.join(VARIANTS)}), recognised by its layer names; this model's "
-        "layers match none of them. If it wraps a MobileNet, pass that inner "
-        f"model. Received: model={model.name!r} ({len(model.layers)} layers)"
+        f"{', '.join(registry.ENTRIES)}), recognised by its layer names; this "
+        "model's layers match none of them. If it wraps a MobileNet, pass that "
+        f"inner model. Received: model={model.name!r} ({len(model.layers)} "
+        "layers)"
     )
 
 
 def feature_layers(model):
     """{stride: name of the layer whose output is the map at that stride}."""
-    return dict(VARIANTS[variant_of(model)].layers)
+    _check_model(model)
+    taps = getattr(model, TAPS_ATTRIBUTE, None)
+    if taps is None:
+        taps = _reference_taps(variant_of(model))
+        names = {layer.name for layer in model.layers}
+        missing = sorted(set(taps.values()) - names)
+        if missing:
+            raise ValueError(
+                f"{model.name!r} looks like a {variant_of(model)} but lacks "
+                f"its feature layers {missing}. Received: model={model.name!r}"
+            )
+    return {s: taps[s] for s in STRIDES}
 
 
 def feature_model(model, name=None):

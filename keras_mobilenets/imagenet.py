@@ -7,6 +7,7 @@ import os
 
 import keras
 import numpy as np
+from PIL import Image
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
 SAMPLE_IMAGE = os.path.join(DATA_DIR, "chelsea.jpg")
@@ -61,8 +62,6 @@ def preprocess_input_tf(x, data_format=None):
 def load_image(path, size):
     """Reads an image file as a float32 array of shape (rows, cols, 3), resized
     with bilinear filtering, pixels in [0, 255]."""
-    from PIL import Image
-
     with Image.open(path) as im:
         im = im.convert("RGB").resize((size[1], size[0]), Image.BILINEAR)
         return np.asarray(im, dtype="float32")

@@ -109,7 +109,7 @@ def test_imagenet_at_an_untrained_size_warns_and_uses_224(keras_home, monkeypatc
         chosen.append(entry.fname)
         raise weights_lib.DownloadError("offline", entry.url, "")
 
-    monkeypatch.setattr(weights_lib, "fetch", fake_fetch)
+    monkeypatch.setattr(weights_lib.cache, "fetch", fake_fetch)
     with pytest.warns(UserWarning, match="100x120"):
         with pytest.raises(OSError):
             km.MobileNet(include_top=False, input_shape=(100, 120, 3))

@@ -11,7 +11,7 @@ import pytest
 
 import keras_mobilenets as km
 from conftest import ROOT, model_outputs, randomize
-from keras_mobilenets import features, mobilenet_v4, models
+from keras_mobilenets import features, registry
 from v4_reference import load_fixture, reference_input, reference_weights
 
 KEYS = ["stride_2", "stride_4", "stride_8", "stride_16", "stride_32"]
@@ -33,7 +33,7 @@ PAPER_CHANNELS = {
     "MobileNetV4HybridMedium": [32, 48, 80, 160, 960],
     "MobileNetV4HybridLarge": [24, 48, 96, 192, 960],
 }
-V4_KEYS = {v.title: k for k, v in mobilenet_v4.VARIANTS.items()}
+V4_ENTRIES = {e.name: e for e in registry.ENTRIES.values() if e.timm_name}
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +44,10 @@ def built():
 
     def get(name):
         if name not in cache:
-            entry = models.MODELS[name]
+            entry = registry.ENTRIES[name]
             model = entry.builder(weights=None, include_top=False,
-                                  input_shape=(None, None, 3), **entry.small)
+                                  input_shape=(None, None, 3),
+                                  **entry.test_config)
             cache[name] = randomize(model), km.feature_model(model)
         return cache[name]
 
@@ -58,16 +59,18 @@ def _images(size, batch=1, seed=0):
     return rng.uniform(0, 255, (batch, *size, 3)).astype("float32")
 
 
-def test_every_registered_model_has_a_feature_table():
-    assert set(features.VARIANTS) == set(models.MODELS) == set(PAPER_CHANNELS)
+def test_every_registered_model_has_paper_channels():
+    assert set(registry.ENTRIES) == set(PAPER_CHANNELS)
 
 
-@pytest.mark.parametrize("name", list(models.MODELS))
+@pytest.mark.parametrize("name", list(registry.ENTRIES))
 def test_keys_strides_and_values(built, name):
     model, feats = built(name)
     assert features.variant_of(model) == name
     # Stride 32 is the backbone's own output.
-    assert feats.get_layer(features.VARIANTS[name].layers[32]) is model.layers[-1]
+    layers = features.feature_layers(model)
+    assert list(layers) == list(features.STRIDES)
+    assert feats.get_layer(layers[32]) is model.layers[-1]
     for size in SIZES:  # shapes inferred, then one run
         out = feats(keras.KerasTensor((1, *size, 3)))
         assert sorted(out) == sorted(KEYS), name
@@ -84,12 +87,12 @@ def test_keys_strides_and_values(built, name):
 
 # Widths are a property of the graph, the same on every backend: checked in
 # the TensorFlow session only (full-width models are slow to build on JAX).
-@pytest.mark.parametrize("name", list(models.MODELS)
+@pytest.mark.parametrize("name", list(registry.ENTRIES)
                          if keras.backend.backend() == "tensorflow" else [
                              "MobileNetV3Small"])
 def test_channels_at_alpha_1_are_the_papers(name):
-    model = models.MODELS[name].builder(weights=None, include_top=False,
-                                        input_shape=(None, None, 3))
+    model = registry.ENTRIES[name].builder(weights=None, include_top=False,
+                                           input_shape=(None, None, 3))
     feats = km.feature_model(model)
     got = [feats.output[k].shape[-1] for k in KEYS]
     assert got == PAPER_CHANNELS[name], name
@@ -107,17 +110,17 @@ def test_alpha_scales_channels(built):
         f["channels"] for f in fx["features"]]
 
 
-def test_v4_maps_are_timms_feature_taps():
+def test_v4_maps_are_timms_feature_taps(built):
     """timm's `features_only` taps (stem bn1, blocks.0, .1, .2, .4) are the
     layers of the table: the stem's activation, else a stage's last block."""
-    for title, key in V4_KEYS.items():
-        fx = load_fixture(mobilenet_v4.timm_name(key, 1.0))
+    for title, entry in V4_ENTRIES.items():
+        fx = load_fixture(entry.timm_name)
         taps = fx["features"]
         assert [f["stride"] for f in taps] == list(features.STRIDES)
         assert [f["channels"] for f in taps] == PAPER_CHANNELS[title], title
-        stages = mobilenet_v4.VARIANTS[key].stages
-        for module, layer in zip([f["module"] for f in taps],
-                                 features.VARIANTS[title].layers.values()):
+        stages = entry.arch.stages
+        layers = features.feature_layers(built(title)[0])
+        for module, layer in zip([f["module"] for f in taps], layers.values()):
             if module == "bn1":
                 assert layer == "bn1_act", title
                 continue
@@ -134,8 +137,8 @@ def test_v4_values_equal_timms_features(tmp_path):
     fx = load_fixture(name)
     path = str(tmp_path / f"{name}.safetensors")
     save_file(reference_weights(fx["spec"], fx["seed"]), path)
-    builder, alpha = mobilenet_v4.TIMM_NAMES[name]
-    model = builder(alpha=alpha, weights=path, include_top=False,
+    entry, alpha = registry.timm_names()[name]
+    model = entry.builder(alpha=alpha, weights=path, include_top=False,
                     include_preprocessing=False, input_shape=(None, None, 3))
     x = reference_input(fx["input_shape_small"], fx["seed"])[:1]
     out = model_outputs(km.feature_model(model), x)
@@ -160,13 +163,13 @@ def test_v1_v2_values_equal_keras_applications_layers(built, name, reference):
     same layers there give the same maps (and its models are recognised)."""
     model, feats = built(name)
     ref = reference(weights=None, include_top=False, input_shape=(160, 192, 3),
-                    **models.MODELS[name].small)
+                    **registry.ENTRIES[name].test_config)
     for layer in filter(lambda layer: layer.weights, ref.layers):
         layer.set_weights(model.get_layer(layer.name).get_weights())
     taps = keras.Model(ref.input, {
         features.key(s): ref.get_layer(n).output
-        for s, n in features.VARIANTS[name].layers.items()})
-    x = models.MODELS[name].preprocess(_images((160, 192)))
+        for s, n in features.feature_layers(model).items()})
+    x = registry.ENTRIES[name].preprocess(_images((160, 192)))
     got, want = model_outputs(feats, x), model_outputs(taps, x)
     for k in KEYS:
         # Our faster kernels add in another order (see test_parity_v1_v3).
@@ -176,7 +179,7 @@ def test_v1_v2_values_equal_keras_applications_layers(built, name, reference):
 
 
 def test_any_name_top_pooling_and_input_tensor(built):
-    small = models.MODELS["MobileNetV3Large"].small
+    small = registry.ENTRIES["MobileNetV3Large"].test_config
     base, base_feats = built("MobileNetV3Large")
     for kwargs in [dict(name="my_backbone", input_shape=(160, 192, 3)),
                    dict(include_top=True, input_shape=(224, 224, 3)),
@@ -197,7 +200,7 @@ def test_top_does_not_change_the_maps(built):
     base, base_feats = built("MobileNetV4HybridMedium")
     top = km.MobileNetV4HybridMedium(weights=None, include_top=True,
                                      input_shape=(160, 192, 3),
-                                     **models.MODELS["MobileNetV4HybridMedium"].small)
+                                     **registry.ENTRIES["MobileNetV4HybridMedium"].test_config)
     for layer in filter(lambda layer: layer.weights, base.layers):
         top.get_layer(layer.name).set_weights(layer.get_weights())
     x = _images((160, 192))
@@ -246,20 +249,21 @@ def _tables(text):
     rows = {}
     for line in text.splitlines():
         cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        if len(cells) == 6 and cells[0] in features.VARIANTS:
+        if len(cells) == 6 and cells[0] in registry.ENTRIES:
             rows[cells[0]] = [tuple(re.split(r"`?\s+", c.replace("`", ""))[:2])
                               for c in cells[1:]]
     return rows
 
 
 @pytest.mark.parametrize("where", ["docstring", "README"])
-def test_documented_tables_match_the_code_and_the_papers(where):
+def test_documented_tables_match_the_code_and_the_papers(built, where):
     if where == "docstring":
         text = km.feature_model.__doc__
     else:
         text = open(os.path.join(ROOT, "README.md")).read()
     table = _tables(text)
-    assert set(table) == set(features.VARIANTS), where
+    assert set(table) == set(registry.ENTRIES), where
     for name, cells in table.items():
-        assert [c[0] for c in cells] == list(features.VARIANTS[name].layers.values()), name
+        layers = features.feature_layers(built(name)[0])
+        assert [c[0] for c in cells] == list(layers.values()), name
         assert [int(c[1]) for c in cells] == PAPER_CHANNELS[name], name

@@ -6,7 +6,7 @@ import pytest
 
 import keras_mobilenets as km
 from keras_mobilenets.fold import foldable_pairs
-from keras_mobilenets.models import MODELS
+from keras_mobilenets.registry import ENTRIES as MODELS
 
 from conftest import ELEPHANT, V1_025_FILE, model_outputs, randomize, shared_file
 
@@ -27,7 +27,7 @@ FOLDED = list(MODELS) if keras.backend.backend() == "tensorflow" else [
 def test_folded_model_computes_the_same(name):
     size = SIZES.get(name, 48)
     model = MODELS[name].builder(
-        **MODELS[name].small, weights=None, input_shape=(size, size, 3),
+        **MODELS[name].test_config, weights=None, input_shape=(size, size, 3),
         classifier_activation=None)
     randomize(model, seed=4)
     x = np.random.default_rng(5).uniform(0, 255, (2, size, size, 3)).astype("float32")

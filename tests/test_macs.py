@@ -46,7 +46,7 @@ def test_v4_conv_small_matches_the_published_figure():
 @pytest.mark.parametrize("variant", sorted(TIMM_FVCORE))
 def test_v4_matches_timms_own_count(variant):
     size, timm_macs = TIMM_FVCORE[variant]
-    model = km.mobilenet_v4.BUILDERS[variant](
+    model = km.registry.timm_names()[f"mobilenetv4_{variant}"][0].builder(
         weights=None, input_shape=(size, size, 3))
     attention = sum(l.count_macs() for l in model.layers
                     if isinstance(l, km.layers.MultiQueryAttention))

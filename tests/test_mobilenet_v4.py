@@ -16,8 +16,11 @@ from safetensors.numpy import save_file
 
 import keras_mobilenets as km
 from conftest import model_outputs
-from keras_mobilenets import _v4_weights, convert, mobilenet_v4
+from keras_mobilenets import convert, registry
+from keras_mobilenets.archs import mobilenet_v4 as v4_arch
 from keras_mobilenets.layers import LayerScale, MultiQueryAttention
+from keras_mobilenets.weights import cache as weights_cache
+from keras_mobilenets.weights import timm as timm_weights
 from v4_reference import load_fixture, reference_input, reference_weights
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -39,20 +42,40 @@ TIMM_PARAMS = {
     "mobilenetv4_hybrid_large_075": 22_754_984,
 }
 
+# The V4 models of the registry, by timm's variant key ("conv_small").
+V4 = {e.timm_name[len("mobilenetv4_"):]: e for e in registry.ENTRIES.values()
+      if e.timm_name}
+TIMM_NAMES = {n: (e.builder, a) for n, (e, a) in registry.timm_names().items()}
+CHECKPOINTS = {key: entry.checkpoints for key, entry in V4.items()}
+
+
+def timm_name(key, alpha):
+    return {a: n for n, a in V4[key].timm_names().items()}[alpha]
+
+
+def checkpoint(key, alpha, weights):
+    """The checkpoint `weights` ("imagenet" or a tag) names."""
+    for c in CHECKPOINTS[key]:
+        if weights == c.tag or (weights == "imagenet" and c.default
+                                and c.alpha == alpha):
+            return c
+    return None
+
+
 # Every (variant, alpha) that has a checkpoint or is a variant at alpha 1
 # needs a fixture; fixtures decide which parity tests run.
-REQUIRED = sorted({mobilenet_v4.timm_name(k, 1.0) for k in mobilenet_v4.VARIANTS}
-                  | {c.model for cs in _v4_weights.CHECKPOINTS.values()
+REQUIRED = sorted({timm_name(k, 1.0) for k in V4}
+                  | {c.model for cs in CHECKPOINTS.values()
                      for c in cs})
-WITH_FIXTURE = [n for n in sorted(mobilenet_v4.TIMM_NAMES)
+WITH_FIXTURE = [n for n in sorted(TIMM_NAMES)
                 if os.path.isfile(os.path.join(FIXTURES, f"{n}.npz"))]
 SMALLEST = "mobilenetv4_conv_small_050"
-ALL_CHECKPOINTS = [(key, c) for key, cs in _v4_weights.CHECKPOINTS.items()
+ALL_CHECKPOINTS = [(key, c) for key, cs in CHECKPOINTS.items()
                    for c in cs]
 
 
 def _build(timm_name, **kw):
-    builder, alpha = mobilenet_v4.TIMM_NAMES[timm_name]
+    builder, alpha = TIMM_NAMES[timm_name]
     kw = dict(dict(weights=None, classifier_activation=None,
                    include_preprocessing=False), **kw)
     return builder(alpha=alpha, **kw)
@@ -165,21 +188,21 @@ def test_parameter_count_of_other_timm_widths(name):
 
 
 def test_builders_cover_every_variant():
-    assert set(mobilenet_v4.BUILDERS) == set(mobilenet_v4.VARIANTS) == set(
-        _v4_weights.CHECKPOINTS)
-    assert set(mobilenet_v4.TIMM_NAMES) == set(TIMM_PARAMS)
-    for key, builder in mobilenet_v4.BUILDERS.items():
-        assert getattr(km, builder.__name__) is builder
-        assert builder.__name__ == mobilenet_v4.VARIANTS[key].title
-        assert "alpha" in builder.__doc__ and "weights" in builder.__doc__
+    assert len(V4) == 5 and all(CHECKPOINTS.values())
+    assert set(TIMM_NAMES) == set(TIMM_PARAMS)
+    for key, entry in V4.items():
+        assert getattr(km, entry.name) is entry.builder
+        assert entry.builder.__name__ == entry.name
+        assert "alpha" in entry.builder.__doc__
+        assert "weights" in entry.builder.__doc__
+        assert entry.params == TIMM_PARAMS[entry.timm_name]
 
 
 @pytest.mark.parametrize("key, ckpt", ALL_CHECKPOINTS,
                          ids=[f"{c.model}.{c.tag}" for _, c in ALL_CHECKPOINTS])
 def test_checkpoint_entry_is_consistent(key, ckpt):
-    assert ckpt.model == mobilenet_v4.timm_name(key, ckpt.alpha)
-    assert mobilenet_v4.TIMM_NAMES[ckpt.model] == (
-        mobilenet_v4.BUILDERS[key], ckpt.alpha)
+    assert ckpt.model == timm_name(key, ckpt.alpha)
+    assert TIMM_NAMES[ckpt.model] == (V4[key].builder, ckpt.alpha)
     assert ckpt.hf_hub_id == f"timm/{ckpt.model}.{ckpt.tag}"
     assert ckpt.url == ("https://huggingface.co/timm/"
                         f"{ckpt.model}.{ckpt.tag}/resolve/main/model.safetensors")
@@ -194,21 +217,21 @@ def test_checkpoint_entry_is_consistent(key, ckpt):
         assert ckpt.crop_pct <= ckpt.test_crop_pct <= 1.0
         assert ckpt.test_top1 > ckpt.top1
     assert (ckpt.mean, ckpt.std) in (
-        (_v4_weights.IMAGENET_MEAN, _v4_weights.IMAGENET_STD),
-        (_v4_weights.INCEPTION_MEAN, _v4_weights.INCEPTION_STD))
+        (v4_arch.IMAGENET_MEAN, v4_arch.IMAGENET_STD),
+        (v4_arch.INCEPTION_MEAN, v4_arch.INCEPTION_STD))
     assert 60.0 < ckpt.top1 < 90.0
     assert ckpt.interpolation == "bicubic"
 
 
-@pytest.mark.parametrize("key", sorted(_v4_weights.CHECKPOINTS))
+@pytest.mark.parametrize("key", sorted(CHECKPOINTS))
 def test_tags_are_unique_and_every_alpha_has_a_default(key):
-    ckpts = _v4_weights.CHECKPOINTS[key]
-    tags = _v4_weights.tags(key)
+    ckpts = CHECKPOINTS[key]
+    tags = V4[key].tags
     assert len(set(tags)) == len(tags) == len(ckpts)
     assert 1.0 in {c.alpha for c in ckpts}
     for c in ckpts:
-        assert _v4_weights.checkpoint(key, c.alpha, c.tag) is c
-        default = _v4_weights.checkpoint(key, c.alpha, "imagenet")
+        assert checkpoint(key, c.alpha, c.tag) is c
+        default = checkpoint(key, c.alpha, "imagenet")
         assert default is next(d for d in ckpts if d.alpha == c.alpha)
         assert len({c.converted_fname(True), c.converted_fname(False),
                     c.weight_file.fname}) == 3
@@ -217,9 +240,9 @@ def test_tags_are_unique_and_every_alpha_has_a_default(key):
 @pytest.mark.parametrize("name", WITH_FIXTURE)
 def test_default_checkpoint_is_timms_default(name):
     fx = load_fixture(name)  # recorded from timm's pretrained_cfg
-    builder, alpha = mobilenet_v4.TIMM_NAMES[name]
-    key = next(k for k, b in mobilenet_v4.BUILDERS.items() if b is builder)
-    ckpt = _v4_weights.checkpoint(key, alpha, "imagenet")
+    builder, alpha = TIMM_NAMES[name]
+    key = next(k for k, e in V4.items() if e.builder is builder)
+    ckpt = checkpoint(key, alpha, "imagenet")
     assert ckpt.tag == str(fx["pretrained_tag"])
     assert fx["input_shape_native"][1:3] == (ckpt.input_size, ckpt.input_size)
 
@@ -237,7 +260,7 @@ def smallest(checkpoints):
 def test_imagenet_downloads_converts_and_then_uses_the_cached_conversion(
         checkpoints, keras_home, monkeypatch):
     fx, path = checkpoints(SMALLEST)
-    ckpt = _v4_weights.checkpoint("conv_small", 0.5, "imagenet")
+    ckpt = checkpoint("conv_small", 0.5, "imagenet")
     raw = keras_home / "models" / ckpt.weight_file.fname
     raw.write_bytes(open(path, "rb").read())  # as if downloaded
     x = reference_input(fx["input_shape_small"], fx["seed"])
@@ -252,15 +275,15 @@ def test_imagenet_downloads_converts_and_then_uses_the_cached_conversion(
         raise AssertionError("the second load fetched or converted again")
 
     raw.unlink()
-    monkeypatch.setattr(_v4_weights.weights_lib, "fetch", no_more)
-    monkeypatch.setattr(convert, "load_safetensors", no_more)
+    monkeypatch.setattr(weights_cache, "fetch", no_more)
+    monkeypatch.setattr(timm_weights, "load_safetensors", no_more)
     second = _build(SMALLEST, weights=ckpt.tag)  # the same checkpoint, by tag
     np.testing.assert_array_equal(model_outputs(second, x), model_outputs(first, x))
 
 
 def test_imagenet_without_top_converts_the_body_only(checkpoints, keras_home):
     fx, path = checkpoints(SMALLEST)
-    ckpt = _v4_weights.checkpoint("conv_small", 0.5, "imagenet")
+    ckpt = checkpoint("conv_small", 0.5, "imagenet")
     (keras_home / "models" / ckpt.weight_file.fname).write_bytes(
         open(path, "rb").read())
     body = _build(SMALLEST, weights="imagenet", include_top=False, pooling="avg")
@@ -278,8 +301,8 @@ def test_include_preprocessing_normalises_with_the_checkpoint_mean_and_std(small
     _, fx, path = smallest
     raw = _build(SMALLEST, weights=path, include_preprocessing=True)
     plain = _build(SMALLEST, weights=path)
-    ckpt = _v4_weights.checkpoint("conv_small", 0.5, "imagenet")
-    assert ckpt.mean == _v4_weights.INCEPTION_MEAN  # not ImageNet's: a real check
+    ckpt = checkpoint("conv_small", 0.5, "imagenet")
+    assert ckpt.mean == v4_arch.INCEPTION_MEAN  # not ImageNet's: a real check
     images = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype("float32")
     normalised = (images / 255.0 - np.array(ckpt.mean)) / np.array(ckpt.std)
     np.testing.assert_allclose(model_outputs(raw, images),
@@ -287,7 +310,7 @@ def test_include_preprocessing_normalises_with_the_checkpoint_mean_and_std(small
                                rtol=0, atol=1e-4)
     # Without weights: the default checkpoint of the variant (ImageNet's).
     config = km.MobileNetV4ConvSmall(weights=None).get_layer("normalization").get_config()
-    np.testing.assert_allclose(config["mean"], [255 * m for m in _v4_weights.IMAGENET_MEAN])
+    np.testing.assert_allclose(config["mean"], [255 * m for m in v4_arch.IMAGENET_MEAN])
 
 
 def test_converted_file_from_the_command_line_loads_with_and_without_top(
@@ -307,7 +330,7 @@ def test_converted_file_from_the_command_line_loads_with_and_without_top(
 def test_unknown_tag_lists_the_allowed_tags():
     with pytest.raises(ValueError) as e:
         km.MobileNetV4ConvMedium(weights="e9999_r224_in1k")
-    for tag in _v4_weights.tags("conv_medium"):
+    for tag in V4["conv_medium"].tags:
         assert repr(tag) in str(e.value)
     assert "e9999_r224_in1k" in str(e.value)
 
@@ -358,7 +381,7 @@ def test_checkpoint_that_does_not_fit_is_refused_and_leaves_the_model_untouched(
         _build(SMALLEST, weights=bad)
     before = _snapshot(model)
     with pytest.raises(km.WeightsError, match=named.replace(".", r"\.")):
-        convert.load_safetensors(model, bad)
+        timm_weights.load_safetensors(model, bad)
     _assert_untouched(model, before)
 
 
@@ -367,7 +390,7 @@ def test_num_batches_tracked_may_be_absent(smallest, tmp_path):
     state = {k: v for k, v in reference_weights(fx["spec"], fx["seed"]).items()
              if not k.endswith("num_batches_tracked")}
     assert len(state) < len(fx["spec"]["names"])
-    convert.load_safetensors(model, _corrupt(state, tmp_path, lambda s: None))
+    timm_weights.load_safetensors(model, _corrupt(state, tmp_path, lambda s: None))
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(model.get_layer("classifier").bias),
         state["classifier.bias"])
@@ -378,7 +401,7 @@ def test_not_a_safetensors_file_is_a_clear_error(smallest, tmp_path):
     bad = tmp_path / "truncated.safetensors"
     bad.write_bytes(b"\x00\x01 not a checkpoint")
     with pytest.raises(km.WeightsError, match="safetensors"):
-        convert.load_safetensors(model, str(bad))
+        timm_weights.load_safetensors(model, str(bad))
 
 
 # Architecture details --------------------------------------------------------

@@ -1,6 +1,6 @@
 """Property: every public builder, for any arguments, either builds a model that
 runs a forward pass or raises ValueError/TypeError naming the argument and the
-value received. Driven by `keras_mobilenets.models.MODELS`.
+value received. Driven by `keras_mobilenets.registry.ENTRIES`.
 
 Examples per builder: HYPOTHESIS_PROFILE=ci (default, for the three-backend
 suite) or =thorough.
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import model_outputs
-from keras_mobilenets import models
+from keras_mobilenets import registry
 from keras_mobilenets import weights as weights_lib
 
 hypothesis.settings.register_profile(
@@ -89,15 +89,15 @@ def _check(builder, kwargs):
         assert y.ndim == 2
 
 
-@pytest.mark.parametrize("name", sorted(models.MODELS))
+@pytest.mark.parametrize("name", sorted(registry.ENTRIES))
 def test_any_arguments_build_or_raise_clearly(name, monkeypatch, keras_home):
-    builder = models.MODELS[name].builder
+    builder = registry.ENTRIES[name].builder
     accepted = set(inspect.signature(builder).parameters)
 
     def offline(entry, subdir="models"):
         raise _Offline(entry.fname)
 
-    monkeypatch.setattr(weights_lib, "fetch", offline)
+    monkeypatch.setattr(weights_lib.cache, "fetch", offline)
     (keras_home / "model.pth").write_bytes(b"not opened")
     monkeypatch.chdir(keras_home)
     # `weights` is always given (mostly None): its default would download.

@@ -1,5 +1,5 @@
 """Every model: channels_first, mixed precision, `.keras` round trips within and
-across backends. Driven by `keras_mobilenets.models.MODELS`."""
+across backends. Driven by `keras_mobilenets.registry.ENTRIES`."""
 
 import json
 import os
@@ -13,15 +13,15 @@ import pytest
 import keras_mobilenets as km
 from conftest import (ELEPHANT, ROOT, V1_025_FILE, model_outputs, randomize,
                       shared_file)
-from keras_mobilenets import imagenet, mobilenet, models
+from keras_mobilenets import imagenet, mobilenet, registry
 
-NAMES = sorted(models.MODELS)
+NAMES = sorted(registry.ENTRIES)
 BACKEND = keras.backend.backend()
 
 
 def _build(name, **kw):
-    entry = models.MODELS[name]
-    kw = {**entry.small, "weights": None, "include_top": True,
+    entry = registry.ENTRIES[name]
+    kw = {**entry.test_config, "weights": None, "include_top": True,
           "classifier_activation": None, "input_shape": (64, 64, 3), **kw}
     return entry.builder(**kw)
 
@@ -39,7 +39,7 @@ def float32_models():
     out = {}
     for name in NAMES:
         model = randomize(_build(name), seed=7)
-        x = models.MODELS[name].preprocess(_images(64))
+        x = registry.ENTRIES[name].preprocess(_images(64))
         out[name] = (model, x, model_outputs(model, x))
     return out
 

@@ -1,99 +1,18 @@
-"""Fetching weight files into the Keras cache, and loading them strictly.
+"""Keras weight files (HDF5): reading, writing, and assigning them strictly.
 
 Loading is all-or-nothing: the whole file is read and checked against the
 model (every tensor used, every variable filled, every shape equal) before a
 single variable is assigned, so a failed load leaves the model untouched.
 """
 
-import dataclasses
-import hashlib
 import os
-import shutil
-import tempfile
 import warnings
 
 import h5py
 import keras
 import numpy as np
 
-
-class WeightsError(ValueError):
-    """A weights file that cannot be used for this model."""
-
-
-class DownloadError(OSError):
-    """A weights file is neither in the cache nor downloadable (offline?)."""
-
-    def __init__(self, message, url, target):
-        super().__init__(message)
-        self.url = url
-        self.target = target
-
-
-@dataclasses.dataclass(frozen=True)
-class WeightFile:
-    """One downloadable weights file. `file_hash` is an MD5 or SHA-256 hex
-    digest (told apart by length, as `keras.utils.get_file` does), or None
-    where upstream publishes none."""
-
-    fname: str
-    url: str
-    file_hash: str = None
-
-
-def cache_dir():
-    """The Keras cache folder (`$KERAS_HOME`, else ~/.keras), read at call time."""
-    return os.path.expanduser(
-        os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")
-    )
-
-
-def _hash_ok(path, file_hash):
-    if file_hash is None:
-        return True
-    algorithm = hashlib.sha256 if len(file_hash) == 64 else hashlib.md5
-    digest = algorithm()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest() == file_hash
-
-
-def fetch(entry, subdir="models"):
-    """Returns the local path of `entry`, downloading it if it is not cached.
-
-    A cached file is used only if its hash (when one is pinned) matches. A
-    download goes through `keras.utils.get_file` into a temporary folder
-    beside the cache and is moved into place only once it verifies, so an
-    interrupted or corrupted download never leaves a file a later run trusts.
-    """
-    folder = os.path.join(cache_dir(), subdir)
-    target = os.path.join(folder, entry.fname)
-    if os.path.isfile(target) and _hash_ok(target, entry.file_hash):
-        return target
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".download-", dir=folder) as tmp:
-        try:
-            path = keras.utils.get_file(
-                entry.fname, entry.url, cache_dir=tmp, cache_subdir=""
-            )
-        except Exception as e:
-            raise DownloadError(
-                f"Could not download the weights file {entry.fname} from "
-                f"{entry.url} ({e}). Without network access, download it "
-                f"elsewhere and copy it to {target}, or pass `weights=` the "
-                "path of a local file.",
-                entry.url, target,
-            ) from None
-        if not _hash_ok(path, entry.file_hash):
-            raise WeightsError(
-                f"The download of {entry.url} is corrupted: its hash is not "
-                f"{entry.file_hash}."
-            )
-        # Atomic on one file system: a concurrent reader sees the old file or
-        # the whole new one, never a partial one.
-        os.replace(path, target)
-    return target
+from ..errors import WeightsError
 
 
 def canonical_layer_name(name):
@@ -272,20 +191,3 @@ def load_weights(model, path):
         _load_keras3(model, path)
     else:
         assign_strict(model, arrays, os.path.basename(path))
-
-
-def copy_into_cache(path, fname=None, subdir="models"):
-    """Copies a local file into the Keras cache under its official name
-    (atomically), so that `weights="imagenet"` finds it offline."""
-    folder = os.path.join(cache_dir(), subdir)
-    os.makedirs(folder, exist_ok=True)
-    target = os.path.join(folder, fname or os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix=".copy-", dir=folder)
-    os.close(fd)
-    try:
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return target

@@ -1,0 +1,353 @@
+"""MobileNetV4: Universal Inverted Bottlenecks and Mobile multi-query attention.
+
+Qin et al., "MobileNetV4: Universal Models for the Mobile Ecosystem",
+https://arxiv.org/abs/2404.10518. The networks and weights are timm's
+(`mobilenetv4_*` in timm/models/mobilenetv3.py); layer names are timm's module
+paths (`blocks_2_1_dw_start_conv`), so its checkpoints convert mechanically
+(`weights/timm.py`).
+
+Checkpoints are timm 1.0.31's `pretrained_cfgs`; top-1 accuracies are timm's
+results-imagenet.csv, at the training resolution (`input_size`, `crop_pct`)
+and at the test resolution (`test_input_size`, `test_crop_pct`). Every
+checkpoint was trained with bicubic resizing.
+"""
+
+import dataclasses
+import textwrap
+
+from .. import arguments, naming, registry
+from ..spec import MQA, UIB, Arch, Conventions, ConvBN, FusedIB, Top
+from ..weights import TimmCheckpoint
+
+
+# The row constructors of the tables, in the order of the paper's tables and
+# of tensorflow/models' MobileNetV4 block specs.
+def conv_bn(kernel_size, stride, filters):
+    return ConvBN(kernel_size, stride, filters)
+
+
+def fused_ib(kernel_size, stride, filters, expand_ratio):
+    return FusedIB(kernel_size, stride, filters, expand_ratio)
+
+
+def uib(start_dw_k, mid_dw_k, stride, filters, expand_ratio):
+    return UIB(start_dw_k, mid_dw_k, stride, filters, expand_ratio)
+
+
+def mqa(num_heads, key_dim, kv_stride, filters):
+    return MQA(num_heads, key_dim, kv_stride, filters)
+
+
+# One tuple of rows per stage (timm's `blocks.<stage>`); row j of stage i is
+# the block named `blocks_<i>_<j>`. Transcribed from timm's
+# `_gen_mobilenet_v4` arch strings, with repeats written out.
+CONV_SMALL = (
+    (conv_bn(3, 2, 32), conv_bn(1, 1, 32)),
+    (conv_bn(3, 2, 96), conv_bn(1, 1, 64)),
+    (
+        uib(5, 5, 2, 96, 3.0),  # ExtraDW
+        uib(0, 3, 1, 96, 2.0),  # IB
+        uib(0, 3, 1, 96, 2.0),
+        uib(0, 3, 1, 96, 2.0),
+        uib(0, 3, 1, 96, 2.0),
+        uib(3, 0, 1, 96, 4.0),  # ConvNeXt
+    ),
+    (
+        uib(3, 3, 2, 128, 6.0),
+        uib(5, 5, 1, 128, 4.0),
+        uib(0, 5, 1, 128, 4.0),
+        uib(0, 5, 1, 128, 3.0),
+        uib(0, 3, 1, 128, 4.0),
+        uib(0, 3, 1, 128, 4.0),
+    ),
+    (conv_bn(1, 1, 960),),
+)
+
+CONV_MEDIUM = (
+    (fused_ib(3, 2, 48, 4.0),),
+    (uib(3, 5, 2, 80, 4.0), uib(3, 3, 1, 80, 2.0)),
+    (
+        uib(3, 5, 2, 160, 6.0),
+        uib(3, 3, 1, 160, 4.0),
+        uib(3, 3, 1, 160, 4.0),
+        uib(3, 5, 1, 160, 4.0),
+        uib(3, 3, 1, 160, 4.0),
+        uib(3, 0, 1, 160, 4.0),  # ConvNeXt
+        uib(0, 0, 1, 160, 2.0),  # FFN
+        uib(3, 0, 1, 160, 4.0),
+    ),
+    (
+        uib(5, 5, 2, 256, 6.0),
+        uib(5, 5, 1, 256, 4.0),
+        uib(3, 5, 1, 256, 4.0),
+        uib(3, 5, 1, 256, 4.0),
+        uib(0, 0, 1, 256, 4.0),
+        uib(3, 0, 1, 256, 4.0),
+        uib(3, 5, 1, 256, 2.0),
+        uib(5, 5, 1, 256, 4.0),
+        uib(0, 0, 1, 256, 4.0),
+        uib(0, 0, 1, 256, 4.0),
+        uib(5, 0, 1, 256, 2.0),
+    ),
+    (conv_bn(1, 1, 960),),
+)
+
+CONV_LARGE = (
+    (fused_ib(3, 2, 48, 4.0),),
+    (uib(3, 5, 2, 96, 4.0), uib(3, 3, 1, 96, 4.0)),
+    (
+        uib(3, 5, 2, 192, 4.0),
+        uib(3, 3, 1, 192, 4.0),
+        uib(3, 3, 1, 192, 4.0),
+        uib(3, 3, 1, 192, 4.0),
+        uib(3, 5, 1, 192, 4.0),
+        uib(5, 3, 1, 192, 4.0),
+        uib(5, 3, 1, 192, 4.0),
+        uib(5, 3, 1, 192, 4.0),
+        uib(5, 3, 1, 192, 4.0),
+        uib(5, 3, 1, 192, 4.0),
+        uib(3, 0, 1, 192, 4.0),
+    ),
+    (
+        uib(5, 5, 2, 512, 4.0),
+        uib(5, 5, 1, 512, 4.0),
+        uib(5, 5, 1, 512, 4.0),
+        uib(5, 5, 1, 512, 4.0),
+        uib(5, 0, 1, 512, 4.0),
+        uib(5, 3, 1, 512, 4.0),
+        uib(5, 0, 1, 512, 4.0),
+        uib(5, 0, 1, 512, 4.0),
+        uib(5, 3, 1, 512, 4.0),
+        uib(5, 5, 1, 512, 4.0),
+        uib(5, 0, 1, 512, 4.0),
+        uib(5, 0, 1, 512, 4.0),
+        uib(5, 0, 1, 512, 4.0),
+    ),
+    (conv_bn(1, 1, 960),),
+)
+
+HYBRID_MEDIUM = (
+    (fused_ib(3, 2, 48, 4.0),),
+    (uib(3, 5, 2, 80, 4.0), uib(3, 3, 1, 80, 2.0)),
+    (
+        uib(3, 5, 2, 160, 6.0),
+        uib(0, 0, 1, 160, 2.0),
+        uib(3, 3, 1, 160, 4.0),
+        uib(3, 5, 1, 160, 4.0),
+        mqa(4, 64, 2, 160),  # keys and values downsampled 2x
+        uib(3, 3, 1, 160, 4.0),
+        mqa(4, 64, 2, 160),
+        uib(3, 0, 1, 160, 4.0),
+        mqa(4, 64, 2, 160),
+        uib(3, 3, 1, 160, 4.0),
+        mqa(4, 64, 2, 160),
+        uib(3, 0, 1, 160, 4.0),
+    ),
+    (
+        uib(5, 5, 2, 256, 6.0),
+        uib(5, 5, 1, 256, 4.0),
+        uib(3, 5, 1, 256, 4.0),
+        uib(3, 5, 1, 256, 4.0),
+        uib(0, 0, 1, 256, 2.0),
+        uib(3, 5, 1, 256, 2.0),
+        uib(0, 0, 1, 256, 2.0),
+        uib(0, 0, 1, 256, 4.0),
+        mqa(4, 64, 1, 256),
+        uib(3, 0, 1, 256, 4.0),
+        mqa(4, 64, 1, 256),
+        uib(5, 5, 1, 256, 4.0),
+        mqa(4, 64, 1, 256),
+        uib(5, 0, 1, 256, 4.0),
+        mqa(4, 64, 1, 256),
+        uib(5, 0, 1, 256, 4.0),
+    ),
+    (conv_bn(1, 1, 960),),
+)
+
+HYBRID_LARGE = (
+    (fused_ib(3, 2, 48, 4.0),),
+    (uib(3, 5, 2, 96, 4.0), uib(3, 3, 1, 96, 4.0)),
+    (
+        uib(3, 5, 2, 192, 4.0),
+        uib(3, 3, 1, 192, 4.0),
+        uib(3, 3, 1, 192, 4.0),
+        uib(3, 3, 1, 192, 4.0),
+        uib(3, 5, 1, 192, 4.0),
+        uib(5, 3, 1, 192, 4.0),
+        uib(5, 3, 1, 192, 4.0),
+        mqa(8, 48, 2, 192),
+        uib(5, 3, 1, 192, 4.0),
+        mqa(8, 48, 2, 192),
+        uib(5, 3, 1, 192, 4.0),
+        mqa(8, 48, 2, 192),
+        uib(5, 3, 1, 192, 4.0),
+        mqa(8, 48, 2, 192),
+        uib(3, 0, 1, 192, 4.0),
+    ),
+    (
+        uib(5, 5, 2, 512, 4.0),
+        uib(5, 5, 1, 512, 4.0),
+        uib(5, 5, 1, 512, 4.0),
+        uib(5, 5, 1, 512, 4.0),
+        uib(5, 0, 1, 512, 4.0),
+        uib(5, 3, 1, 512, 4.0),
+        uib(5, 0, 1, 512, 4.0),
+        uib(5, 0, 1, 512, 4.0),
+        uib(5, 3, 1, 512, 4.0),
+        uib(5, 5, 1, 512, 4.0),
+        mqa(8, 64, 1, 512),
+        uib(5, 0, 1, 512, 4.0),
+        mqa(8, 64, 1, 512),
+        uib(5, 0, 1, 512, 4.0),
+        mqa(8, 64, 1, 512),
+        uib(5, 0, 1, 512, 4.0),
+        mqa(8, 64, 1, 512),
+        uib(5, 0, 1, 512, 4.0),
+    ),
+    (conv_bn(1, 1, 960),),
+)
+
+
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+INCEPTION_MEAN, INCEPTION_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+
+
+def _ckpt(model, tag, alpha, size, crop, test_size, test_crop, norm, top1,
+          test_top1):
+    mean, std = norm
+    return TimmCheckpoint(model, tag, alpha, size, crop, test_size, test_crop,
+                          mean, std, top1, test_top1)
+
+
+def _defaults_first(checkpoints):
+    """Marks the first checkpoint of each alpha as the default (timm's
+    default tag; what `weights="imagenet"` loads)."""
+    seen, out = set(), []
+    for c in checkpoints:
+        out.append(dataclasses.replace(c, default=c.alpha not in seen))
+        seen.add(c.alpha)
+    return tuple(out)
+
+
+IMNET = (IMAGENET_MEAN, IMAGENET_STD)
+INCEP = (INCEPTION_MEAN, INCEPTION_STD)
+
+# Per variant (the keys of mobilenet_v4.VARIANTS), timm's default checkpoint
+# of each alpha first: that is what `weights="imagenet"` loads.
+_CHECKPOINTS = {
+    "conv_small": (
+        # model, tag, alpha, size, crop, test size, test crop, mean/std, top-1 @size, @test size
+        _ckpt("mobilenetv4_conv_small", "e2400_r224_in1k", 1.0, 224, 0.875, 256, 0.95, IMNET, 73.756, 74.644),
+        _ckpt("mobilenetv4_conv_small", "e1200_r224_in1k", 1.0, 224, 0.875, 256, 0.95, IMNET, 73.450, 74.282),
+        _ckpt("mobilenetv4_conv_small", "e3600_r256_in1k", 1.0, 256, 0.95, 320, 1.0, INCEP, 74.534, 75.616),
+        _ckpt("mobilenetv4_conv_small_050", "e3000_r224_in1k", 0.5, 224, 0.875, 256, 0.95, INCEP, 64.778, 65.826),
+    ),
+    "conv_medium": (
+        _ckpt("mobilenetv4_conv_medium", "e500_r256_in1k", 1.0, 256, 0.95, 320, 1.0, IMNET, 79.916, 80.890),
+        _ckpt("mobilenetv4_conv_medium", "e500_r224_in1k", 1.0, 224, 0.95, 256, 1.0, IMNET, 79.092, 79.836),
+        # Pre-trained on ImageNet-12k, fine-tuned on ImageNet-1k.
+        _ckpt("mobilenetv4_conv_medium", "e250_r384_in12k_ft_in1k", 1.0, 384, 0.95, None, None, IMNET, 82.776, None),
+    ),
+    "conv_large": (
+        _ckpt("mobilenetv4_conv_large", "e600_r384_in1k", 1.0, 384, 0.95, 448, 1.0, IMNET, 82.974, 83.418),
+        _ckpt("mobilenetv4_conv_large", "e500_r256_in1k", 1.0, 256, 0.95, 320, 1.0, IMNET, 81.864, 82.672),
+    ),
+    "hybrid_medium": (
+        # Pre-trained on ImageNet-12k, fine-tuned on ImageNet-1k.
+        _ckpt("mobilenetv4_hybrid_medium", "e200_r256_in12k_ft_in1k", 1.0, 256, 0.95, 320, 1.0, IMNET, 82.360, 82.998),
+        _ckpt("mobilenetv4_hybrid_medium", "ix_e550_r256_in1k", 1.0, 256, 0.95, 320, 1.0, IMNET, 81.478, 82.500),
+        _ckpt("mobilenetv4_hybrid_medium", "ix_e550_r384_in1k", 1.0, 384, 0.95, 448, 1.0, IMNET, 82.952, 83.390),
+        _ckpt("mobilenetv4_hybrid_medium", "e500_r224_in1k", 1.0, 224, 0.95, 256, 1.0, IMNET, 80.432, 81.284),
+    ),
+    "hybrid_large": (
+        _ckpt("mobilenetv4_hybrid_large", "ix_e600_r384_in1k", 1.0, 384, 0.95, 448, 1.0, IMNET, 83.996, 84.352),
+        _ckpt("mobilenetv4_hybrid_large", "e600_r384_in1k", 1.0, 384, 0.95, 448, 1.0, IMNET, 83.826, 84.264),
+    ),
+}
+
+
+
+
+def preprocess_input(x, data_format=None):
+    """The identity: V4 models normalise their input themselves
+    (`include_preprocessing=True`)."""
+    return x
+
+
+def _weights_note(checkpoints):
+    lines = textwrap.wrap(
+        "The weights are timm's ImageNet-1k checkpoints, downloaded from the "
+        "Hugging Face hub and converted on first use (the conversion is "
+        "cached). `weights` may also name one of these tags, or the path of "
+        "a timm .safetensors checkpoint of this architecture (converted on "
+        "load). Tag: alpha, training resolution, top-1 there.", 76)
+    for c in checkpoints:
+        default = " (`weights='imagenet'`)" if c.default else ""
+        lines.append(f"- {c.tag!r}{default}: {c.alpha}, "
+                     f"{c.input_size}x{c.input_size}, {c.top1}%.")
+    lines += textwrap.wrap(
+        "`alpha` rounds widths as timm does, and leaves the stem (when "
+        "narrowing), the 1280-wide head and the attention heads unscaled.", 76)
+    return "\n".join(lines)
+
+
+def _register(key, title, stem_filters, activation, layer_scale, stages,
+              params, native_size, test_alpha, timm_alphas=()):
+    name = "MobileNetV4" + title.replace("-", "")
+    checkpoints = _defaults_first(_CHECKPOINTS[key])
+    arch = Arch(
+        name=name,
+        # timm scales the stem only when widening (`fix_stem=alpha < 1`).
+        stem=ConvBN(3, 2, stem_filters, scale="widen"),
+        stages=stages,
+        # MobileNetV3's efficient head (pool, then the wide 1x1 conv, never
+        # scaled by alpha), with a BatchNorm after that conv.
+        top=Top(classifier="dense", hidden=1280, hidden_norm=True),
+        naming=naming.TIMM,
+        # timm's conventions: PyTorch BatchNorm defaults (eps 1e-5, momentum
+        # 0.1, i.e. Keras momentum 0.9) and symmetric padding of every
+        # strided convolution.
+        conventions=Conventions(activation=activation, bn_epsilon=1e-5,
+                                bn_momentum=0.9, padding="symmetric",
+                                pad_all=True, layer_scale=layer_scale),
+        width="divisible",
+        preprocessing="normalize",
+    )
+    return registry.register(registry.Entry(
+        name=name,
+        arch=arch,
+        arguments=arguments.V4,
+        title="MobileNetV4-" + title,
+        paper="https://arxiv.org/abs/2404.10518",
+        preprocess_input=preprocess_input,
+        preprocessing_doc="the model itself (`include_preprocessing=True`: the "
+        "mean and std of the checkpoint `weights` names, else of the default "
+        "one); `preprocess_input` is the identity",
+        weights_note=_weights_note(checkpoints),
+        params=params,
+        checkpoints=checkpoints,
+        native_size=native_size,
+        model_name=name,
+        test_config=dict(alpha=test_alpha),
+        timm_name=f"mobilenetv4_{key}",
+        timm_alphas=timm_alphas,
+    ), __name__)
+
+
+MobileNetV4ConvSmall = _register(
+    "conv_small", "ConvSmall", 32, "relu", None, CONV_SMALL, 3_774_024, 224,
+    0.5, timm_alphas=(0.35, 0.5))
+MobileNetV4ConvMedium = _register(
+    "conv_medium", "ConvMedium", 32, "relu", None, CONV_MEDIUM, 9_715_512,
+    256, 0.5)
+MobileNetV4ConvLarge = _register(
+    "conv_large", "ConvLarge", 24, "relu", None, CONV_LARGE, 32_590_864, 384,
+    0.25)
+MobileNetV4HybridMedium = _register(
+    "hybrid_medium", "HybridMedium", 32, "relu", 1e-5, HYBRID_MEDIUM,
+    11_074_648, 256, 0.5, timm_alphas=(0.75,))
+# GELU in its exact (erf) form, as timm's nn.GELU.
+MobileNetV4HybridLarge = _register(
+    "hybrid_large", "HybridLarge", 24, "gelu", 1e-5, HYBRID_LARGE, 37_764_624,
+    384, 0.25, timm_alphas=(0.75,))

@@ -1,0 +1,100 @@
+"""The public arguments of every builder, once: default and documentation of
+each, the signature of a builder (a list of names), and its docstring from
+one template."""
+
+import dataclasses
+import inspect
+import textwrap
+
+
+@dataclasses.dataclass(frozen=True)
+class Argument:
+    default: object
+    doc: str
+
+
+ARGUMENTS = {
+    "input_shape": Argument(None, """Shape without batch, `(rows, cols, 3)`
+        (channels last) or `(3, rows, cols)`; rows and cols may be None, else
+        at least 32. Ignored when `input_tensor` is given."""),
+    "alpha": Argument(1.0, """Width multiplier: scales the number of filters
+        of every layer."""),
+    "depth_multiplier": Argument(1, """Depth multiplier of the depthwise
+        convolutions (channels out per channel in). ImageNet weights need 1."""),
+    "dropout": Argument(1e-3, """Dropout rate before the classifier.
+        Defaults to 0.001."""),
+    "minimalistic": Argument(False, """Use the minimalistic variant: 3x3
+        kernels, ReLU, no squeeze-excite (faster on some hardware)."""),
+    "include_top": Argument(True, """Whether to include the classifier.
+        Defaults to True."""),
+    "weights": Argument("imagenet", """None (random initialization),
+        "imagenet" (download the default ImageNet weights into the Keras
+        cache), a checkpoint tag where the model has several, or the path of
+        a weights file (.h5, .weights.h5, or a timm .safetensors for
+        MobileNetV4). Loading is strict: a file that does not fit the model
+        raises a ValueError naming what does not fit."""),
+    "input_tensor": Argument(None, """Optional Keras tensor (output of
+        `keras.Input()`) to use as the model's input."""),
+    "pooling": Argument(None, """Without the top: None (4D feature map),
+        "avg" or "max" (global pooling to a 2D tensor)."""),
+    "classes": Argument(1000, """Number of classes of the top; 1000 with
+        ImageNet weights."""),
+    "dropout_rate": Argument(0.2, """Dropout rate before the classifier.
+        Defaults to 0.2."""),
+    "classifier_activation": Argument("softmax", """Activation of the top (a
+        name or callable); None returns logits. With pretrained weights: None
+        or "softmax"."""),
+    "include_preprocessing": Argument(True, """Normalise [0, 255] inputs
+        inside the model. Defaults to True."""),
+    "name": Argument(None, "Name of the model."),
+}
+
+# keras.applications' order, per generation.
+V1 = ("input_shape", "alpha", "depth_multiplier", "dropout", "include_top",
+      "weights", "input_tensor", "pooling", "classes", "classifier_activation",
+      "name")
+V2 = ("input_shape", "alpha", "include_top", "weights", "input_tensor",
+      "pooling", "classes", "classifier_activation", "name")
+V3 = ("input_shape", "alpha", "minimalistic", "include_top", "weights",
+      "input_tensor", "classes", "pooling", "dropout_rate",
+      "classifier_activation", "include_preprocessing", "name")
+V4 = tuple(a for a in V3 if a != "minimalistic")
+
+
+def signature(names, defaults=None):
+    """The `inspect.Signature` of a builder taking `names`, in that order."""
+    defaults = defaults or {}
+    return inspect.Signature([
+        inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          default=defaults.get(n, ARGUMENTS[n].default))
+        for n in names
+    ])
+
+
+TEMPLATE = """Instantiates the {title} architecture ({paper}).
+
+Returns a functional `keras.Model`, optionally with pretrained weights.
+
+{weights_note}
+
+Inputs: images with pixels in [0, 255] through {preprocessing}.
+
+Args:
+{args}
+
+Returns:
+    A `keras.Model`.
+"""
+
+
+def _arg_doc(name):
+    text = " ".join(ARGUMENTS[name].doc.split())
+    return textwrap.fill(f"{name}: {text}", 76, initial_indent="    ",
+                         subsequent_indent="        ")
+
+
+def docstring(title, paper, names, preprocessing, weights_note):
+    return TEMPLATE.format(
+        title=title, paper=paper, preprocessing=preprocessing,
+        weights_note=weights_note,
+        args="\n".join(_arg_doc(n) for n in names))

@@ -1,0 +1,345 @@
+"""The one builder: any `spec.Arch` plus the user's arguments -> a plain
+functional `keras.Model`, with its weights.
+
+The global rules live here, once: argument checks, the input shape, how
+`alpha` scales widths (the arch's `width` rule), which checkpoint a
+`weights=` value names, the top, and the feature taps, recorded while the
+model is built (stride -> name of the last block output at that stride).
+"""
+
+import dataclasses
+import typing
+import warnings
+
+import keras
+from keras import layers
+
+from . import _args
+from . import blocks
+from . import spec
+from . import weights as weights_lib
+
+TAPS_ATTRIBUTE = "_keras_mobilenets_taps"
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The user's arguments after validation (every builder's and those
+    some generations have, at the values that change nothing elsewhere)."""
+
+    input_shape: typing.Optional[tuple]
+    alpha: float
+    include_top: bool
+    weights: object  # None, "imagenet", a checkpoint tag or a path
+    input_tensor: object
+    pooling: typing.Optional[str]
+    classes: int
+    classifier_activation: object
+    name: typing.Optional[str]
+    weights_kind: str = "none"  # "none", "imagenet", "tag" or "path"
+    depth_multiplier: int = 1
+    dropout: float = 0.0
+    minimalistic: bool = False
+    include_preprocessing: bool = False
+
+
+def scale_width(filters, alpha, rule):
+    """A row's width at `alpha` by the arch's `width` rule (`spec.Arch`)."""
+    if rule == "floor":
+        return int(filters * alpha)
+    if rule == "floor_divisible":
+        return blocks.make_divisible(int(filters * alpha))
+    return blocks.make_divisible(filters * alpha)
+
+
+def conv_width(row, alpha, rule, in_channels):
+    """The width of a `spec.ConvBN` or the top's hidden conv."""
+    if row.expand_ratio is not None:
+        return blocks.make_divisible(in_channels * row.expand_ratio)
+    if row.scale == "fixed" or (row.scale == "widen" and alpha <= 1.0):
+        return row.filters
+    if row.scale == "widen":
+        return blocks.make_divisible(row.filters * alpha)
+    return scale_width(row.filters, alpha, rule if row.scale == "alpha"
+                       else row.scale)
+
+
+def _fixed_namer(naming, prefix):
+    """Names the roles of a conv-BN-act outside blocks (`stem`, `last`,
+    `hidden`) from the naming's fixed names."""
+    roles = {"conv": f"{prefix}_conv", "bn1": f"{prefix}_bn",
+             "bn1_act": f"{prefix}_act"}
+
+    def name(role):
+        if role.endswith("_pad"):
+            return name(role[:-len("_pad")]) + "_pad"
+        return naming.fixed[roles[role]]
+
+    return name
+
+
+def _act(arch, act):
+    return arch.conventions.activation if act == "default" else act
+
+
+def add_row(x, row, alpha, arch, names, depth_multiplier=1):
+    """Adds the block of one row at its scaled width."""
+    style, act = arch.conventions, _act(arch, getattr(row, "act", "default"))
+    if isinstance(row, spec.ConvBN):
+        filters = conv_width(row, alpha, arch.width, blocks.channels(x))
+        return blocks.conv_bn_act(x, filters, row.kernel_size, row.stride, act,
+                                  names, style)
+    filters = scale_width(row.filters, alpha, arch.width)
+    if isinstance(row, spec.DepthwiseSeparable):
+        return blocks.depthwise_separable(x, filters, row.kernel_size,
+                                          row.stride, act, names, style,
+                                          depth_multiplier)
+    if isinstance(row, spec.InvertedResidual):
+        return blocks.inverted_residual(x, filters, row.kernel_size,
+                                        row.stride, row.expand_ratio, act,
+                                        row.se, names, style)
+    if isinstance(row, spec.FusedIB):
+        return blocks.fused_inverted_bottleneck(
+            x, filters, row.kernel_size, row.stride, row.expand_ratio, act,
+            names, style)
+    if isinstance(row, spec.UIB):
+        return blocks.universal_inverted_bottleneck(
+            x, filters, row.start_dw_kernel, row.mid_dw_kernel, row.stride,
+            row.expand_ratio, act, style.layer_scale, names, style)
+    if isinstance(row, spec.MQA):
+        return blocks.mobile_mqa(
+            x, filters, row.num_heads, row.key_dim, row.key_dim, row.kv_stride,
+            row.kv_dw_kernel, style.layer_scale, names, style)
+    raise TypeError(f"Unknown row type {type(row).__name__}: {row!r}")
+
+
+def _layer_name(x):
+    return x._keras_history.operation.name
+
+
+def body(x, arch, alpha, depth_multiplier=1):
+    """Stem, stages and last conv: the model without its top. Returns the
+    output and the taps {stride: name of the last layer at that stride}."""
+    naming = arch.naming
+    x = add_row(x, arch.stem, alpha, arch, _fixed_namer(naming, "stem"))
+    stride = arch.stem.stride
+    taps = {stride: _layer_name(x)}
+    n = 0
+    for i, stage in enumerate(arch.stages):
+        for j, row in enumerate(stage):
+            x = add_row(x, row, alpha, arch, naming.block(i, j, n),
+                        depth_multiplier)
+            stride *= row.stride
+            taps[stride] = _layer_name(x)
+            n += 1
+    if arch.last_conv is not None:
+        x = add_row(x, arch.last_conv, alpha, arch, _fixed_namer(naming, "last"))
+        taps[stride] = _layer_name(x)
+    return x, taps
+
+
+def top(x, arch, alpha, classes, dropout, classifier_activation):
+    """Global pooling, the optional hidden conv, dropout, the classifier."""
+    spec_top, fixed = arch.top, arch.naming.fixed
+    keepdims = spec_top.hidden is not None or spec_top.classifier == "conv"
+    x = layers.GlobalAveragePooling2D(keepdims=keepdims, name=fixed["pool"])(x)
+    if spec_top.hidden is not None:
+        width = conv_width(
+            spec.ConvBN(1, 1, spec_top.hidden, scale=spec_top.hidden_scale),
+            alpha, arch.width, None)
+        use_bn = spec_top.hidden_norm
+        x = blocks.conv(x, width, 1, fixed["hidden"], arch.conventions,
+                        use_bias=not use_bn)
+        if use_bn:
+            x = blocks.batch_norm(x, fixed["hidden_bn"], arch.conventions)
+        x = blocks.activation(x, arch.conventions.activation,
+                              fixed["hidden_act"])
+    if spec_top.classifier == "dense" and keepdims:
+        x = layers.Flatten(name=fixed["flatten"])(x)
+    if dropout > 0 or spec_top.always_dropout:
+        x = layers.Dropout(dropout, name=fixed["dropout"])(x)
+    if spec_top.classifier == "dense":
+        return layers.Dense(classes, activation=classifier_activation,
+                            name=fixed["classifier"])(x)
+    x = blocks.conv(x, classes, 1, fixed["classifier"], arch.conventions,
+                    use_bias=True)
+    x = layers.Flatten(name=fixed["flatten"])(x)
+    return layers.Activation(classifier_activation,
+                             name=fixed["predictions"])(x)
+
+
+def preprocessing(x, arch, checkpoint):
+    """The input normalisation of models that normalise themselves."""
+    name = arch.naming.fixed["preprocessing"]
+    if arch.preprocessing == "rescale":
+        return layers.Rescaling(scale=1.0 / 127.5, offset=-1.0, name=name)(x)
+    return layers.Normalization(
+        axis=blocks.channel_axis(),
+        mean=[255.0 * m for m in checkpoint.mean],
+        variance=[(255.0 * s) ** 2 for s in checkpoint.std],
+        name=name,
+    )(x)
+
+
+def _matches(checkpoint, opts):
+    return all(getattr(opts, k) == v for k, v in checkpoint.options.items())
+
+
+def _candidates(entry, opts):
+    """The checkpoints `opts.weights` may name, before alpha and size."""
+    if opts.weights == "imagenet":
+        return [c for c in entry.checkpoints if c.default and _matches(c, opts)]
+    return [c for c in entry.checkpoints
+            if c.tag == opts.weights and _matches(c, opts)]
+
+
+def _option_text(entry, opts):
+    """The arguments other than alpha that choose a checkpoint, as text."""
+    keys = {k for c in entry.checkpoints for k in c.options}
+    return "".join(f", {k}={getattr(opts, k)}" for k in sorted(keys))
+
+
+def select_checkpoint(entry, opts, rows, cols):
+    """The checkpoint `opts.weights` names at this alpha and input size;
+    raises a ValueError that says what exists."""
+    found = _candidates(entry, opts)
+    alphas = sorted({c.alpha for c in found})
+    if opts.alpha not in alphas:
+        if not found:  # another argument rules every checkpoint out
+            wanted = sorted({f"{k}={v}" for c in entry.checkpoints
+                             for k, v in c.options.items()
+                             if getattr(opts, k) != v})
+            raise ValueError(
+                f"{entry.name} has ImageNet weights only for "
+                f"{', '.join(wanted)}. Received:"
+                f"{_option_text(entry, opts)[1:]}")
+        tag = f", weights={opts.weights!r}" if opts.weights != "imagenet" else ""
+        raise ValueError(
+            f"{entry.name} has ImageNet weights for alpha in {alphas} with "
+            f"these arguments. Received: alpha={opts.alpha}"
+            f"{_option_text(entry, opts)}{tag}")
+    found = [c for c in found if c.alpha == opts.alpha]
+    sizes = sorted({s for c in found for s in c.sizes})
+    for c in found:
+        if rows == cols and rows in c.sizes:
+            return c, rows
+    if opts.include_top and entry.default_size is not None:
+        # Generations with a default size (V1, V2) take only the trained
+        # sizes under their pretrained top, as keras.applications does.
+        raise ValueError(
+            f"With `weights='imagenet'` and `include_top=True`, {entry.name} "
+            f"takes square inputs of size {sizes}. Received: "
+            f"input_shape={opts.input_shape}")
+    size = found[-1].sizes[-1]
+    if opts.input_shape is not None or opts.input_tensor is not None:
+        warnings.warn(
+            f"There are no ImageNet weights of {entry.name} for input size "
+            f"{rows}x{cols}; loading those for {size}x{size}.",
+            stacklevel=4)
+    return found[-1], size
+
+
+def _normalizing_checkpoint(entry, opts, checkpoint):
+    """The checkpoint whose mean and std the model normalises with: the one
+    `weights` names, else the default of this alpha, else of alpha 1."""
+    if checkpoint is not None:
+        return checkpoint
+    for alpha in (opts.alpha, 1.0):
+        for c in entry.checkpoints:
+            if c.default and c.alpha == alpha:
+                return c
+    raise ValueError(f"{entry.name} has no checkpoint to normalise with.")
+
+
+def _input(opts, shape):
+    tensor = opts.input_tensor
+    if tensor is None:
+        inputs = layers.Input(shape=shape)
+        return inputs, inputs
+    if keras.backend.is_keras_tensor(tensor):
+        return keras.utils.get_source_inputs(tensor), tensor
+    inputs = layers.Input(tensor=tensor, shape=shape)
+    return inputs, inputs
+
+
+def build(entry, **arguments):
+    """Builds `entry` (a `registry.Entry`) from its public arguments."""
+    opts = check(entry, arguments)
+    kind = opts.weights_kind
+    pretrained = kind != "none"
+    sizes = {s for c in _candidates(entry, opts) for s in c.sizes
+             if kind in ("imagenet", "tag") and c.alpha == opts.alpha}
+    default_size = entry.default_size
+    _, row_axis, col_axis = _args.data_format_axes()
+    shape_in = opts.input_shape
+    if (default_size is not None and isinstance(shape_in, (tuple, list))
+            and len(shape_in) == 3 and shape_in[row_axis] == shape_in[col_axis]
+            and shape_in[row_axis] in sizes):
+        default_size = shape_in[row_axis]
+    shape = _args.resolve_input_shape(
+        shape_in, opts.input_tensor, default_size, min_size=32,
+        include_top=opts.include_top, pretrained=pretrained)
+    rows, cols = shape[row_axis], shape[col_axis]
+    checkpoint = None
+    if kind in ("imagenet", "tag"):
+        checkpoint, rows = select_checkpoint(entry, opts, rows, cols)
+
+    arch = entry.arch_for(opts)
+    inputs, x = _input(opts, shape)
+    if arch.preprocessing is not None and opts.include_preprocessing:
+        x = preprocessing(x, arch, _normalizing_checkpoint(entry, opts,
+                                                           checkpoint))
+    x, taps = body(x, arch, opts.alpha, opts.depth_multiplier)
+    fixed = arch.naming.fixed
+    if opts.include_top:
+        x = top(x, arch, opts.alpha, opts.classes, opts.dropout,
+                opts.classifier_activation)
+    elif opts.pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name=fixed["avg_pool"])(x)
+    elif opts.pooling == "max":
+        x = layers.GlobalMaxPooling2D(name=fixed["max_pool"])(x)
+    name = opts.name or entry.model_name.format(alpha=opts.alpha, rows=rows)
+    model = keras.Model(inputs, x, name=name)
+    setattr(model, TAPS_ATTRIBUTE, dict(taps))
+
+    ignore = () if opts.include_top else arch.naming.top_layers
+    if checkpoint is not None:
+        weights_lib.load(model, checkpoint, opts.include_top, ignore)
+    elif kind == "path":
+        weights_lib.load(model, opts.weights, opts.include_top, ignore)
+    return model
+
+
+def check(entry, arguments):
+    """Validates the public arguments of `entry`; returns `Options`."""
+    a = dict(arguments)
+    _args.check_bool("include_top", a["include_top"])
+    kind, weights = _args.check_weights(a["weights"], entry.tags)
+    alpha = _args.check_number("alpha", a["alpha"])
+    classes = _args.check_int("classes", a["classes"])
+    _args.check_pooling(a["pooling"])
+    pretrained = weights is not None
+    if a["include_top"]:
+        _args.check_activation(a["classifier_activation"], pretrained)
+    extra = {}
+    if "depth_multiplier" in a:
+        extra["depth_multiplier"] = _args.check_int("depth_multiplier",
+                                                    a["depth_multiplier"])
+    for key in ("dropout", "dropout_rate"):
+        if key in a:
+            extra["dropout"] = _args.check_number(
+                key, a[key], 0.0, 1.0, include_low=True, include_high=False)
+    for key in ("minimalistic", "include_preprocessing"):
+        if key in a:
+            _args.check_bool(key, a[key])
+            extra[key] = a[key]
+    if kind in ("imagenet", "tag") and a["include_top"] and classes != 1000:
+        raise ValueError(
+            f"With `weights={weights!r}` and `include_top=True`, `classes` must "
+            f"be 1000. Received: classes={classes}")
+    return Options(
+        input_shape=a["input_shape"], alpha=alpha,
+        include_top=a["include_top"], weights=weights,
+        input_tensor=a["input_tensor"], pooling=a["pooling"], classes=classes,
+        classifier_activation=a["classifier_activation"], name=a["name"],
+        weights_kind=kind, **extra)

@@ -1,0 +1,134 @@
+"""Every model, by name: its `Arch`, public builder, checkpoints and test
+configuration. The public builders, the command line, the tests' sweeps,
+feature taps and timm names all read this one table; an architecture module
+adds its models with `register`.
+"""
+
+import dataclasses
+import functools
+import typing
+
+from . import arguments
+from . import builder as builder_lib
+from . import spec
+
+
+@dataclasses.dataclass
+class Entry:
+    """One public model.
+
+    - `arguments`: its public signature, names of `arguments.ARGUMENTS` in
+      order; `defaults` overrides their defaults.
+    - `checkpoints`: `weights.sources` records `weights=` may name.
+    - `variants`: {boolean argument: Arch -> Arch} applied when it is True
+      (MobileNetV3's `minimalistic`).
+    - `default_size`: keras.applications' default input size where it has
+      one (V1, V2); None: fully convolutional, `(None, None, 3)`.
+    - `native_size`: input size of the default weights.
+    - `model_name`: the default `name`, a template of `alpha` and `rows`.
+    - `params`: trainable parameters at alpha 1 with the 1000-class top
+      (what `keras-mobilenets list` prints without building; a test checks
+      it against the built model).
+    - `test_config`: a narrow configuration that builds fast: what tests
+      sweep every model with.
+    - `timm_name`, `timm_alphas`: timm's architecture at alpha 1, and the
+      other widths timm registers (0.5 -> "<timm_name>_050").
+    """
+
+    name: str
+    arch: spec.Arch
+    arguments: typing.Tuple[str, ...]
+    title: str
+    paper: str
+    preprocess_input: typing.Callable
+    preprocessing_doc: str
+    weights_note: str
+    params: int
+    checkpoints: tuple = ()
+    variants: typing.Mapping[str, typing.Callable] = dataclasses.field(
+        default_factory=dict)
+    defaults: typing.Mapping[str, object] = dataclasses.field(
+        default_factory=dict)
+    default_size: typing.Optional[int] = None
+    native_size: int = 224
+    model_name: str = ""
+    test_config: typing.Mapping[str, object] = dataclasses.field(
+        default_factory=dict)
+    timm_name: typing.Optional[str] = None
+    timm_alphas: typing.Tuple[float, ...] = ()
+    builder: typing.Optional[typing.Callable] = None  # set by `register`
+
+    @property
+    def tags(self):
+        return tuple(c.tag for c in self.checkpoints if c.tag)
+
+    def arch_for(self, opts):
+        arch = self.arch
+        for option, transform in self.variants.items():
+            if getattr(opts, option):
+                arch = transform(arch)
+        return arch
+
+    def timm_names(self):
+        """{timm architecture name: alpha} of every width timm registers."""
+        if self.timm_name is None:
+            return {}
+        return {self.timm_name if a == 1.0 else
+                f"{self.timm_name}_{round(a * 100):03d}": a
+                for a in (1.0,) + tuple(self.timm_alphas)}
+
+    def preprocess(self, images):
+        return self.preprocess_input(images)
+
+
+ENTRIES = {}
+
+
+def make_builder(entry, module=None):
+    """The public builder of `entry`: a function with the real signature and
+    the docstring of the template."""
+    sig = arguments.signature(entry.arguments, entry.defaults)
+
+    def build(*args, **kwargs):
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return builder_lib.build(entry, **bound.arguments)
+
+    build.__signature__ = sig
+    build.__name__ = build.__qualname__ = entry.name
+    build.__module__ = module or __name__
+    build.__doc__ = arguments.docstring(
+        entry.title, entry.paper, entry.arguments, entry.preprocessing_doc,
+        entry.weights_note)
+    return build
+
+
+def register(entry, module=None):
+    """Adds `entry`; returns its public builder."""
+    if entry.name in ENTRIES:
+        raise ValueError(f"A model named {entry.name!r} is registered already.")
+    entry.builder = make_builder(entry, module)
+    ENTRIES[entry.name] = entry
+    timm_names.cache_clear()
+    return entry.builder
+
+
+def unregister(name):
+    ENTRIES.pop(name)
+    timm_names.cache_clear()
+
+
+def get(name):
+    try:
+        return ENTRIES[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown model {name!r}; choose one of {', '.join(ENTRIES)}."
+        ) from None
+
+
+@functools.lru_cache(maxsize=None)
+def timm_names():
+    """{timm architecture name: (entry, alpha)} over every model."""
+    return {timm: (entry, alpha) for entry in ENTRIES.values()
+            for timm, alpha in entry.timm_names().items()}

@@ -1,0 +1,150 @@
+"""The row vocabulary every MobileNet is written in, and the `Arch` record.
+
+A model is a stem, stages of rows and a top, plus the conventions of its
+reference implementation. Rows are small frozen dataclasses, read against the
+papers' tables; `builder.py` turns an `Arch` into a Keras model and
+`blocks.py` has one function per row type.
+"""
+
+import dataclasses
+import typing
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvBN:
+    """Convolution, BatchNorm, activation (timm `cn`).
+
+    `scale` says how `alpha` applies to `filters`: "alpha" (the width rule of
+    the `Arch`), one of those rules by name, "fixed" (never scaled), or
+    "widen" (scaled only when alpha > 1: MobileNetV2 paper, section 3.4). With `expand_ratio` the width
+    is that multiple of the input's instead (MobileNetV3's last conv).
+    """
+
+    kernel_size: int
+    stride: int
+    filters: typing.Optional[int] = None
+    scale: str = "alpha"
+    expand_ratio: typing.Optional[float] = None
+    act: typing.Optional[str] = "default"  # "default": the Arch's activation
+
+
+@dataclasses.dataclass(frozen=True)
+class DepthwiseSeparable:
+    """Depthwise 3x3 conv-BN-act, then pointwise conv-BN-act (MobileNet V1)."""
+
+    filters: int
+    stride: int
+    kernel_size: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class InvertedResidual:
+    """1x1 expansion, depthwise conv, optional squeeze-excite, linear 1x1
+    projection, residual where shapes allow (MobileNet V2 and V3). No
+    expansion conv when `expand_ratio` is 1; `se` is the squeeze ratio of the
+    expanded width (0 for none)."""
+
+    kernel_size: int
+    expand_ratio: float
+    filters: int
+    stride: int
+    se: float = 0.0
+    act: str = "default"
+
+
+@dataclasses.dataclass(frozen=True)
+class FusedIB:
+    """Fused inverted bottleneck (timm `er`): k x k expansion conv, linear
+    1x1 projection."""
+
+    kernel_size: int
+    stride: int
+    filters: int
+    expand_ratio: float
+
+
+@dataclasses.dataclass(frozen=True)
+class UIB:
+    """Universal Inverted Bottleneck (timm `uir`); a kernel of 0 is no conv."""
+
+    start_dw_kernel: int
+    mid_dw_kernel: int
+    stride: int
+    filters: int
+    expand_ratio: float
+
+
+@dataclasses.dataclass(frozen=True)
+class MQA:
+    """Mobile multi-query attention (timm `mqa`); key_dim = value_dim."""
+
+    num_heads: int
+    key_dim: int
+    kv_stride: int
+    filters: int
+    kv_dw_kernel: int = 3
+
+    @property
+    def stride(self):
+        return 1  # attention keeps the resolution
+
+
+Row = typing.Union[ConvBN, DepthwiseSeparable, InvertedResidual, FusedIB, UIB,
+                   MQA]
+
+
+def repeat(n, row):
+    """`n` copies of `row`, the stride on the first only (the papers' `n`)."""
+    return (row,) + (dataclasses.replace(row, stride=1),) * (n - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Top:
+    """The classifier: global average pooling, an optional wide 1x1 conv
+    (`hidden`, MobileNetV3's efficient last stage; with BatchNorm and no
+    bias where `hidden_norm`, as MobileNetV4), dropout, then a Dense or 1x1
+    conv classifier. `hidden_scale` as `ConvBN.scale`."""
+
+    classifier: str = "dense"  # "dense" or "conv"
+    hidden: typing.Optional[int] = None
+    hidden_scale: str = "fixed"
+    hidden_norm: bool = False
+    always_dropout: bool = False  # a Dropout layer even at rate 0 (V1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Conventions:
+    """What differs between reference implementations besides the rows:
+    the activation of rows that name none, BatchNorm epsilon and (Keras)
+    momentum, the explicit padding of strided depthwise convs (of all
+    strided convs where `pad_all`; see `blocks.stride_padding`) and the initial value of a LayerScale on residual branches (None: none)."""
+
+    activation: str = "relu6"
+    bn_epsilon: float = 1e-3
+    bn_momentum: float = 0.999
+    padding: str = "correct"
+    pad_all: bool = False  # pad every strided conv explicitly, not only depthwise
+    layer_scale: typing.Optional[float] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Arch:
+    """One network: rows and the conventions of its reference.
+
+    - `width`: how alpha scales a row's filters: "floor" int(c * alpha)
+      (keras.applications V1), "floor_divisible" make_divisible(int(c *
+      alpha)) (V2), "divisible" make_divisible(c * alpha) (V3, timm).
+    - `preprocessing`: None, "rescale" ([0, 255] -> [-1, 1] in the model)
+      or "normalize" (the checkpoint's mean and std, in the model).
+    - `naming`: a `naming.Naming`, how layers are named (the weight format).
+    """
+
+    name: str
+    stem: ConvBN
+    stages: typing.Tuple[typing.Tuple[Row, ...], ...]
+    top: Top
+    naming: object
+    conventions: Conventions = Conventions()
+    width: str = "divisible"
+    preprocessing: typing.Optional[str] = None
+    last_conv: typing.Optional[ConvBN] = None  # after the stages, before the top

@@ -1,0 +1,261 @@
+"""The registry: public builders with real signatures, one import direction,
+and a new MobileNetV4 variant registered from data alone (rows and one
+registry entry) getting a builder, feature taps, MAC counts, timm conversion
+and a CLI listing without touching any module."""
+
+import ast
+import inspect
+import os
+
+import keras
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import keras_mobilenets as km
+from conftest import ROOT, model_outputs, randomize
+from keras_mobilenets import arguments, cli, features, naming, registry
+from keras_mobilenets.spec import MQA, UIB, Arch, Conventions, ConvBN, FusedIB, Top
+from keras_mobilenets.weights import TimmCheckpoint
+
+PACKAGE = os.path.join(ROOT, "keras_mobilenets")
+
+
+@pytest.mark.parametrize("name", ["MobileNet", "MobileNetV2",
+                                  "MobileNetV3Small", "MobileNetV3Large"])
+def test_signature_is_keras_applications(name):
+    ours = inspect.signature(getattr(km, name))
+    assert ours == inspect.signature(getattr(keras.applications, name))
+
+
+def test_every_public_builder_has_a_signature_and_a_docstring():
+    for name, entry in registry.ENTRIES.items():
+        builder = getattr(km, name)
+        assert builder is entry.builder
+        params = list(inspect.signature(builder).parameters)
+        assert params == list(entry.arguments)
+        for param in params:  # every argument is documented
+            assert f"    {param}: " in builder.__doc__, (name, param)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'alhpa'"):
+        km.MobileNetV2(alhpa=0.5)
+
+
+def _imports(path):
+    """Modules of the package that `path` imports, and the imports of the
+    package that sit inside a function (the way to dodge an import circle)."""
+    tree = ast.parse(open(path).read())
+    module = os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".")
+    package = module.rsplit(".", 1)[0] if not module.endswith("__init__") \
+        else module.rsplit(".", 1)[0]
+    if module.endswith(".__init__"):
+        module = package
+    found, nested = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")
+            base = base[:len(base) - node.level + 1]
+            target = ".".join(base + ([node.module] if node.module else []))
+            names = [target] if node.module else [
+                f"{target}.{a.name}" for a in node.names]
+            found.update(names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names
+                         if a.name.startswith("keras_mobilenets"))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # The package's own modules (backends' optional libraries may
+            # be imported where they are used).
+            nested += [n for n in ast.walk(node)
+                       if (isinstance(n, ast.ImportFrom) and n.level)
+                       or (isinstance(n, (ast.Import, ast.ImportFrom))
+                           and "keras_mobilenets" in ast.dump(n))]
+    return module, found, nested
+
+
+def _graph():
+    graph, nested = {}, {}
+    for folder, _, files in os.walk(PACKAGE):
+        for f in files:
+            if f.endswith(".py"):
+                module, found, inner = _imports(os.path.join(folder, f))
+                graph[module] = found
+                if inner:
+                    nested[module] = len(inner)
+    modules = set(graph)
+    # "from . import x" names modules; "from .x import y" names x.
+    resolved = {}
+    for module, targets in graph.items():
+        out = set()
+        for t in targets:
+            while t and t not in modules:
+                t = t.rpartition(".")[0]
+            if t and t != module:
+                out.add(t)
+        resolved[module] = out
+    return resolved, nested
+
+
+def test_imports_point_one_way_and_none_hides_in_a_function():
+    graph, nested = _graph()
+    assert not nested, f"imports inside functions: {nested}"
+    # No circle, except a package's __init__ importing its own modules.
+    state = {}
+
+    def visit(module, path):
+        state[module] = "open"
+        for dep in graph[module]:
+            if dep.startswith(module + "."):
+                continue  # a package importing its submodule
+            if state.get(dep) == "open":
+                pytest.fail("import circle: " + " -> ".join(path + [dep]))
+            if dep not in state:
+                visit(dep, path + [dep])
+        state[module] = "done"
+
+    for module in graph:
+        if module not in state:
+            visit(module, [module])
+    weights = {m: d for m, d in graph.items()
+               if m.startswith("keras_mobilenets.weights")}
+    for module, deps in weights.items():
+        for dep in deps:
+            assert not dep.startswith(("keras_mobilenets.archs",
+                                       "keras_mobilenets.registry",
+                                       "keras_mobilenets.builder")), (module, dep)
+
+
+# A new variant, from data alone --------------------------------------------
+
+TINY_STAGES = (
+    (FusedIB(3, 2, 24, 4.0),),
+    (UIB(3, 5, 2, 32, 4.0), UIB(0, 3, 1, 32, 2.0)),
+    (UIB(5, 5, 2, 48, 4.0), MQA(2, 16, 2, 48), UIB(3, 0, 1, 48, 2.0)),
+    (UIB(3, 3, 2, 64, 4.0), UIB(0, 0, 1, 64, 2.0)),
+    (ConvBN(1, 1, 256),),
+)
+TINY_CHECKPOINT = TimmCheckpoint(
+    model="mobilenetv4_tiny", tag="e1_r64_in1k", alpha=1.0, input_size=64,
+    crop_pct=0.9, test_input_size=None, test_crop_pct=None,
+    mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), top1=None, test_top1=None,
+    default=True)
+
+
+def _tiny_entry():
+    return registry.Entry(
+        name="MobileNetV4Tiny",
+        arch=Arch(
+            name="MobileNetV4Tiny",
+            stem=ConvBN(3, 2, 16, scale="widen"),
+            stages=TINY_STAGES,
+            top=Top(classifier="dense", hidden=128, hidden_norm=True),
+            naming=naming.TIMM,
+            conventions=Conventions(activation="relu", bn_epsilon=1e-5,
+                                    bn_momentum=0.9, padding="symmetric",
+                                    pad_all=True, layer_scale=1e-5),
+            preprocessing="normalize",
+        ),
+        arguments=arguments.V4,
+        title="MobileNetV4-Tiny",
+        paper="a test",
+        preprocess_input=lambda x: x,
+        preprocessing_doc="the model itself",
+        weights_note="One test checkpoint.",
+        params=None,
+        checkpoints=(TINY_CHECKPOINT,),
+        native_size=64,
+        model_name="MobileNetV4Tiny",
+        test_config=dict(alpha=1.0),
+        timm_name="mobilenetv4_tiny",
+    )
+
+
+def _timm_state_dict(model):
+    """`model`'s weights as a timm checkpoint would hold them: PyTorch
+    layouts, under module paths whose dots are the layer names' underscores
+    (all the converter reads)."""
+    state = {}
+    for layer in model.layers:
+        for v in layer.weights:
+            value = keras.ops.convert_to_numpy(v)
+            leaf = {"kernel": "weight", "gamma": "weight", "beta": "bias",
+                    "moving_mean": "running_mean",
+                    "moving_variance": "running_var"}.get(v.name, v.name)
+            if isinstance(layer, km.layers.LayerScale):
+                leaf = "gamma"
+            elif isinstance(layer, keras.layers.DepthwiseConv2D) and leaf == "weight":
+                value = value.transpose(2, 3, 0, 1)
+            elif isinstance(layer, keras.layers.Conv2D) and leaf == "weight":
+                value = value.transpose(3, 2, 0, 1)
+            elif isinstance(layer, keras.layers.Dense) and leaf == "weight":
+                value = value.T
+            state[f"{layer.name}.{leaf}"] = np.ascontiguousarray(value)
+    return state
+
+
+@pytest.fixture
+def tiny():
+    builder = registry.register(_tiny_entry())
+    try:
+        yield builder
+    finally:
+        registry.unregister("MobileNetV4Tiny")
+
+
+def test_a_new_variant_from_rows_and_one_registry_entry(tiny, keras_home,
+                                                        capsys):
+    assert registry.timm_names()["mobilenetv4_tiny"][1] == 1.0
+    assert list(inspect.signature(tiny).parameters) == list(arguments.V4)
+    assert "MobileNetV4-Tiny" in tiny.__doc__
+
+    model = randomize(tiny(weights=None, input_shape=(64, 64, 3)), seed=3)
+    assert model.output.shape == (None, 1000)
+    assert model.get_layer("blocks_2_1_attn") is not None
+    assert model.get_layer("blocks_1_1_layer_scale") is not None
+
+    # Feature taps, recorded while building: each stage's last block.
+    assert features.feature_layers(model) == {
+        2: "bn1_act", 4: "blocks_0_0_bn2", 8: "blocks_1_1_add",
+        16: "blocks_2_2_add", 32: "blocks_4_0_bn1_act"}
+    feats = model_outputs(km.feature_model(model),
+                          np.zeros((1, 64, 64, 3), "float32"))
+    assert [feats[f"stride_{s}"].shape[1:] for s in (2, 4, 8, 16, 32)] == [
+        (32, 32, 16), (16, 16, 24), (8, 8, 32), (4, 4, 48), (2, 2, 256)]
+    # ... and recognised without them, by its blocks.
+    assert features.variant_of(keras.Model(model.inputs, model.outputs)) \
+        == "MobileNetV4Tiny"
+
+    assert km.count_macs(model) > km.count_macs(
+        tiny(weights=None, input_shape=(32, 32, 3)))
+
+    # timm conversion by names alone: a checkpoint of this variant loads,
+    # as a path and as the registered checkpoint (from the cache).
+    state = _timm_state_dict(model)
+    path = str(keras_home / "models" / TINY_CHECKPOINT.weight_file.fname)
+    save_file(state, path)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    want = model_outputs(model, x)
+    for weights in (path, "imagenet"):
+        loaded = tiny(weights=weights, input_shape=(64, 64, 3))
+        np.testing.assert_allclose(model_outputs(loaded, x), want, rtol=0,
+                                   atol=1e-5 * np.abs(want).max())
+    body = tiny(weights=path, include_top=False)  # the top is left out
+    assert body.output.shape[-1] == 256
+    norm = tiny(weights="imagenet").get_layer("normalization").get_config()
+    np.testing.assert_allclose(norm["mean"], [127.5] * 3)
+
+    assert cli.main(["list"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines()
+                if l.startswith("MobileNetV4Tiny "))
+    assert "e1_r64_in1k" in line
+
+
+def test_a_registered_name_is_not_replaced(tiny):
+    with pytest.raises(ValueError, match="registered already"):
+        registry.register(_tiny_entry())
+
+
+def test_readme_model_tables_show_the_registry_parameters():
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    for name, entry in registry.ENTRIES.items():
+        row = next(l for l in readme.splitlines()
+                   if l.startswith(f"| `{name}` |"))
+        assert f"| {entry.params:,} |" in row, name
