@@ -11,27 +11,13 @@ from . import imagenet, registry
 from .errors import DownloadError
 
 
-def _weights_text(entry):
-    """The checkpoints of `entry` in one line: alphas and sizes, or tags."""
-    tags = entry.tags
-    if tags:
-        return "timm tags " + ", ".join(tags)
-    by_alpha = {}
-    for c in entry.checkpoints:
-        opts = "".join(f" {k}={v}" for k, v in c.options.items()
-                       if v not in (False, 1))
-        by_alpha.setdefault((c.alpha, opts), []).append(c.size)
-    return "; ".join(f"alpha {a}{o} x {'/'.join(map(str, sizes))}"
-                     for (a, o), sizes in by_alpha.items())
-
-
 def _list(args):
     """Reads the registry; builds no model."""
     print(f"{'model':<26} {'trainable params':>16}  ImageNet weights")
     print(f"{'':<26} {'(alpha 1, top)':>16}")
     for name, entry in registry.ENTRIES.items():
         params = f"{entry.params:,}" if entry.params else "?"
-        print(f"{name:<26} {params:>16}  {_weights_text(entry)}")
+        print(f"{name:<26} {params:>16}  {entry.weights_summary()}")
     return 0
 
 

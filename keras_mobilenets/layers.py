@@ -143,7 +143,7 @@ class MultiQueryAttention(layers.Layer):
 
     The projections are not part of this layer: MobileNetV4 computes them with
     plain 1x1 convolutions (and downsamples keys and values with depthwise
-    convolutions first), see `_blocks_v4.mobile_mqa`. Called on
+    convolutions first), see `blocks.mobile_mqa`. Called on
     `[query, key, value]`:
 
     - query: `(batch, rows, cols, num_heads * key_dim)`, channels head-major

@@ -26,6 +26,8 @@ class Entry:
       one (V1, V2); None: fully convolutional, `(None, None, 3)`.
     - `native_size`: input size of the default weights.
     - `model_name`: the default `name`, a template of `alpha` and `rows`.
+    - `weights_note`: what the docstring says of the weights (default: the
+      `weights_summary` of the checkpoints).
     - `params`: trainable parameters at alpha 1 with the 1000-class top
       (what `keras-mobilenets list` prints without building; a test checks
       it against the built model).
@@ -42,8 +44,8 @@ class Entry:
     paper: str
     preprocess_input: typing.Callable
     preprocessing_doc: str
-    weights_note: str
-    params: int
+    params: typing.Optional[int]
+    weights_note: str = ""  # docstring text on the weights; default: summary
     checkpoints: tuple = ()
     variants: typing.Mapping[str, typing.Callable] = dataclasses.field(
         default_factory=dict)
@@ -80,6 +82,26 @@ class Entry:
     def preprocess(self, images):
         return self.preprocess_input(images)
 
+    def weights_summary(self):
+        """The checkpoints in one line: timm tags, or alphas x sizes (and
+        the arguments they need where those are not the defaults)."""
+        if self.tags:
+            return "timm tags " + ", ".join(self.tags)
+        groups = {}
+        for c in self.checkpoints:
+            needs = "".join(f" {k}={v}" for k, v in c.options.items()
+                            if v != arguments.ARGUMENTS[k].default)
+            groups.setdefault(needs, {}).setdefault(c.alpha, []).append(c.size)
+        parts = []
+        for needs, sizes_of in groups.items():
+            by_sizes = {}
+            for alpha, sizes in sizes_of.items():
+                by_sizes.setdefault(tuple(sizes), []).append(alpha)
+            parts += [f"alpha {'/'.join(map(str, alphas))}{needs} x "
+                      f"{'/'.join(map(str, sizes))}"
+                      for sizes, alphas in by_sizes.items()]
+        return "; ".join(parts)
+
 
 ENTRIES = {}
 
@@ -99,7 +121,8 @@ def make_builder(entry, module=None):
     build.__module__ = module or __name__
     build.__doc__ = arguments.docstring(
         entry.title, entry.paper, entry.arguments, entry.preprocessing_doc,
-        entry.weights_note)
+        entry.weights_note or "ImageNet weights (keras.applications' files): "
+        f"{entry.weights_summary()}.")
     return build
 
 

@@ -62,8 +62,6 @@ MobileNet = registry.register(registry.Entry(
     preprocess_input=preprocess_input,
     preprocessing_doc="`keras_mobilenets.mobilenet.preprocess_input` "
     "(scales pixels from [0, 255] to [-1, 1])",
-    weights_note="ImageNet weights exist for alpha 0.25, 0.5, 0.75, 1.0 at "
-    "input sizes 128, 160, 192, 224.",
     params=4_231_976,
     checkpoints=CHECKPOINTS,
     default_size=224,

@@ -66,8 +66,6 @@ MobileNetV2 = registry.register(registry.Entry(
     preprocess_input=preprocess_input,
     preprocessing_doc="`keras_mobilenets.mobilenet_v2.preprocess_input` "
     "(scales pixels from [0, 255] to [-1, 1])",
-    weights_note="ImageNet weights exist for alpha 0.35, 0.5, 0.75, 1.0 at "
-    "input sizes 96, 128, 160, 192, 224, and for alpha 1.3 and 1.4 at 224.",
     params=3_504_872,
     checkpoints=CHECKPOINTS,
     default_size=224,

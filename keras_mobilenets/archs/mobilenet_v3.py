@@ -147,8 +147,6 @@ def _register(name, title, rows, last_point, model_type, params, alpha):
         preprocess_input=preprocess_input,
         preprocessing_doc="the model itself (`include_preprocessing=True`: "
         "[0, 255] -> [-1, 1]); `preprocess_input` is the identity",
-        weights_note="ImageNet weights exist for alpha 0.75 and 1.0 (1.0 "
-        "when minimalistic), trained at 224x224.",
         params=params,
         checkpoints=_checkpoints(model_type),
         variants={"minimalistic": minimalistic},
