@@ -348,7 +348,7 @@ def test_imagenet_weights_need_1000_classes():
 
 
 def _corrupt(state, tmp_path, edit):
-    state = dict(state)
+    state = {k: np.array(v) for k, v in state.items()}  # copies: edits stay here
     edit(state)
     path = str(tmp_path / "bad.safetensors")
     save_file(state, path)
@@ -371,8 +371,12 @@ def _corrupt(state, tmp_path, edit):
     (lambda s: s.update({"blocks.0.0.conv.weight":
                          s["blocks.0.0.conv.weight"].astype("int64")}),
      "blocks.0.0.conv.weight: int64"),
+    (lambda s: s["blocks.2.1.pw_exp.conv.weight"].flat.__setitem__(3, np.nan),
+     "NaN or infinite values: blocks.2.1.pw_exp.conv.weight: 1 of"),
+    (lambda s: s["norm_head.running_var"].__setitem__(slice(0, 2), np.inf),
+     "NaN or infinite values: norm_head.running_var: 2 of"),
 ], ids=["missing", "missing-bn-stat", "missing-module", "missing-stem", "extra",
-        "extra-module", "classes", "mis-shaped", "wrong-dtype"])
+        "extra-module", "classes", "mis-shaped", "wrong-dtype", "nan", "inf"])
 def test_checkpoint_that_does_not_fit_is_refused_and_leaves_the_model_untouched(
         smallest, tmp_path, edit, named):
     model, fx, path = smallest

@@ -4,6 +4,7 @@ import hashlib
 import os
 import re
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -78,6 +79,40 @@ def test_mismatched_file_rejected_and_model_untouched(source, tmp_path, damage,
     with pytest.raises(ValueError, match=message):
         weights_lib.load_weights(model, str(path))
     _assert_untouched(model, before)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_refused_and_model_untouched(source, tmp_path, value):
+    layers = {name: [a.copy() for a in arrays] for name, arrays in source.items()}
+    layers["expanded_conv_2_project"][0].flat[5] = value
+    layers["conv_1_bn"][3][:3] = value  # moving variance
+    path = write_legacy_h5(tmp_path / "nan.h5", layers)
+    model = _fresh()
+    before = _snapshot(model)
+    with pytest.raises(km.WeightsError) as e:
+        weights_lib.load_weights(model, str(path))
+    assert "2 with NaN or infinite values" in str(e.value)
+    assert "expanded_conv_2_project/kernel: 1 of" in str(e.value)
+    assert "conv_1_bn/moving_variance: 3 of" in str(e.value)
+    _assert_untouched(model, before)
+
+
+def test_non_finite_keras3_file_refused_and_model_untouched(tmp_path):
+    model = _fresh()
+    path = str(tmp_path / "nan.weights.h5")
+    randomize(model).save_weights(path)
+    with h5py.File(path, "r+") as f:
+        names = []
+        f.visititems(lambda n, o: names.append(n)
+                     if isinstance(o, h5py.Dataset) and o.ndim == 4 else None)
+        data = f[names[0]][()]
+        data.flat[0] = np.nan
+        f[names[0]][()] = data
+    fresh = _fresh()
+    before = _snapshot(fresh)
+    with pytest.raises(km.WeightsError, match="1 with NaN or infinite values: .*: 1 of"):
+        weights_lib.load_weights(fresh, path)
+    _assert_untouched(fresh, before)
 
 
 def test_keras3_file_of_another_model_rejected_and_model_untouched(tmp_path):

@@ -15,6 +15,16 @@ import numpy as np
 from ..errors import WeightsError
 
 
+def non_finite(name, array):
+    """"name: N NaN or infinite values" when a floating array holds any,
+    else None: a file that parses can still hold garbage."""
+    array = np.asarray(array)
+    if not np.issubdtype(array.dtype, np.floating):
+        return None
+    bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+    return f"{name}: {bad} of {array.size}" if bad else None
+
+
 def canonical_layer_name(name):
     """Keras 2 and Keras 3 spell the same MobileNetV3 layer differently
     ("expanded_conv/depthwise/BatchNorm" vs "expanded_conv_depthwise_bn");
@@ -87,8 +97,9 @@ def assign_strict(model, arrays_by_layer, source):
 
     Every layer of the model that has weights must be in the file and every
     layer in the file that has weights must be in the model, with the same
-    number of arrays of the same shapes; otherwise a WeightsError lists what
-    is missing, extra or mis-shaped and no variable is changed.
+    number of arrays of the same shapes and only finite values; otherwise a
+    WeightsError lists what is missing, extra, mis-shaped or not finite and
+    no variable is changed.
     """
     layers = {}
     for layer in model.layers:
@@ -107,12 +118,14 @@ def assign_strict(model, arrays_by_layer, source):
     }
     missing = sorted(layers[k].name for k in layers.keys() - given.keys())
     extra = sorted(given[k][0] for k in given.keys() - layers.keys())
-    mismatched = []
+    mismatched, bad = [], []
     plan = []
     for key in sorted(layers.keys() & given.keys()):
         layer, (name, arrays) = layers[key], given[key]
         expected = [tuple(w.shape) for w in layer.weights]
         found = [tuple(a.shape) for a in arrays]
+        bad += filter(None, (non_finite(f"{name}/{w.name}", a)
+                             for w, a in zip(layer.weights, arrays)))
         if expected != found:
             mismatched.append(f"{layer.name}: model {expected}, file {found}")
         else:
@@ -121,24 +134,36 @@ def assign_strict(model, arrays_by_layer, source):
         ("missing from the file", missing),
         ("in the file but not in the model", extra),
         ("shape mismatch", mismatched),
+        ("with NaN or infinite values", bad),
     ))
     for layer, arrays in plan:
         for variable, value in zip(layer.weights, arrays):
             variable.assign(value.astype(variable.dtype))
 
 
-def _keras3_shapes(path):
+def _keras3_datasets(path):
+    """(shapes of every array, the arrays that hold NaN or inf) of a Keras 3
+    `.weights.h5` file."""
+    shapes, bad = [], []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            shapes.append(tuple(obj.shape))
+            problem = non_finite(name, obj[()])
+            if problem:
+                bad.append(problem)
+
     with h5py.File(path, "r") as f:
-        shapes = []
-        f.visititems(lambda name, obj: shapes.append(tuple(obj.shape))
-                     if isinstance(obj, h5py.Dataset) else None)
-    return shapes
+        f.visititems(visit)
+    return shapes, bad
 
 
 def _load_keras3(model, path):
     """Keras' own loader, made strict and all-or-nothing."""
     source = os.path.basename(path)
-    found = sorted(_keras3_shapes(path))
+    found, bad = _keras3_datasets(path)
+    raise_if_unfit(source, model, (("with NaN or infinite values", bad),))
+    found = sorted(found)
     expected = sorted(tuple(v.shape) for v in model.weights)
     if found != expected:
         raise WeightsError(

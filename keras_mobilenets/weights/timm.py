@@ -108,7 +108,7 @@ def convert_state_dict(model, state_dict, ignore=(), source="The checkpoint"):
     """
     modules = _group_by_layer(state_dict)
     present = dict(modules)
-    out, missing, extra, mismatched, wrong_dtype = {}, [], [], [], []
+    out, missing, extra, mismatched, wrong_dtype, bad = {}, [], [], [], [], []
     for layer in model.layers:
         if not layer.weights:
             continue
@@ -132,6 +132,8 @@ def convert_state_dict(model, state_dict, ignore=(), source="The checkpoint"):
             value = np.asarray(tensors.pop(leaf))
             if not np.issubdtype(value.dtype, np.floating):
                 wrong_dtype.append(f"{timm_name}: {value.dtype}")
+            else:
+                bad += filter(None, [h5.non_finite(timm_name, value)])
             converted = value
             if axes is not None and value.ndim == len(axes):
                 converted = value.transpose(axes)
@@ -151,6 +153,7 @@ def convert_state_dict(model, state_dict, ignore=(), source="The checkpoint"):
         ("in the checkpoint but not in the model", sorted(extra)),
         ("shape mismatch", mismatched),
         ("not floating point", wrong_dtype),
+        ("with NaN or infinite values", bad),
     ))
     return out
 
