@@ -7,7 +7,7 @@ import sys
 import keras
 import numpy as np
 
-from . import imagenet, registry
+from . import data, imagenet, registry
 from .errors import DownloadError
 
 
@@ -31,12 +31,9 @@ def _predict(args):
     if args.alpha is not None:
         kwargs["alpha"] = args.alpha
     model = entry.builder(**kwargs)
-    size = model.input_shape[1:3]
-    if None in size:
-        size = (entry.native_size, entry.native_size)
-    batch = entry.preprocess(
-        np.stack([imagenet.load_image(p, size) for p in images])
-    )
+    # The default checkpoint's eval recipe (resize, center crop).
+    transform = data.eval_transform(entry.builder)
+    batch = entry.preprocess(np.stack([transform(p) for p in images]))
     preds = keras.ops.convert_to_numpy(model.predict(batch, verbose=0))
     for path, top in zip(images, imagenet.decode_predictions(preds, top=args.top)):
         print(f"{path}:")

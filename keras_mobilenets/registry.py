@@ -24,7 +24,6 @@ class Entry:
       (MobileNetV3's `minimalistic`).
     - `default_size`: keras.applications' default input size where it has
       one (V1, V2); None: fully convolutional, `(None, None, 3)`.
-    - `native_size`: input size of the default weights.
     - `model_name`: the default `name`, a template of `alpha` and `rows`.
     - `weights_note`: what the docstring says of the weights (default: the
       `weights_summary` of the checkpoints).
@@ -52,13 +51,17 @@ class Entry:
     defaults: typing.Mapping[str, object] = dataclasses.field(
         default_factory=dict)
     default_size: typing.Optional[int] = None
-    native_size: int = 224
     model_name: str = ""
     test_config: typing.Mapping[str, object] = dataclasses.field(
         default_factory=dict)
     timm_name: typing.Optional[str] = None
     timm_alphas: typing.Tuple[float, ...] = ()
     builder: typing.Optional[typing.Callable] = None  # set by `register`
+
+    @property
+    def native_size(self):
+        """The input size of the default weights."""
+        return self.checkpoint("imagenet").input_size
 
     @property
     def tags(self):
@@ -81,6 +84,22 @@ class Entry:
 
     def preprocess(self, images):
         return self.preprocess_input(images)
+
+    def checkpoint(self, weights="imagenet"):
+        """The checkpoint `weights` names at alpha 1 and default arguments:
+        a tag, or for "imagenet" the default (at the largest size where
+        there is one per size)."""
+        found = [c for c in self.checkpoints if c.tag == weights] or [
+            c for c in self.checkpoints
+            if weights == "imagenet" and c.default and c.alpha == 1.0
+            and all(arguments.ARGUMENTS[k].default == v
+                    for k, v in c.options.items())]
+        if not found:
+            allowed = ", ".join(repr(w) for w in ("imagenet",) + self.tags)
+            raise ValueError(
+                f"{self.name} has no checkpoint {weights!r}; it has {allowed}. "
+                f"Received: weights={weights!r}")
+        return max(found, key=lambda c: c.input_size)
 
     def weights_summary(self):
         """The checkpoints in one line: timm tags, or alphas x sizes (and

@@ -161,7 +161,6 @@ def _tiny_entry():
         weights_note="One test checkpoint.",
         params=None,
         checkpoints=(TINY_CHECKPOINT,),
-        native_size=64,
         model_name="MobileNetV4Tiny",
         test_config=dict(alpha=1.0),
         timm_name="mobilenetv4_tiny",

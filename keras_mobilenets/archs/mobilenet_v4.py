@@ -293,7 +293,7 @@ def _weights_note(checkpoints):
 
 
 def _register(key, title, stem_filters, activation, layer_scale, stages,
-              params, native_size, test_alpha, timm_alphas=()):
+              params, test_alpha, timm_alphas=()):
     name = "MobileNetV4" + title.replace("-", "")
     checkpoints = _defaults_first(_CHECKPOINTS[key])
     arch = Arch(
@@ -327,7 +327,6 @@ def _register(key, title, stem_filters, activation, layer_scale, stages,
         weights_note=_weights_note(checkpoints),
         params=params,
         checkpoints=checkpoints,
-        native_size=native_size,
         model_name=name,
         test_config=dict(alpha=test_alpha),
         timm_name=f"mobilenetv4_{key}",
@@ -336,18 +335,17 @@ def _register(key, title, stem_filters, activation, layer_scale, stages,
 
 
 MobileNetV4ConvSmall = _register(
-    "conv_small", "ConvSmall", 32, "relu", None, CONV_SMALL, 3_774_024, 224,
-    0.5, timm_alphas=(0.35, 0.5))
+    "conv_small", "ConvSmall", 32, "relu", None, CONV_SMALL, 3_774_024, 0.5, timm_alphas=(0.35, 0.5))
 MobileNetV4ConvMedium = _register(
     "conv_medium", "ConvMedium", 32, "relu", None, CONV_MEDIUM, 9_715_512,
-    256, 0.5)
+    0.5)
 MobileNetV4ConvLarge = _register(
-    "conv_large", "ConvLarge", 24, "relu", None, CONV_LARGE, 32_590_864, 384,
+    "conv_large", "ConvLarge", 24, "relu", None, CONV_LARGE, 32_590_864,
     0.25)
 MobileNetV4HybridMedium = _register(
     "hybrid_medium", "HybridMedium", 32, "relu", 1e-5, HYBRID_MEDIUM,
-    11_074_648, 256, 0.5, timm_alphas=(0.75,))
+    11_074_648, 0.5, timm_alphas=(0.75,))
 # GELU in its exact (erf) form, as timm's nn.GELU.
 MobileNetV4HybridLarge = _register(
     "hybrid_large", "HybridLarge", 24, "gelu", 1e-5, HYBRID_LARGE, 37_764_624,
-    384, 0.25, timm_alphas=(0.75,))
+    0.25, timm_alphas=(0.75,))

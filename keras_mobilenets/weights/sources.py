@@ -35,10 +35,26 @@ class KerasCheckpoint:
         default_factory=dict)
     default: bool = True  # what weights="imagenet" may name
     tag: typing.Optional[str] = None  # keras.applications has no tags
+    # The eval recipe of the TF-Slim checkpoints these files were converted
+    # from (tensorflow/models research/slim, preprocessing/
+    # inception_preprocessing.py `preprocess_for_eval`): the central 87.5% of
+    # each side, resized bilinearly to the input size, scaled to [-1, 1]. In
+    # timm's terms: crop_pct 0.875 in "squash" mode, mean = std = 0.5.
+    crop_pct: float = 0.875
+    crop_mode: str = "squash"
+    interpolation: str = "bilinear"
+    mean: tuple = (0.5, 0.5, 0.5)
+    std: tuple = (0.5, 0.5, 0.5)
+    test_input_size: typing.Optional[int] = None
+    test_crop_pct: typing.Optional[float] = None
 
     @property
     def sizes(self):
         return (self.size,)
+
+    @property
+    def input_size(self):
+        return self.size
 
     def load(self, model, include_top, ignore=()):
         path = cache.fetch(self.with_top if include_top else self.no_top)
@@ -62,6 +78,7 @@ class TimmCheckpoint:
     top1: typing.Optional[float]  # % at input_size and crop_pct
     test_top1: typing.Optional[float]  # % at test_input_size and test_crop_pct
     interpolation: str = "bicubic"
+    crop_mode: str = "center"  # resize the shorter side, then center-crop
     default: bool = False  # what weights="imagenet" loads for its alpha
     options: typing.Mapping[str, object] = dataclasses.field(
         default_factory=dict)
