@@ -29,7 +29,10 @@ class FakeHub:
         return f"http://{host}:{port}"
 
     def requests(self, filename=None):
-        return [r for r in self.log if filename is None or r[3] == filename]
+        """The logged requests for files of repositories (huggingface_hub
+        may make others), all or those of `filename`."""
+        return [r for r in self.log if r[1] is not None
+                and (filename is None or r[3] == filename)]
 
     def start(self):
         hub = self

@@ -11,7 +11,9 @@ never downloaded, let alone opened.
 import os
 
 import huggingface_hub
+from huggingface_hub import constants as hub_constants
 from huggingface_hub import errors as hub_errors
+from huggingface_hub.utils import validate_repo_id
 
 from ..errors import DownloadError, WeightsError
 
@@ -28,13 +30,13 @@ def offline():
     """`HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`), read at call time."""
     return (_true(os.environ.get("HF_HUB_OFFLINE"))
             or _true(os.environ.get("TRANSFORMERS_OFFLINE"))
-            or huggingface_hub.constants.HF_HUB_OFFLINE)
+            or hub_constants.HF_HUB_OFFLINE)
 
 
 def endpoint():
     """`HF_ENDPOINT` read at call time, else huggingface_hub's own."""
     value = os.environ.get("HF_ENDPOINT")
-    return value.rstrip("/") if value else huggingface_hub.constants.ENDPOINT
+    return value.rstrip("/") if value else hub_constants.ENDPOINT
 
 
 def hub_cache():
@@ -44,7 +46,7 @@ def hub_cache():
         return os.path.expanduser(os.environ["HF_HUB_CACHE"])
     if os.environ.get("HF_HOME"):
         return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
-    return huggingface_hub.constants.HF_HUB_CACHE
+    return hub_constants.HF_HUB_CACHE
 
 
 def spec(repo_id, revision=None):
@@ -57,7 +59,7 @@ def parse(weights):
     rest = weights[len(PREFIX):]
     repo_id, _, revision = rest.partition("@")
     try:
-        huggingface_hub.utils.validate_repo_id(repo_id)
+        validate_repo_id(repo_id)
         ok = repo_id.count("/") == 1 and (revision or "@" not in rest)
     except hub_errors.HFValidationError:
         ok = False
