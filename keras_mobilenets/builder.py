@@ -247,11 +247,6 @@ def check_hub_repo(entry, opts, repo):
     names = entry.timm_names()
     held = repo.architecture
     received = f"Received: weights={repo.weights!r}, alpha={opts.alpha}"
-    if not names:
-        raise ValueError(
-            f"{repo.weights} holds timm's {held!r}, but {entry.name} has no "
-            "timm counterpart: `weights='hf-hub:...'` loads timm checkpoints "
-            f"into the MobileNetV4 models only. {received}")
     if held in names and names[held] != opts.alpha:
         raise ValueError(
             f"{repo.weights} holds timm's {held!r}, which is {entry.name} "
@@ -320,6 +315,11 @@ def build(entry, **arguments):
     if kind in ("imagenet", "tag"):
         checkpoint, rows = select_checkpoint(entry, opts, rows, cols)
     elif kind == "hub":
+        if not entry.timm_names():  # refused before anything is downloaded
+            raise ValueError(
+                f"{entry.name} has no timm counterpart: `weights='hf-hub:...'` "
+                "loads timm checkpoints into the MobileNetV4 models only. "
+                f"Received: weights={opts.weights.weights!r}")
         checkpoint = opts.weights.read_config()
         opts = dataclasses.replace(
             opts, classes=check_hub_repo(entry, opts, checkpoint))

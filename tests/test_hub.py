@@ -202,6 +202,7 @@ def test_models_without_a_timm_counterpart_refuse_hub_weights(fake_hub):
     fake_hub.add("org/v2", {"config.json": _config("mobilenetv2_100")})
     with pytest.raises(ValueError, match="no timm counterpart"):
         km.MobileNetV2(weights="hf-hub:org/v2")
+    assert not fake_hub.requests()  # refused before any download
 
 
 def test_imagenet_downloads_timms_repository_through_the_hub(
