@@ -6,6 +6,8 @@ import os
 
 import keras
 
+from .weights import HubRepo, hub
+
 PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".pkl", ".pickle")
 WEIGHT_SUFFIXES = (".h5", ".hdf5", ".keras", ".safetensors")
 
@@ -80,21 +82,25 @@ def check_activation(classifier_activation, pretrained_top):
 
 
 def check_weights(weights, tags=()):
-    """Returns ("none" | "imagenet" | "tag" | "path", normalised value)."""
+    """Returns ("none" | "imagenet" | "tag" | "path" | "hub", normalised
+    value); a hub repository ("hf-hub:<repo_id>[@<revision>]") as a
+    `weights.HubRepo`."""
     if weights is None:
         return "none", None
     if isinstance(weights, os.PathLike):
         weights = os.fspath(weights)
     if not isinstance(weights, str):
         raise TypeError(
-            "`weights` must be None, 'imagenet', a checkpoint tag or the path "
-            "to a weights file. "
+            "`weights` must be None, 'imagenet', a checkpoint tag, "
+            "'hf-hub:<repo_id>' or the path to a weights file. "
             f"Received: weights={weights!r} of type {type(weights).__name__}"
         )
     if weights == "imagenet":
         return "imagenet", weights
     if weights in tags:
         return "tag", weights
+    if weights.startswith(hub.PREFIX):
+        return "hub", HubRepo(*hub.parse(weights))
     lower = weights.lower()
     if lower.endswith(PICKLE_SUFFIXES):
         raise ValueError(
@@ -109,7 +115,8 @@ def check_weights(weights, tags=()):
         if tags:
             allowed += ", one of the tags " + ", ".join(repr(t) for t in tags)
         raise ValueError(
-            f"`weights` must be {allowed} or the path to an existing weights "
+            f"`weights` must be {allowed}, 'hf-hub:<repo_id>' (a timm "
+            "repository of the Hugging Face hub) or the path to an existing weights "
             f"file ({', '.join(WEIGHT_SUFFIXES)}). "
             f"Received: weights={weights!r}, which is not an existing file."
         )

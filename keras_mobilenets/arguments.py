@@ -29,16 +29,24 @@ ARGUMENTS = {
         Defaults to True."""),
     "weights": Argument("imagenet", """None (random initialization),
         "imagenet" (download the default ImageNet weights into the Keras
-        cache), a checkpoint tag where the model has several, or the path of
+        cache), a checkpoint tag where the model has several, the path of
         a weights file (.h5, .weights.h5, or a timm .safetensors for
-        MobileNetV4). Loading is strict: a file that does not fit the model
-        raises a ValueError naming what does not fit."""),
+        MobileNetV4), or, for MobileNetV4, a timm repository of the Hugging
+        Face hub as "hf-hub:<repo_id>" or "hf-hub:<repo_id>@<revision>"
+        (downloaded with huggingface_hub, which honours HF_ENDPOINT,
+        HF_HUB_OFFLINE and HF_TOKEN; only its model.safetensors is fetched,
+        never a pickle file; its config.json must name this architecture
+        and alpha, and gives the number of classes when `classes` is left
+        at 1000 and the mean and std of `include_preprocessing`). Loading
+        is strict: a file that does not fit the model raises a ValueError
+        naming what does not fit."""),
     "input_tensor": Argument(None, """Optional Keras tensor (output of
         `keras.Input()`) to use as the model's input."""),
     "pooling": Argument(None, """Without the top: None (4D feature map),
         "avg" or "max" (global pooling to a 2D tensor)."""),
     "classes": Argument(1000, """Number of classes of the top; 1000 with
-        ImageNet weights."""),
+        ImageNet weights; with "hf-hub:" weights, the repository's (left
+        at 1000) or equal to it."""),
     "dropout_rate": Argument(0.2, """Dropout rate before the classifier.
         Defaults to 0.2."""),
     "classifier_activation": Argument("softmax", """Activation of the top (a

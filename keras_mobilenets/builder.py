@@ -30,13 +30,13 @@ class Options:
     input_shape: typing.Optional[tuple]
     alpha: float
     include_top: bool
-    weights: object  # None, "imagenet", a checkpoint tag or a path
+    weights: object  # None, "imagenet", a checkpoint tag, a path or a HubRepo
     input_tensor: object
     pooling: typing.Optional[str]
     classes: int
     classifier_activation: object
     name: typing.Optional[str]
-    weights_kind: str = "none"  # "none", "imagenet", "tag" or "path"
+    weights_kind: str = "none"  # "none", "imagenet", "tag", "path" or "hub"
     depth_multiplier: int = 1
     dropout: float = 0.0
     minimalistic: bool = False
@@ -239,9 +239,40 @@ def select_checkpoint(entry, opts, rows, cols):
     return found[-1], size
 
 
+def check_hub_repo(entry, opts, repo):
+    """Checks that the timm repository `repo` (a `weights.HubRepo` with its
+    config read) holds this model at this alpha; returns the number of
+    classes of the top: the repository's, where `classes` is left at its
+    default (1000)."""
+    names = entry.timm_names()
+    held = repo.architecture
+    received = f"Received: weights={repo.weights!r}, alpha={opts.alpha}"
+    if held in names and names[held] != opts.alpha:
+        raise ValueError(
+            f"{repo.weights} holds timm's {held!r}, which is {entry.name} "
+            f"with alpha={names[held]}. {received}")
+    if held not in names:
+        called = {a: n for n, a in names.items()}.get(opts.alpha)
+        raise ValueError(
+            f"{repo.weights} holds timm's {held!r}, another model than "
+            f"{entry.name} (timm's {', '.join(repr(n) for n in names)}"
+            + (f"; {called!r} at this alpha" if called else "") + "). "
+            f"{received}")
+    if not opts.include_top or opts.classes == repo.num_classes:
+        return opts.classes
+    if opts.classes != 1000:
+        raise ValueError(
+            f"{repo.weights} has a top of {repo.num_classes} classes: with "
+            "`include_top=True`, leave `classes` at its default (the "
+            f"repository's) or pass classes={repo.num_classes}, or pass "
+            f"`include_top=False`. Received: classes={opts.classes}")
+    return repo.num_classes
+
+
 def _normalizing_checkpoint(entry, opts, checkpoint):
     """The checkpoint whose mean and std the model normalises with: the one
-    `weights` names, else the default of this alpha, else of alpha 1."""
+    `weights` names (a hub repository: its config's), else the default of
+    this alpha, else of alpha 1."""
     if checkpoint is not None:
         return checkpoint
     for alpha in (opts.alpha, 1.0):
@@ -283,6 +314,15 @@ def build(entry, **arguments):
     checkpoint = None
     if kind in ("imagenet", "tag"):
         checkpoint, rows = select_checkpoint(entry, opts, rows, cols)
+    elif kind == "hub":
+        if not entry.timm_names():  # refused before anything is downloaded
+            raise ValueError(
+                f"{entry.name} has no timm counterpart: `weights='hf-hub:...'` "
+                "loads timm checkpoints into the MobileNetV4 models only. "
+                f"Received: weights={opts.weights.weights!r}")
+        checkpoint = opts.weights.read_config()
+        opts = dataclasses.replace(
+            opts, classes=check_hub_repo(entry, opts, checkpoint))
 
     arch = entry.arch_for(opts)
     inputs, x = _input(opts, shape)

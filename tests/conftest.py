@@ -42,6 +42,27 @@ def keras_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def fake_hub(tmp_path, monkeypatch):
+    """A stand-in Hugging Face hub on 127.0.0.1 (`fake_hub.FakeHub`), with
+    `HF_ENDPOINT` pointing at it and an empty huggingface_hub cache
+    (`HF_HUB_CACHE`); stopped at the end of the test."""
+    from fake_hub import FakeHub
+
+    hub = FakeHub().start()
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf_hub_cache"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+@pytest.fixture
 def cache_with(keras_home):
     """Places real weight files into the temporary Keras cache."""
 

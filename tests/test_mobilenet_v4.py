@@ -8,6 +8,7 @@ those weights as a timm safetensors file and load it with `weights=<path>`.
 """
 
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -19,7 +20,7 @@ from conftest import model_outputs
 from keras_mobilenets import convert, registry
 from keras_mobilenets.archs import mobilenet_v4 as v4_arch
 from keras_mobilenets.layers import LayerScale, MultiQueryAttention
-from keras_mobilenets.weights import cache as weights_cache
+from keras_mobilenets.weights import hub as weights_hub
 from keras_mobilenets.weights import timm as timm_weights
 from v4_reference import load_fixture, reference_input, reference_weights
 
@@ -204,10 +205,9 @@ def test_checkpoint_entry_is_consistent(key, ckpt):
     assert ckpt.model == timm_name(key, ckpt.alpha)
     assert TIMM_NAMES[ckpt.model] == (V4[key].builder, ckpt.alpha)
     assert ckpt.hf_hub_id == f"timm/{ckpt.model}.{ckpt.tag}"
-    assert ckpt.url == ("https://huggingface.co/timm/"
-                        f"{ckpt.model}.{ckpt.tag}/resolve/main/model.safetensors")
-    assert ckpt.weight_file.url == ckpt.url
-    assert ckpt.weight_file.fname.endswith(".safetensors")
+    assert ckpt.weights == f"hf-hub:timm/{ckpt.model}.{ckpt.tag}"
+    assert ckpt.converted_fname(True) == f"{ckpt.model}.{ckpt.tag}.h5"
+    assert ckpt.converted_fname(False) == f"{ckpt.model}.{ckpt.tag}_notop.h5"
     assert f"_r{ckpt.input_size}_" in ckpt.tag  # timm tags name the resolution
     assert "in1k" in ckpt.tag and not ckpt.tag.endswith("in12k")
     assert 0.8 <= ckpt.crop_pct <= 1.0
@@ -234,7 +234,7 @@ def test_tags_are_unique_and_every_alpha_has_a_default(key):
         default = checkpoint(key, c.alpha, "imagenet")
         assert default is next(d for d in ckpts if d.alpha == c.alpha)
         assert len({c.converted_fname(True), c.converted_fname(False),
-                    c.weight_file.fname}) == 3
+                    c.weights}) == 3
 
 
 @pytest.mark.parametrize("name", WITH_FIXTURE)
@@ -258,35 +258,40 @@ def smallest(checkpoints):
 
 
 def test_imagenet_downloads_converts_and_then_uses_the_cached_conversion(
-        checkpoints, keras_home, monkeypatch):
+        checkpoints, keras_home, fake_hub, monkeypatch):
     fx, path = checkpoints(SMALLEST)
     ckpt = checkpoint("conv_small", 0.5, "imagenet")
-    raw = keras_home / "models" / ckpt.weight_file.fname
-    raw.write_bytes(open(path, "rb").read())  # as if downloaded
+    # timm's repository on the (stand-in) hub: only model.safetensors.
+    fake_hub.add(ckpt.hf_hub_id, {"model.safetensors": open(path, "rb").read()})
     x = reference_input(fx["input_shape_small"], fx["seed"])
 
     first = _build(SMALLEST, weights="imagenet")
     np.testing.assert_allclose(model_outputs(first, x), fx["logits_small"],
                                rtol=0, atol=LOGITS_ATOL)
+    assert fake_hub.requests("model.safetensors")
     converted = keras_home / "models" / ckpt.converted_fname(include_top=True)
     assert converted.is_file()
 
     def no_more(*args, **kwargs):
         raise AssertionError("the second load fetched or converted again")
 
-    raw.unlink()
-    monkeypatch.setattr(weights_cache, "fetch", no_more)
+    fake_hub.stop()  # the download is gone too: only the conversion is left
+    shutil.rmtree(os.environ["HF_HUB_CACHE"])
+    before = len(fake_hub.log)
+    monkeypatch.setattr(weights_hub, "download", no_more)
     monkeypatch.setattr(timm_weights, "load_safetensors", no_more)
     second = _build(SMALLEST, weights=ckpt.tag)  # the same checkpoint, by tag
     np.testing.assert_array_equal(model_outputs(second, x), model_outputs(first, x))
+    assert len(fake_hub.log) == before
 
 
-def test_imagenet_without_top_converts_the_body_only(checkpoints, keras_home):
+def test_imagenet_without_top_converts_the_body_only(checkpoints, keras_home,
+                                                     fake_hub):
     fx, path = checkpoints(SMALLEST)
     ckpt = checkpoint("conv_small", 0.5, "imagenet")
-    (keras_home / "models" / ckpt.weight_file.fname).write_bytes(
-        open(path, "rb").read())
+    fake_hub.add(ckpt.hf_hub_id, {"model.safetensors": open(path, "rb").read()})
     body = _build(SMALLEST, weights="imagenet", include_top=False, pooling="avg")
+    assert fake_hub.requests("model.safetensors")
     assert (keras_home / "models" / ckpt.converted_fname(False)).is_file()
     assert not (keras_home / "models" / ckpt.converted_fname(True)).exists()
     full = _build(SMALLEST, weights=path)

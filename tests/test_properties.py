@@ -42,7 +42,7 @@ ARGS = {
     "include_top": st.booleans() | st.sampled_from([1, "yes", None]),
     "pooling": st.sampled_from([None, "avg", "max", "mean", "", 1]),
     "classes": st.sampled_from([1, 10, 1000]) | st.sampled_from([0, -3, 2.5, "10", True]),
-    "weights": st.sampled_from([None, None, None, "imagenet", "nope",
+    "weights": st.sampled_from([None, None, None, "imagenet", "nope", "hf-hub:a/b",
                                 "/no/such/file.h5", 3, "model.pth"]),
     "classifier_activation": st.sampled_from(
         ["softmax", None, "relu", "linear", "no_such_activation", 3]),
@@ -97,7 +97,11 @@ def test_any_arguments_build_or_raise_clearly(name, monkeypatch, keras_home):
     def offline(entry, subdir="models"):
         raise _Offline(entry.fname)
 
+    def hub_offline(repo_id, filename, revision=None):
+        raise _Offline(f"{repo_id}/{filename}")
+
     monkeypatch.setattr(weights_lib.cache, "fetch", offline)
+    monkeypatch.setattr(weights_lib.hub, "download", hub_offline)
     (keras_home / "model.pth").write_bytes(b"not opened")
     monkeypatch.chdir(keras_home)
     # `weights` is always given (mostly None): its default would download.

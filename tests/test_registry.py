@@ -5,6 +5,7 @@ and a CLI listing without touching any module."""
 
 import ast
 import inspect
+import json
 import os
 
 import keras
@@ -200,7 +201,7 @@ def tiny():
 
 
 def test_a_new_variant_from_rows_and_one_registry_entry(tiny, keras_home,
-                                                        capsys):
+                                                        fake_hub, capsys):
     assert registry.timm_names()["mobilenetv4_tiny"][1] == 1.0
     assert list(inspect.signature(tiny).parameters) == list(arguments.V4)
     assert "MobileNetV4-Tiny" in tiny.__doc__
@@ -226,13 +227,20 @@ def test_a_new_variant_from_rows_and_one_registry_entry(tiny, keras_home,
         tiny(weights=None, input_shape=(32, 32, 3)))
 
     # timm conversion by names alone: a checkpoint of this variant loads,
-    # as a path and as the registered checkpoint (from the cache).
+    # as a path, as the registered checkpoint (from the stand-in hub) and
+    # as any hub repository whose config.json names it.
     state = _timm_state_dict(model)
-    path = str(keras_home / "models" / TINY_CHECKPOINT.weight_file.fname)
+    path = str(keras_home / f"{TINY_CHECKPOINT.hf_hub_id[5:]}.safetensors")
     save_file(state, path)
+    data = open(path, "rb").read()
+    fake_hub.add(TINY_CHECKPOINT.hf_hub_id, {"model.safetensors": data})
+    config = {"architecture": "mobilenetv4_tiny", "pretrained_cfg": {
+        "mean": TINY_CHECKPOINT.mean, "std": TINY_CHECKPOINT.std}}
+    fake_hub.add("someone/tiny", {"model.safetensors": data,
+                                  "config.json": json.dumps(config).encode()})
     x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     want = model_outputs(model, x)
-    for weights in (path, "imagenet"):
+    for weights in (path, "imagenet", "hf-hub:someone/tiny"):
         loaded = tiny(weights=weights, input_shape=(64, 64, 3))
         np.testing.assert_allclose(model_outputs(loaded, x), want, rtol=0,
                                    atol=1e-5 * np.abs(want).max())

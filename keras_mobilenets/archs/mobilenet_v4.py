@@ -279,9 +279,10 @@ def _weights_note(checkpoints):
     lines = textwrap.wrap(
         "The weights are timm's ImageNet-1k checkpoints, downloaded from the "
         "Hugging Face hub and converted on first use (the conversion is "
-        "cached). `weights` may also name one of these tags, or the path of "
+        "cached). `weights` may also name one of these tags, the path of "
         "a timm .safetensors checkpoint of this architecture (converted on "
-        "load). Tag: alpha, training resolution, top-1 there.", 76)
+        "load), or a timm repository of the hub, 'hf-hub:<repo_id>'. Tag: "
+        "alpha, training resolution, top-1 there.", 76)
     for c in checkpoints:
         default = " (`weights='imagenet'`)" if c.default else ""
         lines.append(f"- {c.tag!r}{default}: {c.alpha}, "

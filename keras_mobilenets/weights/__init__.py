@@ -1,5 +1,5 @@
 """Weights: one entry point, `load(model, source)`, for every source
-(`sources.py`), over a strict loader (`h5.py`), a NumPy converter of timm
+(`sources.py`), over the Hugging Face hub (`hub.py`), a strict loader (`h5.py`), a NumPy converter of timm
 checkpoints (`timm.py`) and the Keras cache (`cache.py`). Nothing here
 imports a model module."""
 
@@ -14,12 +14,19 @@ from .h5 import (  # noqa: F401
     read_weights_file,
     save_weights_file,
 )
-from .sources import KerasCheckpoint, LocalFile, TimmCheckpoint  # noqa: F401
+from . import hub  # noqa: F401
+from .sources import (  # noqa: F401
+    HubConfig,
+    HubRepo,
+    KerasCheckpoint,
+    LocalFile,
+    TimmCheckpoint,
+)
 
 
 def load(model, source, include_top=True, ignore=()):
     """Loads `source` into `model`, all or nothing: a checkpoint of the
-    registry, a `LocalFile`, or a path (str or os.PathLike). `ignore` names
+    registry, a `HubRepo`, a `LocalFile`, or a path (str or os.PathLike). `ignore` names
     the layers of a top that the source may hold and the model lacks."""
     if not hasattr(source, "load"):
         source = LocalFile(os.fspath(source))

@@ -3,8 +3,12 @@
 
 - `KerasCheckpoint`: an official keras.applications file (with and without
   the top), downloaded into the Keras cache and read by layer name.
-- `TimmCheckpoint`: a timm checkpoint on the Hugging Face hub (safetensors),
+- `TimmCheckpoint`: a timm checkpoint of the registry, on the Hugging Face
+  hub (`timm/<model>.<tag>`, its safetensors file, through `hub.py`),
   converted with NumPy (`timm.py`); the conversion is cached.
+- `HubRepo`: any timm repository of the hub, `weights="hf-hub:<repo_id>"`:
+  its `config.json` (architecture, classes, mean and std) and safetensors
+  file, converted on load.
 - `LocalFile`: a path: a Keras `.h5` / `.weights.h5` file, or a timm
   `.safetensors` checkpoint, converted on load.
 
@@ -13,13 +17,13 @@ while the model was built without it.
 """
 
 import dataclasses
+import json
 import os
 import typing
 import warnings
 
-from . import cache, h5, timm
-
-HF_URL = "https://huggingface.co/{hf_hub_id}/resolve/main/model.safetensors"
+from ..errors import WeightsError
+from . import cache, h5, hub, timm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,29 +97,26 @@ class TimmCheckpoint:
         return f"timm/{self.model}.{self.tag}"
 
     @property
-    def url(self):
-        return HF_URL.format(hf_hub_id=self.hf_hub_id)
-
-    @property
-    def weight_file(self):
-        """The download: timm's safetensors file, cached under this name.
-        The hub publishes no hash we could pin offline."""
-        return cache.WeightFile(f"{self.model}.{self.tag}.safetensors", self.url)
+    def weights(self):
+        """The same checkpoint as a `weights=` string."""
+        return hub.spec(self.hf_hub_id)
 
     def converted_fname(self, include_top):
-        """Name of the cached Keras weights converted from `weight_file`."""
+        """Name of the cached Keras weights (in the Keras cache) converted
+        from the hub's safetensors file (in huggingface_hub's cache)."""
         return f"{self.model}.{self.tag}{'' if include_top else '_notop'}.h5"
 
     def load(self, model, include_top, ignore=()):
-        """Loads the cached conversion if there is one, else the downloaded
-        (or cached) safetensors file, converted strictly and then cached, so
-        that the second load reads a Keras file."""
+        """Loads the cached conversion if there is one, else the safetensors
+        file of `timm/<model>.<tag>` (downloaded, or from huggingface_hub's
+        cache), converted strictly and then cached, so that the second load
+        reads a Keras file and needs neither the hub nor a conversion."""
         converted = os.path.join(cache.models_dir(),
                                  self.converted_fname(include_top))
         if os.path.isfile(converted):
             h5.load_weights(model, converted)
             return
-        timm.load_safetensors(model, cache.fetch(self.weight_file), ignore)
+        timm.load_safetensors(model, fetch_safetensors(self.hf_hub_id), ignore)
         # The weights are loaded already, so a cache that cannot be written
         # only costs the next load a conversion.
         try:
@@ -144,3 +145,145 @@ class LocalFile:
         for name in ignore:  # by layer name: the top may be left out
             arrays.pop(name, None)
         h5.assign_strict(model, arrays, os.path.basename(self.path))
+
+
+def fetch_safetensors(repo_id, revision=None):
+    """The local path of the repository's `model.safetensors`; a repository
+    without one (timm's older `pytorch_model.bin`) is refused, and its pickle
+    files are never downloaded."""
+    try:
+        return hub.download(repo_id, hub.WEIGHTS_FILE, revision)
+    except hub.MissingFile as e:
+        raise WeightsError(
+            f"{str(e).rpartition(' Received:')[0]} keras_mobilenets reads "
+            "only safetensors checkpoints: pickle files (pytorch_model.bin, "
+            ".pth) can run arbitrary code when loaded, so they are never "
+            "downloaded or opened. Convert the checkpoint to safetensors, "
+            "or use a repository that has model.safetensors. Received: "
+            f"weights={hub.spec(repo_id, revision)!r}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class HubConfig:
+    """What a timm repository's `config.json` says: the architecture, the
+    classes (and their names where it lists them), and the eval recipe
+    (`pretrained_cfg`)."""
+
+    architecture: str
+    num_classes: int
+    mean: tuple
+    std: tuple
+    input_size: typing.Optional[tuple] = None  # (channels, rows, cols)
+    crop_pct: typing.Optional[float] = None
+    interpolation: typing.Optional[str] = None
+    label_names: typing.Optional[tuple] = None
+
+
+def _floats(value, n):
+    if (not isinstance(value, (list, tuple)) or len(value) != n
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                       for v in value)):
+        raise ValueError(f"{n} numbers expected, got {value!r}")
+    return tuple(float(v) for v in value)
+
+
+def parse_config(text, where):
+    """A `HubConfig` from the text of a timm `config.json`; a clear
+    WeightsError for anything else (`where` names it)."""
+    try:
+        config = json.loads(text)
+        cfg = config.get("pretrained_cfg") or {}
+        architecture = config["architecture"]
+        if not isinstance(architecture, str):
+            raise ValueError(f"architecture {architecture!r} is not a name")
+        num_classes = config.get("num_classes", cfg.get("num_classes", 1000))
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) \
+                or num_classes < 1:
+            raise ValueError(f"num_classes {num_classes!r} is not a count")
+        labels = config.get("label_names")
+        if labels is not None:
+            labels = tuple(str(name) for name in labels)
+            if len(labels) != num_classes:
+                raise ValueError(f"{len(labels)} label_names for "
+                                 f"{num_classes} classes")
+        size = cfg.get("input_size")
+        return HubConfig(
+            architecture=architecture,
+            num_classes=num_classes,
+            mean=_floats(cfg.get("mean", (0.485, 0.456, 0.406)), 3),
+            std=_floats(cfg.get("std", (0.229, 0.224, 0.225)), 3),
+            input_size=None if size is None else tuple(
+                int(v) for v in _floats(size, 3)),
+            crop_pct=cfg.get("crop_pct"),
+            interpolation=cfg.get("interpolation"),
+            label_names=labels,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise WeightsError(
+            f"{where} is not a timm config.json ({type(e).__name__}: {e}): "
+            "it needs an `architecture`, and may give `num_classes`, "
+            "`label_names` and `pretrained_cfg` (`mean`, `std`, ...)."
+        ) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class HubRepo:
+    """A timm repository on the Hugging Face hub, `weights="hf-hub:<repo_id>"`
+    (optionally "@<revision>": a branch, tag or commit). `read_config`
+    returns it with its `config`; `mean` and `std` (what
+    `include_preprocessing=True` normalises with), `num_classes` and
+    `label_names` are the config's. The safetensors file is read strictly
+    and converted on each load (huggingface_hub caches the download)."""
+
+    repo_id: str
+    revision: typing.Optional[str] = None
+    config: typing.Optional[HubConfig] = None
+
+    @property
+    def weights(self):
+        return hub.spec(self.repo_id, self.revision)
+
+    def read_config(self):
+        """This repository with its `config.json` read (downloaded, or from
+        huggingface_hub's cache)."""
+        if self.config is not None:
+            return self
+        try:
+            path = hub.download(self.repo_id, hub.CONFIG_FILE, self.revision)
+        except hub.MissingFile as e:
+            raise WeightsError(
+                f"{str(e).rpartition(' Received:')[0]} It is not a timm "
+                "model repository: its config.json names the architecture "
+                "the weights belong to. Received: "
+                f"weights={self.weights!r}") from None
+        with open(path, encoding="utf8") as f:
+            text = f.read()
+        config = parse_config(text, f"{hub.CONFIG_FILE} of {self.weights}")
+        return dataclasses.replace(self, config=config)
+
+    def _config(self):
+        return self.read_config().config
+
+    @property
+    def architecture(self):
+        return self._config().architecture
+
+    @property
+    def num_classes(self):
+        return self._config().num_classes
+
+    @property
+    def mean(self):
+        return self._config().mean
+
+    @property
+    def std(self):
+        return self._config().std
+
+    @property
+    def label_names(self):
+        return self._config().label_names
+
+    def load(self, model, include_top, ignore=()):
+        path = fetch_safetensors(self.repo_id, self.revision)
+        timm.load_safetensors(model, path, ignore)
