@@ -1,4 +1,5 @@
-"""Command line: `keras-mobilenets predict IMAGE... --model NAME` and `keras-mobilenets list`."""
+"""Command line: `keras-mobilenets list`, `keras-mobilenets predict IMAGE...
+--model NAME` and `keras-mobilenets evaluate --data DIR --model NAME`."""
 
 import argparse
 import os
@@ -7,7 +8,7 @@ import sys
 import keras
 import numpy as np
 
-from . import data, imagenet, registry
+from . import data, evaluation, imagenet, registry
 from .errors import DownloadError
 
 
@@ -21,18 +22,24 @@ def _list(args):
     return 0
 
 
-def _predict(args):
+def _model_and_transform(args):
+    """The model the arguments name, and the eval transform of its
+    checkpoint (`--weights` a tag), else of the default one."""
     entry = registry.get(args.model)
-    images = args.images or [imagenet.SAMPLE_IMAGE]
-    for path in images:
-        if not os.path.isfile(path):
-            raise ValueError(f"no image file at {path!r}")
     kwargs = {"weights": args.weights or "imagenet"}
     if args.alpha is not None:
         kwargs["alpha"] = args.alpha
     model = entry.builder(**kwargs)
-    # The default checkpoint's eval recipe (resize, center crop).
-    transform = data.eval_transform(entry.builder)
+    recipe = args.weights if args.weights in entry.tags else "imagenet"
+    return entry, model, data.eval_transform(entry.builder, recipe)
+
+
+def _predict(args):
+    images = args.images or [imagenet.SAMPLE_IMAGE]
+    for path in images:
+        if not os.path.isfile(path):
+            raise ValueError(f"no image file at {path!r}")
+    entry, model, transform = _model_and_transform(args)
     batch = entry.preprocess(np.stack([transform(p) for p in images]))
     preds = keras.ops.convert_to_numpy(model.predict(batch, verbose=0))
     for path, top in zip(images, imagenet.decode_predictions(preds, top=args.top)):
@@ -40,6 +47,31 @@ def _predict(args):
         for wnid, label, score in top:
             print(f"  {score:7.2%}  {label} ({wnid})")
     return 0
+
+
+def _evaluate(args):
+    entry, model, transform = _model_and_transform(args)
+    result = evaluation.evaluate(model, args.data, transform, entry.preprocess,
+                                 batch_size=args.batch_size)
+    print(f"{args.model} on {args.data}: top-1 {result['top1']:.2%}, "
+          f"top-5 {result['top5']:.2%} ({result['images']} images)")
+    return 0
+
+
+COMMANDS = {"list": _list, "predict": _predict, "evaluate": _evaluate}
+
+
+def _model_arguments(parser):
+    parser.add_argument(
+        "--model", default="MobileNetV2", choices=list(registry.ENTRIES),
+        metavar="NAME", help=f"one of {', '.join(registry.ENTRIES)} "
+        "(default MobileNetV2)",
+    )
+    parser.add_argument(
+        "--weights", metavar="WEIGHTS",
+        help="a local weights file, a checkpoint tag or hf-hub:<repo_id> "
+        "instead of the default download")
+    parser.add_argument("--alpha", type=float, help="width multiplier")
 
 
 def main(argv=None):
@@ -53,18 +85,18 @@ def main(argv=None):
         "predict", help="top-5 ImageNet classes of images (default: a sample cat)"
     )
     predict.add_argument("images", nargs="*", metavar="IMAGE")
-    predict.add_argument(
-        "--model", default="MobileNetV2", choices=list(registry.ENTRIES),
-        metavar="NAME", help=f"one of {', '.join(registry.ENTRIES)} "
-        "(default MobileNetV2)",
-    )
-    predict.add_argument("--weights", metavar="PATH",
-                         help="local weights file instead of the download")
-    predict.add_argument("--alpha", type=float, help="width multiplier")
+    _model_arguments(predict)
     predict.add_argument("--top", type=int, default=5)
+    evaluate = sub.add_parser(
+        "evaluate", help="top-1 / top-5 accuracy on an ImageNet-layout folder "
+        "(one sub-folder per class, named by its WordNet id), through the "
+        "checkpoint's eval transform")
+    evaluate.add_argument("--data", required=True, metavar="DIR")
+    _model_arguments(evaluate)
+    evaluate.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args(argv)
     try:
-        return _list(args) if args.command == "list" else _predict(args)
+        return COMMANDS[args.command](args)
     except DownloadError as e:
         print(
             f"keras-mobilenets: error: cannot download the {args.model} "

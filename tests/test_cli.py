@@ -8,9 +8,11 @@ import sys
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import ELEPHANT, V1_025_FILE, shared_file
-from keras_mobilenets import builder, cli, registry
+import keras_mobilenets as km
+from keras_mobilenets import builder, cli, imagenet, registry
 
 CATS = {"tabby", "tiger_cat", "Persian_cat", "Siamese_cat", "Egyptian_cat", "lynx"}
 
@@ -95,3 +97,50 @@ def test_console_entry_point_runs():
     )
     assert result.returncode == 0, result.stderr
     assert "African_elephant" in result.stdout.splitlines()[1]
+
+
+def _imagenet_folder(root):
+    """An ImageNet-layout folder from real photos: two elephants (one turned
+    portrait), one tabby cat."""
+    elephants, cats = root / "n02504458", root / "n02123045"
+    elephants.mkdir(parents=True)
+    cats.mkdir()
+    with Image.open(ELEPHANT) as im:
+        im.save(elephants / "a.jpg")
+        im.transpose(Image.Transpose.ROTATE_90).save(elephants / "b.png")
+    with Image.open(imagenet.SAMPLE_IMAGE) as im:
+        im.save(cats / "c.jpg")
+    (cats / "notes.txt").write_text("not an image")
+    return [elephants / "a.jpg", elephants / "b.png", cats / "c.jpg"], [386, 386, 281]
+
+
+def test_evaluate_prints_top1_and_top5_of_a_folder(tmp_path, capsys):
+    weights = shared_file(V1_025_FILE)
+    paths, labels = _imagenet_folder(tmp_path / "val")
+    assert cli.main(["evaluate", "--data", str(tmp_path / "val"), "--model",
+                     "MobileNet", "--alpha", "0.25", "--weights", weights,
+                     "--batch-size", "2"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    # The same, computed here with the public pieces.
+    model = km.MobileNet(alpha=0.25, weights=weights)
+    transform = km.eval_transform("MobileNet")
+    x = km.mobilenet.preprocess_input(np.stack([transform(p) for p in paths]))
+    best = np.argsort(-model.predict(x, verbose=0), axis=1)[:, :5]
+    top1 = np.mean(best[:, 0] == labels)
+    top5 = np.mean([label in row for label, row in zip(labels, best)])
+    assert best[0, 0] == 386  # the elephant, as a check of the photo
+    assert last == (f"MobileNet on {tmp_path / 'val'}: top-1 {top1:.2%}, "
+                    f"top-5 {top5:.2%} (3 images)")
+
+
+def test_evaluate_refuses_a_folder_without_class_ids(tmp_path, capsys):
+    (tmp_path / "cats").mkdir()
+    assert cli.main(["evaluate", "--data", str(tmp_path), "--model",
+                     "MobileNet", "--weights", "/no/such.h5"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not an existing file" in err[0]
+    weights = shared_file(V1_025_FILE)
+    assert cli.main(["evaluate", "--data", str(tmp_path), "--model",
+                     "MobileNet", "--alpha", "0.25", "--weights", weights]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "WordNet id" in err[0] and "Received: cats" in err[0]

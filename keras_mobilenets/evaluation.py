@@ -1,0 +1,65 @@
+"""Top-1 / top-5 accuracy of a classifier on an ImageNet-layout folder: one
+sub-folder per class, named by its WordNet id (`n02504458/...jpg`), as
+ImageNet's validation set is usually laid out."""
+
+import os
+
+import keras
+import numpy as np
+
+from . import imagenet
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def labelled_images(folder):
+    """[(path, class index)] of an ImageNet-layout folder, sorted."""
+    if not os.path.isdir(folder):
+        raise ValueError(f"No folder at {folder!r}. Received: --data {folder}")
+    index = {wnid: i for i, (wnid, _) in imagenet.class_index().items()}
+    found, unknown = [], []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if not os.path.isdir(path):
+            continue
+        if name not in index:
+            unknown.append(name)
+            continue
+        found += [(os.path.join(path, f), index[name])
+                  for f in sorted(os.listdir(path))
+                  if f.lower().endswith(IMAGE_SUFFIXES)]
+    if unknown:
+        raise ValueError(
+            "Expected one sub-folder per ImageNet class, named by its "
+            f"WordNet id (e.g. n02504458). Received: {', '.join(unknown[:5])}"
+            f"{' ...' if len(unknown) > 5 else ''} in {folder}")
+    if not found:
+        raise ValueError(
+            f"No images ({', '.join(IMAGE_SUFFIXES)}) in class sub-folders of "
+            f"{folder}. Received: --data {folder}")
+    return found
+
+
+def evaluate(model, folder, transform, preprocess, batch_size=32,
+             progress=True):
+    """Top-1 and top-5 accuracy of `model` on `folder`.
+
+    `transform` turns a path into an (rows, cols, 3) array (e.g.
+    `keras_mobilenets.eval_transform(...)`), `preprocess` a batch of those
+    into the model's input. Returns {"images", "top1", "top5"}.
+    """
+    items = labelled_images(folder)
+    bar = keras.utils.Progbar(len(items), unit_name="image") if progress else None
+    top1 = top5 = 0
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        batch = preprocess(np.stack([transform(path) for path, _ in chunk]))
+        scores = keras.ops.convert_to_numpy(model.predict(batch, verbose=0))
+        best = np.argsort(-scores, axis=1, kind="stable")[:, :5]
+        labels = np.array([label for _, label in chunk])
+        top1 += int(np.sum(best[:, 0] == labels))
+        top5 += int(np.sum(np.any(best == labels[:, None], axis=1)))
+        if bar is not None:
+            bar.add(len(chunk))
+    return {"images": len(items), "top1": top1 / len(items),
+            "top5": top5 / len(items)}
