@@ -55,18 +55,28 @@ ARGUMENTS = {
     "include_preprocessing": Argument(True, """Normalise [0, 255] inputs
         inside the model. Defaults to True."""),
     "name": Argument(None, "Name of the model."),
+    "drop_path_rate": Argument(0.0, """Stochastic depth for training: the
+        residual branch of block n of N is dropped per sample with
+        probability drop_path_rate * n / N (timm's schedule), the identity
+        at inference. Defaults to 0 (no drop layers). Not in
+        keras.applications: an addition after its arguments."""),
 }
 
-# keras.applications' order, per generation.
-V1 = ("input_shape", "alpha", "depth_multiplier", "dropout", "include_top",
-      "weights", "input_tensor", "pooling", "classes", "classifier_activation",
-      "name")
-V2 = ("input_shape", "alpha", "include_top", "weights", "input_tensor",
-      "pooling", "classes", "classifier_activation", "name")
-V3 = ("input_shape", "alpha", "minimalistic", "include_top", "weights",
-      "input_tensor", "classes", "pooling", "dropout_rate",
-      "classifier_activation", "include_preprocessing", "name")
-V4 = tuple(a for a in V3 if a != "minimalistic")
+# keras.applications' order, per generation; our additions come after it.
+KERAS_V1 = ("input_shape", "alpha", "depth_multiplier", "dropout",
+            "include_top", "weights", "input_tensor", "pooling", "classes",
+            "classifier_activation", "name")
+KERAS_V2 = ("input_shape", "alpha", "include_top", "weights", "input_tensor",
+            "pooling", "classes", "classifier_activation", "name")
+KERAS_V3 = ("input_shape", "alpha", "minimalistic", "include_top", "weights",
+            "input_tensor", "classes", "pooling", "dropout_rate",
+            "classifier_activation", "include_preprocessing", "name")
+RESIDUAL = ("drop_path_rate",)  # where blocks have residual branches
+
+V1 = KERAS_V1  # no residual branches
+V2 = KERAS_V2 + RESIDUAL
+V3 = KERAS_V3 + RESIDUAL
+V4 = tuple(a for a in KERAS_V3 if a != "minimalistic") + RESIDUAL
 
 
 def signature(names, defaults=None):

@@ -139,13 +139,28 @@ def conv_bn(x, filters, kernel_size, stride, act, names, style, roles,
     return x if act is None else activation(x, act, name(act_role))
 
 
-def _residual(x, shortcut, stride, layer_scale, name):
-    """Layer scale (where the model has it, with or without a skip), then the
-    skip connection when the block keeps stride and width."""
+def drop_path(x, rate, name):
+    """Stochastic depth on a residual branch (Huang et al.,
+    https://arxiv.org/abs/1603.09382; timm's `DropPath`): in training, each
+    sample's branch is dropped with probability `rate` and the kept ones
+    scaled by 1 / (1 - rate); the identity at inference. Keras' own Dropout
+    with one mask value per sample; no layer at rate 0."""
+    if not rate:
+        return x
+    noise_shape = (None,) + (1,) * (len(x.shape) - 1)
+    return layers.Dropout(rate, noise_shape=noise_shape,
+                          name=name("drop_path"))(x)
+
+
+def _residual(x, shortcut, stride, layer_scale, name, drop_rate=0.0):
+    """Layer scale (where the model has it, with or without a skip), then
+    drop path and the skip connection when the block keeps stride and
+    width."""
     if layer_scale is not None:
         x = LayerScale(layer_scale, axis=channel_axis(),
                        name=name("layer_scale"))(x)
     if stride == 1 and channels(shortcut) == channels(x):
+        x = drop_path(x, drop_rate, name)
         x = layers.Add(name=name("add"))([shortcut, x])
     return x
 
@@ -185,7 +200,7 @@ def squeeze_excite(x, filters, se_ratio, names):
 
 
 def inverted_residual(x, filters, kernel_size, stride, expand_ratio, act,
-                      se_ratio, names, style):
+                      se_ratio, names, style, drop_rate=0.0):
     """MobileNetV2/V3 block (`spec.InvertedResidual`): 1x1 expansion to
     `make_divisible(input width * expand_ratio)` (none at ratio 1),
     depthwise conv, optional squeeze-excite, linear 1x1 projection, residual
@@ -202,12 +217,13 @@ def inverted_residual(x, filters, kernel_size, stride, expand_ratio, act,
     x = conv(x, filters, 1, name("project"), style)
     x = batch_norm(x, name("project_bn"), style)
     if stride == 1 and channels(shortcut) == filters:
+        x = drop_path(x, drop_rate, name)
         x = layers.Add(name=name("add"))([shortcut, x])
     return x
 
 
 def fused_inverted_bottleneck(x, filters, kernel_size, stride, expand_ratio,
-                              act, prefix, style):
+                              act, prefix, style, drop_rate=0.0):
     """Fused inverted bottleneck (`spec.FusedIB`; timm `EdgeResidual`, arch
     string `er`): a full k x k expansion convolution in place of 1x1 expand +
     depthwise, then a linear 1x1 projection; residual when stride and width
@@ -218,12 +234,12 @@ def fused_inverted_bottleneck(x, filters, kernel_size, stride, expand_ratio,
     x = conv_bn(x, expanded, kernel_size, stride, act, name, style,
                 ("conv_exp", "bn1", "bn1_act"))
     x = conv_bn(x, filters, 1, 1, None, name, style, ("conv_pwl", "bn2", None))
-    return _residual(x, shortcut, stride, None, name)
+    return _residual(x, shortcut, stride, None, name, drop_rate)
 
 
 def universal_inverted_bottleneck(x, filters, start_dw_kernel, mid_dw_kernel,
                                   stride, expand_ratio, act, layer_scale,
-                                  prefix, style):
+                                  prefix, style, drop_rate=0.0):
     """Universal Inverted Bottleneck (`spec.UIB`; MobileNetV4 paper section
     3.1; timm `UniversalInvertedResidual`, arch string `uir`).
 
@@ -240,7 +256,7 @@ def universal_inverted_bottleneck(x, filters, start_dw_kernel, mid_dw_kernel,
     The stride goes to the middle depthwise conv, else to the start one. The
     expanded width is `make_divisible(input width * expand_ratio)`.
     `layer_scale` is the initial value of a LayerScale on the branch (None
-    for none).
+    for none); `drop_rate` the stochastic depth of a residual branch.
     """
     if stride > 1 and not (start_dw_kernel or mid_dw_kernel):
         raise ValueError(
@@ -263,11 +279,11 @@ def universal_inverted_bottleneck(x, filters, start_dw_kernel, mid_dw_kernel,
                     depthwise=True)
     x = conv_bn(x, filters, 1, 1, None, name, style,
                 ("pw_proj_conv", "pw_proj_bn", None))
-    return _residual(x, shortcut, stride, layer_scale, name)
+    return _residual(x, shortcut, stride, layer_scale, name, drop_rate)
 
 
 def mobile_mqa(x, filters, num_heads, key_dim, value_dim, kv_stride,
-               kv_dw_kernel, layer_scale, prefix, style):
+               kv_dw_kernel, layer_scale, prefix, style, drop_rate=0.0):
     """Mobile multi-query attention block (`spec.MQA`; MobileNetV4 paper
     section 4; timm `MobileAttention` with `MultiQueryAttention2d`, arch
     string `mqa`).
@@ -293,4 +309,4 @@ def mobile_mqa(x, filters, num_heads, key_dim, value_dim, kv_stride,
         projected.append(conv(y, dim, 1, name(f"attn_{role}_proj"), style))
     x = MultiQueryAttention(num_heads, name=name("attn"))([query, *projected])
     x = conv(x, filters, 1, name("attn_output_proj"), style)
-    return _residual(x, shortcut, 1, layer_scale, name)
+    return _residual(x, shortcut, 1, layer_scale, name, drop_rate)

@@ -41,6 +41,7 @@ class Options:
     dropout: float = 0.0
     minimalistic: bool = False
     include_preprocessing: bool = False
+    drop_path_rate: float = 0.0
 
 
 def scale_width(filters, alpha, rule):
@@ -82,8 +83,9 @@ def _act(arch, act):
     return arch.conventions.activation if act == "default" else act
 
 
-def add_row(x, row, alpha, arch, names, depth_multiplier=1):
-    """Adds the block of one row at its scaled width."""
+def add_row(x, row, alpha, arch, names, depth_multiplier=1, drop_rate=0.0):
+    """Adds the block of one row at its scaled width (`drop_rate`: the
+    stochastic depth of its residual branch, where it has one)."""
     style, act = arch.conventions, _act(arch, getattr(row, "act", "default"))
     if isinstance(row, spec.ConvBN):
         filters = conv_width(row, alpha, arch.width, blocks.channels(x))
@@ -97,19 +99,19 @@ def add_row(x, row, alpha, arch, names, depth_multiplier=1):
     if isinstance(row, spec.InvertedResidual):
         return blocks.inverted_residual(x, filters, row.kernel_size,
                                         row.stride, row.expand_ratio, act,
-                                        row.se, names, style)
+                                        row.se, names, style, drop_rate)
     if isinstance(row, spec.FusedIB):
         return blocks.fused_inverted_bottleneck(
             x, filters, row.kernel_size, row.stride, row.expand_ratio, act,
-            names, style)
+            names, style, drop_rate)
     if isinstance(row, spec.UIB):
         return blocks.universal_inverted_bottleneck(
             x, filters, row.start_dw_kernel, row.mid_dw_kernel, row.stride,
-            row.expand_ratio, act, style.layer_scale, names, style)
+            row.expand_ratio, act, style.layer_scale, names, style, drop_rate)
     if isinstance(row, spec.MQA):
         return blocks.mobile_mqa(
             x, filters, row.num_heads, row.key_dim, row.key_dim, row.kv_stride,
-            row.kv_dw_kernel, style.layer_scale, names, style)
+            row.kv_dw_kernel, style.layer_scale, names, style, drop_rate)
     raise TypeError(f"Unknown row type {type(row).__name__}: {row!r}")
 
 
@@ -117,10 +119,15 @@ def _layer_name(x):
     return x._keras_history.operation.name
 
 
-def body(x, arch, alpha, depth_multiplier=1):
+def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0):
     """Stem, stages and last conv: the model without its top. Returns the
-    output and the taps {stride: name of the last layer at that stride}."""
+    output and the taps {stride: name of the last layer at that stride}.
+
+    Stochastic depth grows linearly over the blocks, timm's schedule:
+    block n of N drops its residual branch at drop_path_rate * n / N.
+    """
     naming = arch.naming
+    total = sum(len(stage) for stage in arch.stages)
     x = add_row(x, arch.stem, alpha, arch, _fixed_namer(naming, "stem"))
     stride = arch.stem.stride
     taps = {stride: _layer_name(x)}
@@ -128,7 +135,7 @@ def body(x, arch, alpha, depth_multiplier=1):
     for i, stage in enumerate(arch.stages):
         for j, row in enumerate(stage):
             x = add_row(x, row, alpha, arch, naming.block(i, j, n),
-                        depth_multiplier)
+                        depth_multiplier, drop_path_rate * n / total)
             stride *= row.stride
             taps[stride] = _layer_name(x)
             n += 1
@@ -329,7 +336,8 @@ def build(entry, **arguments):
     if arch.preprocessing is not None and opts.include_preprocessing:
         x = preprocessing(x, arch, _normalizing_checkpoint(entry, opts,
                                                            checkpoint))
-    x, taps = body(x, arch, opts.alpha, opts.depth_multiplier)
+    x, taps = body(x, arch, opts.alpha, opts.depth_multiplier,
+                   opts.drop_path_rate)
     fixed = arch.naming.fixed
     if opts.include_top:
         x = top(x, arch, opts.alpha, opts.classes, opts.dropout,
@@ -369,6 +377,10 @@ def check(entry, arguments):
         if key in a:
             extra["dropout"] = _args.check_number(
                 key, a[key], 0.0, 1.0, include_low=True, include_high=False)
+    if "drop_path_rate" in a:
+        extra["drop_path_rate"] = _args.check_number(
+            "drop_path_rate", a["drop_path_rate"], 0.0, 1.0, include_low=True,
+            include_high=False)
     for key in ("minimalistic", "include_preprocessing"):
         if key in a:
             _args.check_bool(key, a[key])

@@ -106,6 +106,7 @@ KERAS_V2 = Naming(
         "expand_act": "expand_relu", "dw_pad": "pad", "dw": "depthwise",
         "dw_bn": "depthwise_BN", "dw_act": "depthwise_relu",
         "project": "project", "project_bn": "project_BN", "add": "add",
+        "drop_path": "drop_path",  # ours: keras.applications has none
     }),
     block_key="{p}",
     block_pattern=r"^(expanded_conv_|block_\d+_)",
@@ -134,6 +135,7 @@ KERAS_V3 = Naming(
         "se_gate": "squeeze_excite_hard_sigmoid",
         "se_mul": "squeeze_excite_mul",
         "project": "project", "project_bn": "project_bn", "add": "add",
+        "drop_path": "drop_path",  # ours: keras.applications has none
     }),
     block_key="{p}",
     block_pattern=r"^expanded_conv_(\d+_)?",
