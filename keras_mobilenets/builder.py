@@ -66,8 +66,8 @@ def conv_width(row, alpha, rule, in_channels):
 
 
 def _fixed_namer(naming, prefix):
-    """Names the roles of a conv-BN-act outside blocks (`stem`, `last`,
-    `hidden`) from the naming's fixed names."""
+    """Names the roles of a conv-BN-act outside blocks (`stem`, `last`)
+    from the naming's fixed names."""
     roles = {"conv": f"{prefix}_conv", "bn1": f"{prefix}_bn",
              "bn1_act": f"{prefix}_act"}
 

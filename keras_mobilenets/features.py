@@ -11,8 +11,6 @@ file, folded, or built by keras.applications) is recognised by the blocks
 its layer names show, against the registry.
 """
 
-import functools
-
 import keras
 
 from . import registry
@@ -40,13 +38,20 @@ def block_keys(arch):
     return keys
 
 
-@functools.lru_cache(maxsize=None)
+_REFERENCE_TAPS = {}  # {name: (entry, taps)}
+
+
 def _reference_taps(name):
-    """The taps of a small model of registry entry `name`."""
+    """The taps of a small model of registry entry `name`, built once per
+    entry (a name registered anew is built anew)."""
     entry = registry.get(name)
-    model = entry.builder(weights=None, include_top=False,
-                          **entry.test_config)
-    return dict(getattr(model, TAPS_ATTRIBUTE))
+    cached = _REFERENCE_TAPS.get(name)
+    if cached is None or cached[0] is not entry:
+        model = entry.builder(weights=None, include_top=False,
+                              **entry.test_config)
+        cached = _REFERENCE_TAPS[name] = (entry, dict(getattr(model,
+                                                              TAPS_ATTRIBUTE)))
+    return cached[1]
 
 
 def _check_model(model):

@@ -5,7 +5,6 @@ adds its models with `register`.
 """
 
 import dataclasses
-import functools
 import typing
 
 from . import arguments
@@ -151,13 +150,11 @@ def register(entry, module=None):
         raise ValueError(f"A model named {entry.name!r} is registered already.")
     entry.builder = make_builder(entry, module)
     ENTRIES[entry.name] = entry
-    timm_names.cache_clear()
     return entry.builder
 
 
 def unregister(name):
     ENTRIES.pop(name)
-    timm_names.cache_clear()
 
 
 def get(name):
@@ -169,7 +166,6 @@ def get(name):
         ) from None
 
 
-@functools.lru_cache(maxsize=None)
 def timm_names():
     """{timm architecture name: (entry, alpha)} over every model."""
     return {timm: (entry, alpha) for entry in ENTRIES.values()

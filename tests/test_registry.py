@@ -4,6 +4,7 @@ registry entry) getting a builder, feature taps, MAC counts, timm conversion
 and a CLI listing without touching any module."""
 
 import ast
+import dataclasses
 import inspect
 import json
 import os
@@ -271,3 +272,20 @@ def test_readme_model_tables_show_the_registry_parameters():
         row = next(l for l in readme.splitlines()
                    if l.startswith(f"| `{name}` |"))
         assert f"| {entry.params:,} |" in row, name
+
+
+def test_a_name_registered_anew_gets_its_own_reference_taps():
+    """Taps of models that do not carry them come from the entry registered
+    now, not from an earlier one of the same name."""
+    shorter = TINY_STAGES[:2] + (TINY_STAGES[2][:2],) + TINY_STAGES[3:]
+    for stages, tap in ((TINY_STAGES, "blocks_2_2_add"),
+                        (shorter, "blocks_2_1_add")):
+        entry = _tiny_entry()
+        entry.arch = dataclasses.replace(entry.arch, stages=stages)
+        builder = registry.register(entry)
+        try:
+            model = builder(weights=None, input_shape=(64, 64, 3))
+            bare = keras.Model(model.inputs, model.outputs)  # no taps carried
+            assert features.feature_layers(bare)[16] == tap
+        finally:
+            registry.unregister("MobileNetV4Tiny")
