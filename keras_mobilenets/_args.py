@@ -62,6 +62,22 @@ def check_pooling(pooling):
         )
 
 
+def check_pre_logits(include_top, pooling):
+    """`include_pre_logits=True` is the top without its classifier, whose
+    pooling is global average pooling."""
+    received = (f"Received: include_top={include_top}, "
+                f"include_pre_logits=True, pooling={pooling!r}")
+    if include_top:
+        raise ValueError(
+            "`include_pre_logits=True` returns the top without its "
+            f"classifier: pass it with `include_top=False`. {received}")
+    if pooling not in (None, "avg"):
+        raise ValueError(
+            "`include_pre_logits=True` pools with global average pooling, "
+            "as the pretrained top does: `pooling` must be None or 'avg'. "
+            f"{received}")
+
+
 def check_activation(classifier_activation, pretrained_top):
     """Resolvable by Keras; only softmax or None on top of pretrained weights."""
     try:

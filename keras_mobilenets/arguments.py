@@ -60,6 +60,14 @@ ARGUMENTS = {
         probability drop_path_rate * n / N (timm's schedule), the identity
         at inference. Defaults to 0 (no drop layers). Not in
         keras.applications: an addition after its arguments."""),
+    "include_pre_logits": Argument(False, """With `include_top=False`,
+        return the pretrained top without its classifier: global average
+        pooling, the 1x1 `conv_head` conv, its BatchNorm and activation, a
+        (samples, 1280) output at alpha 1: timm's
+        `forward_head(x, pre_logits=True)`, for linear probes and
+        retrieval. `pooling` must then be None or "avg". Defaults to False
+        (the last feature map, or its pooling). Not in keras.applications:
+        an addition after its arguments."""),
 }
 
 # keras.applications' order, per generation; our additions come after it.
@@ -72,11 +80,12 @@ KERAS_V3 = ("input_shape", "alpha", "minimalistic", "include_top", "weights",
             "input_tensor", "classes", "pooling", "dropout_rate",
             "classifier_activation", "include_preprocessing", "name")
 RESIDUAL = ("drop_path_rate",)  # where blocks have residual branches
+PRE_LOGITS = ("include_pre_logits",)  # where the top has a wide 1x1 conv
 
 V1 = KERAS_V1  # no residual branches
 V2 = KERAS_V2 + RESIDUAL
 V3 = KERAS_V3 + RESIDUAL
-V4 = tuple(a for a in KERAS_V3 if a != "minimalistic") + RESIDUAL
+V4 = tuple(a for a in KERAS_V3 if a != "minimalistic") + RESIDUAL + PRE_LOGITS
 
 
 def signature(names, defaults=None):

@@ -42,6 +42,7 @@ class Options:
     minimalistic: bool = False
     include_preprocessing: bool = False
     drop_path_rate: float = 0.0
+    include_pre_logits: bool = False
 
 
 def scale_width(filters, alpha, rule):
@@ -145,10 +146,12 @@ def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0):
     return x, taps
 
 
-def top(x, arch, alpha, classes, dropout, classifier_activation):
-    """Global pooling, the optional hidden conv, dropout, the classifier."""
+def head(x, arch, alpha, keepdims=False):
+    """Global average pooling and the top's optional hidden conv (with its
+    BatchNorm and activation): what the classifier reads, timm's pre-logits
+    (kept 4D where `keepdims` or there is a hidden conv)."""
     spec_top, fixed = arch.top, arch.naming.fixed
-    keepdims = spec_top.hidden is not None or spec_top.classifier == "conv"
+    keepdims = keepdims or spec_top.hidden is not None
     x = layers.GlobalAveragePooling2D(keepdims=keepdims, name=fixed["pool"])(x)
     if spec_top.hidden is not None:
         width = conv_width(
@@ -161,6 +164,22 @@ def top(x, arch, alpha, classes, dropout, classifier_activation):
             x = blocks.batch_norm(x, fixed["hidden_bn"], arch.conventions)
         x = blocks.activation(x, arch.conventions.activation,
                               fixed["hidden_act"])
+    return x
+
+
+def pre_logits(x, arch, alpha):
+    """The top without its classifier: (samples, channels)."""
+    x = head(x, arch, alpha)
+    if len(x.shape) == 4:
+        x = layers.Flatten(name=arch.naming.fixed["flatten"])(x)
+    return x
+
+
+def top(x, arch, alpha, classes, dropout, classifier_activation):
+    """Global average pooling, the optional hidden conv, dropout, the classifier."""
+    spec_top, fixed = arch.top, arch.naming.fixed
+    keepdims = spec_top.hidden is not None or spec_top.classifier == "conv"
+    x = head(x, arch, alpha, keepdims)
     if spec_top.classifier == "dense" and keepdims:
         x = layers.Flatten(name=fixed["flatten"])(x)
     if dropout > 0 or spec_top.always_dropout:
@@ -342,6 +361,8 @@ def build(entry, **arguments):
     if opts.include_top:
         x = top(x, arch, opts.alpha, opts.classes, opts.dropout,
                 opts.classifier_activation)
+    elif opts.include_pre_logits:
+        x = pre_logits(x, arch, opts.alpha)
     elif opts.pooling == "avg":
         x = layers.GlobalAveragePooling2D(name=fixed["avg_pool"])(x)
     elif opts.pooling == "max":
@@ -350,7 +371,12 @@ def build(entry, **arguments):
     model = keras.Model(inputs, x, name=name)
     setattr(model, TAPS_ATTRIBUTE, dict(taps))
 
-    ignore = () if opts.include_top else arch.naming.top_layers
+    # The top's layers (timm modules) a weights file may hold and this
+    # model lacks: all of them without the top, the classifier without it
+    # but with the pre-logits.
+    kept = {layer.name for layer in model.layers}
+    ignore = () if opts.include_top else tuple(
+        n for n in arch.naming.top_layers if n not in kept)
     if checkpoint is not None:
         weights_lib.load(model, checkpoint, opts.include_top, ignore)
     elif kind == "path":
@@ -381,10 +407,12 @@ def check(entry, arguments):
         extra["drop_path_rate"] = _args.check_number(
             "drop_path_rate", a["drop_path_rate"], 0.0, 1.0, include_low=True,
             include_high=False)
-    for key in ("minimalistic", "include_preprocessing"):
+    for key in ("minimalistic", "include_preprocessing", "include_pre_logits"):
         if key in a:
             _args.check_bool(key, a[key])
             extra[key] = a[key]
+    if extra.get("include_pre_logits"):
+        _args.check_pre_logits(a["include_top"], a["pooling"])
     if kind in ("imagenet", "tag") and a["include_top"] and classes != 1000:
         raise ValueError(
             f"With `weights={weights!r}` and `include_top=True`, `classes` must "

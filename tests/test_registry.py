@@ -35,6 +35,23 @@ def test_signature_is_keras_applications_plus_additions(name):
     assert all(p.default == 0.0 for p in ours[len(theirs):])
 
 
+def test_v4_signature_is_keras_v3_without_minimalistic_plus_additions():
+    """keras.applications has no MobileNetV4: its builders take
+    MobileNetV3Large's arguments (no `minimalistic`: V4 has no such
+    variant), then our additions."""
+    theirs = [(p.name, p.default) for p in inspect.signature(
+        keras.applications.MobileNetV3Large).parameters.values()
+        if p.name != "minimalistic"]
+    theirs[-1] = ("name", None)  # keras' default is "MobileNetV3Large"
+    for name, entry in registry.ENTRIES.items():
+        if not entry.timm_name:
+            continue
+        ours = list(inspect.signature(entry.builder).parameters.values())
+        assert [(p.name, p.default) for p in ours[:len(theirs)]] == theirs
+        added = {p.name: p.default for p in ours[len(theirs):]}
+        assert added == {"drop_path_rate": 0.0, "include_pre_logits": False}
+
+
 def test_every_public_builder_has_a_signature_and_a_docstring():
     for name, entry in registry.ENTRIES.items():
         builder = getattr(km, name)

@@ -101,10 +101,13 @@ class TimmCheckpoint:
         """The same checkpoint as a `weights=` string."""
         return hub.spec(self.hf_hub_id)
 
-    def converted_fname(self, include_top):
+    def converted_fname(self, include_top, ignore=()):
         """Name of the cached Keras weights (in the Keras cache) converted
-        from the hub's safetensors file (in huggingface_hub's cache)."""
-        return f"{self.model}.{self.tag}{'' if include_top else '_notop'}.h5"
+        from the hub's safetensors file (in huggingface_hub's cache); one
+        file per set of top modules left out (`ignore`) without the top."""
+        left_out = "" if include_top else "_notop" + "".join(
+            f"-{module}" for module in ignore)
+        return f"{self.model}.{self.tag}{left_out}.h5"
 
     def load(self, model, include_top, ignore=()):
         """Loads the cached conversion if there is one, else the safetensors
@@ -112,7 +115,7 @@ class TimmCheckpoint:
         cache), converted strictly and then cached, so that the second load
         reads a Keras file and needs neither the hub nor a conversion."""
         converted = os.path.join(cache.models_dir(),
-                                 self.converted_fname(include_top))
+                                 self.converted_fname(include_top, ignore))
         if os.path.isfile(converted):
             h5.load_weights(model, converted)
             return
