@@ -37,7 +37,9 @@ ARGUMENTS = {
         HF_HUB_OFFLINE and HF_TOKEN; only its model.safetensors is fetched,
         never a pickle file; its config.json must name this architecture
         and alpha, and gives the number of classes when `classes` is left
-        at 1000 and the mean and std of `include_preprocessing`). Loading
+        at 1000 and the mean and std of `include_preprocessing`; its
+        `label_names`, where it has them, name the classes for
+        `decode_predictions(preds, model=model)`). Loading
         is strict: a file that does not fit the model raises a ValueError
         naming what does not fit."""),
     "input_tensor": Argument(None, """Optional Keras tensor (output of

@@ -20,6 +20,8 @@ from . import spec
 from . import weights as weights_lib
 
 TAPS_ATTRIBUTE = "_keras_mobilenets_taps"
+# ((class id, class name), ...) of the top, where its weights name them.
+CLASS_NAMES_ATTRIBUTE = "_keras_mobilenets_class_names"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -370,6 +372,8 @@ def build(entry, **arguments):
     name = opts.name or entry.model_name.format(alpha=opts.alpha, rows=rows)
     model = keras.Model(inputs, x, name=name)
     setattr(model, TAPS_ATTRIBUTE, dict(taps))
+    if kind == "hub" and opts.include_top and checkpoint.class_names:
+        setattr(model, CLASS_NAMES_ATTRIBUTE, checkpoint.class_names)
 
     # The top's layers (timm modules) a weights file may hold and this
     # model lacks: all of them without the top, the classifier without it

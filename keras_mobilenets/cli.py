@@ -8,7 +8,7 @@ import sys
 import keras
 import numpy as np
 
-from . import data, evaluation, imagenet, registry
+from . import data, evaluation, imagenet, labels, registry
 from .errors import DownloadError
 
 
@@ -42,7 +42,8 @@ def _predict(args):
     entry, model, transform = _model_and_transform(args)
     batch = entry.preprocess(np.stack([transform(p) for p in images]))
     preds = keras.ops.convert_to_numpy(model.predict(batch, verbose=0))
-    for path, top in zip(images, imagenet.decode_predictions(preds, top=args.top)):
+    decoded = labels.decode_predictions(preds, top=args.top, model=model)
+    for path, top in zip(images, decoded):
         print(f"{path}:")
         for wnid, label, score in top:
             print(f"  {score:7.2%}  {label} ({wnid})")

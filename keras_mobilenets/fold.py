@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from . import layers as km_layers
+from .builder import CLASS_NAMES_ATTRIBUTE
 
 _CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
 
@@ -130,4 +131,7 @@ def fold_batch_norm(model):
             target.bias.assign(bias.astype(target.bias.dtype))
         else:
             target.set_weights(layer.get_weights())
+    if hasattr(model, CLASS_NAMES_ATTRIBUTE):  # the same top, the same classes
+        setattr(folded, CLASS_NAMES_ATTRIBUTE,
+                getattr(model, CLASS_NAMES_ATTRIBUTE))
     return folded

@@ -6,4 +6,4 @@ from .archs.mobilenet_v1 import (  # noqa: F401
     MobileNetV1,
     preprocess_input,
 )
-from .imagenet import decode_predictions  # noqa: F401
+from .labels import decode_predictions  # noqa: F401

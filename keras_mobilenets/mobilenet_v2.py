@@ -5,4 +5,4 @@ from .archs.mobilenet_v2 import (  # noqa: F401
     MobileNetV2,
     preprocess_input,
 )
-from .imagenet import decode_predictions  # noqa: F401
+from .labels import decode_predictions  # noqa: F401

@@ -6,4 +6,4 @@ from .archs.mobilenet_v3 import (  # noqa: F401
     MobileNetV3Small,
     preprocess_input,
 )
-from .imagenet import decode_predictions  # noqa: F401
+from .labels import decode_predictions  # noqa: F401

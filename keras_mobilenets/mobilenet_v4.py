@@ -9,4 +9,4 @@ from .archs.mobilenet_v4 import (  # noqa: F401
     MobileNetV4HybridMedium,
     preprocess_input,
 )
-from .imagenet import decode_predictions  # noqa: F401
+from .labels import decode_predictions  # noqa: F401

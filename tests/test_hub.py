@@ -14,7 +14,7 @@ from safetensors.numpy import save
 
 import keras_mobilenets as km
 from conftest import model_outputs
-from keras_mobilenets import _args, registry
+from keras_mobilenets import _args, cli, imagenet, mobilenet_v4, registry
 from keras_mobilenets.errors import DownloadError, WeightsError
 from v4_reference import load_fixture, reference_input, reference_weights
 
@@ -55,12 +55,13 @@ def _build(weights, **kw):
     return ENTRY.builder(alpha=ALPHA, weights=weights, **kw)
 
 
-def _ten_classes(state):
+def _ten_classes(state, classes=10):
     rng = np.random.default_rng(0)
     state = dict(state)
     state["classifier.weight"] = rng.normal(
-        0, 0.05, (10, state["classifier.weight"].shape[1])).astype("float32")
-    state["classifier.bias"] = np.zeros(10, "float32")
+        0, 0.05, (classes, state["classifier.weight"].shape[1])
+    ).astype("float32")
+    state["classifier.bias"] = np.zeros(classes, "float32")
     return state
 
 
@@ -148,6 +149,112 @@ def test_classes_come_from_the_repository(fake_hub, reference):
     kind, source = _args.check_weights(f"hf-hub:{repo}")
     assert kind == "hub"
     assert source.read_config().label_names == tuple(names)
+
+
+ANIMALS = ["cat", "dog", "bird"]
+ABOUT = {"cat": "a small feline", "dog": "a domestic canine",
+         "bird": "a feathered flier"}
+
+
+def _decoded_order(model, top):
+    """Class indices of the model's outputs on an input, best first."""
+    x = np.random.default_rng(3).uniform(0, 1, (2, 64, 64, 3))
+    preds = model_outputs(model, x.astype("float32"))
+    return preds, [list(np.argsort(-p, kind="stable")[:top]) for p in preds]
+
+
+def test_label_names_decode_the_repositorys_classes(fake_hub, reference):
+    """timm's push_to_hf_hub writes `label_names` (and `label_descriptions`)
+    at the top of config.json: decoding a model built from it gives them,
+    as (name, description, score), best first; fold_batch_norm's copy
+    keeps them."""
+    _, state = reference
+    repo = "someone/mobilenetv4-pets"
+    _serve(fake_hub, repo, _ten_classes(state, 3), num_classes=3,
+           label_names=ANIMALS, label_descriptions=ABOUT)
+    model = _build(f"hf-hub:{repo}")
+    preds, order = _decoded_order(model, 3)
+    decoded = km.decode_predictions(preds, top=3, model=model)
+    for sample, pred, best in zip(decoded, preds, order):
+        assert [c for c, _, _ in sample] == [ANIMALS[i] for i in best]
+        assert [n for _, n, _ in sample] == [ABOUT[ANIMALS[i]] for i in best]
+        np.testing.assert_array_equal([s for _, _, s in sample], pred[best])
+    # The keras.applications-style module decodes the same way.
+    assert mobilenet_v4.decode_predictions(preds, top=2, model=model) == [
+        d[:2] for d in decoded]
+    folded = km.fold_batch_norm(model)
+    assert km.decode_predictions(preds, top=3, model=folded) == decoded
+    with pytest.raises(ValueError, match=r"has 3 classes.*Received shape: "
+                       r"\(1, 1000\)"):
+        km.decode_predictions(np.zeros((1, 1000)), model=model)
+    with pytest.raises(ValueError, match=r"in \[1, 3\]\. Received: top=5"):
+        km.decode_predictions(preds, model=model)  # top=5 > 3 classes
+    with pytest.raises(TypeError, match="keras.Model"):
+        km.decode_predictions(preds, model="someone/mobilenetv4-pets")
+
+
+def test_cli_predict_prints_the_repositorys_names(fake_hub, reference,
+                                                  capsys):
+    _, state = reference
+    repo = "someone/mobilenetv4-pets"
+    _serve(fake_hub, repo, _ten_classes(state, 3), num_classes=3,
+           label_names=ANIMALS, label_descriptions=ABOUT)
+    code = cli.main(["predict", "--model", ENTRY.name, "--alpha", str(ALPHA),
+                     "--weights", f"hf-hub:{repo}", "--top", "3"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for name in ANIMALS:
+        assert f"{ABOUT[name]} ({name})" in out
+
+
+def test_label_names_in_pretrained_cfg_and_sparse(fake_hub, reference):
+    """Where timm's loader moves them (`pretrained_cfg`), and as a sparse
+    {index: name} (JSON keys are strings): a gap decodes as its index."""
+    _, state = reference
+    repo = "someone/mobilenetv4-sparse"
+    config = json.loads(_config(num_classes=3))
+    config["pretrained_cfg"]["label_names"] = {"0": "cat", "2": "bird"}
+    fake_hub.add(repo, {"config.json": json.dumps(config).encode(),
+                        "model.safetensors": save(_ten_classes(state, 3))})
+    model = _build(f"hf-hub:{repo}")
+    preds, order = _decoded_order(model, 3)
+    names = ["cat", "1", "bird"]
+    decoded = km.decode_predictions(preds, top=3, model=model)
+    assert [[c for c, _, _ in d] for d in decoded] == [
+        [names[i] for i in best] for best in order]
+    assert [[n for _, n, _ in d] for d in decoded] == [
+        [names[i] for i in best] for best in order]  # no descriptions
+
+
+def test_without_label_names_other_than_1000_classes_is_an_error(
+        fake_hub, reference):
+    _, state = reference
+    repo = "someone/mobilenetv4-unnamed"
+    _serve(fake_hub, repo, _ten_classes(state, 3), num_classes=3)
+    model = _build(f"hf-hub:{repo}")
+    preds, _ = _decoded_order(model, 1)
+    with pytest.raises(ValueError, match=r"carries no class names.*"
+                       r"Received shape: \(2, 3\)"):
+        km.decode_predictions(preds, model=model)
+    # 1000 classes and no label_names: ImageNet's, as for timm's repositories.
+    _serve(fake_hub, REPO, state)
+    imagenet_model = _build(f"hf-hub:{REPO}")
+    preds, _ = _decoded_order(imagenet_model, 1)
+    assert km.decode_predictions(preds, top=2, model=imagenet_model) == \
+        imagenet.decode_predictions(preds, top=2)
+
+
+@pytest.mark.parametrize("labels, why", [
+    ({"label_names": ["a", "b"]}, "2 entries"),
+    ({"label_names": {"0": "a", "7": "b"}}, r"indices \[0, 7\]"),
+    ({"label_names": ["a", "b", "c"], "label_descriptions": ["x"]},
+     "label_descriptions must be"),
+])
+def test_bad_label_names_are_clear_errors(fake_hub, reference, labels, why):
+    fake_hub.add("org/bad-labels", {"config.json": _config(
+        num_classes=3, **labels)})
+    with pytest.raises(WeightsError, match=f"not a timm config.json.*{why}"):
+        _build("hf-hub:org/bad-labels")
 
 
 def test_repository_with_only_a_pickle_file_is_refused_unread(fake_hub):

@@ -179,7 +179,24 @@ class HubConfig:
     input_size: typing.Optional[tuple] = None  # (channels, rows, cols)
     crop_pct: typing.Optional[float] = None
     interpolation: typing.Optional[str] = None
-    label_names: typing.Optional[tuple] = None
+    label_names: typing.Optional[tuple] = None  # per class; None in gaps
+    label_descriptions: typing.Optional[tuple] = None  # per class, or None
+
+    @property
+    def class_names(self):
+        """((class id, class name), ...) per output of the top, as
+        keras.applications' `decode_predictions` names ImageNet's classes
+        (WordNet id, name): timm's label name and its description (the
+        name again where there is none, the index where a sparse
+        `label_names` has a gap); None without `label_names`."""
+        if self.label_names is None:
+            return None
+        descriptions = self.label_descriptions or (None,) * self.num_classes
+        out = []
+        for i, (name, text) in enumerate(zip(self.label_names, descriptions)):
+            name = str(i) if name is None else name
+            out.append((name, name if text is None else text))
+        return tuple(out)
 
 
 def _floats(value, n):
@@ -188,6 +205,36 @@ def _floats(value, n):
                        for v in value)):
         raise ValueError(f"{n} numbers expected, got {value!r}")
     return tuple(float(v) for v in value)
+
+
+def _labels(config, cfg, num_classes):
+    """(label names, descriptions) per class of a timm config, or (None,
+    None). As timm reads them (`_hub._parse_model_cfg`): at the top level
+    (where `push_to_hf_hub` writes them) or in `pretrained_cfg`, the old
+    single-dict `labels` too; names a list or a sparse {index: name},
+    descriptions {name: description}."""
+    names = config.get("label_names", cfg.get("label_names"))
+    if names is None and "pretrained_cfg" not in config:
+        names = config.get("labels")
+    if not names:
+        return None, None
+    if isinstance(names, dict):
+        by_index = {int(i): str(n) for i, n in names.items()}
+        if not all(0 <= i < num_classes for i in by_index):
+            raise ValueError(f"label_names indices {sorted(by_index)} outside "
+                             f"the {num_classes} classes")
+        names = tuple(by_index.get(i) for i in range(num_classes))
+    elif isinstance(names, list) and len(names) == num_classes:
+        names = tuple(str(n) for n in names)
+    else:
+        raise ValueError(f"label_names must be a list of {num_classes} names "
+                         f"or {{index: name}}, got {len(names)} entries")
+    texts = config.get("label_descriptions",
+                       cfg.get("label_descriptions")) or {}
+    if not isinstance(texts, dict):
+        raise ValueError("label_descriptions must be {name: description}")
+    return names, (tuple(None if n is None or n not in texts else
+                         str(texts[n]) for n in names) if texts else None)
 
 
 def parse_config(text, where):
@@ -203,12 +250,7 @@ def parse_config(text, where):
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) \
                 or num_classes < 1:
             raise ValueError(f"num_classes {num_classes!r} is not a count")
-        labels = config.get("label_names")
-        if labels is not None:
-            labels = tuple(str(name) for name in labels)
-            if len(labels) != num_classes:
-                raise ValueError(f"{len(labels)} label_names for "
-                                 f"{num_classes} classes")
+        labels, descriptions = _labels(config, cfg, num_classes)
         size = cfg.get("input_size")
         return HubConfig(
             architecture=architecture,
@@ -220,6 +262,7 @@ def parse_config(text, where):
             crop_pct=cfg.get("crop_pct"),
             interpolation=cfg.get("interpolation"),
             label_names=labels,
+            label_descriptions=descriptions,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise WeightsError(
@@ -235,7 +278,7 @@ class HubRepo:
     (optionally "@<revision>": a branch, tag or commit). `read_config`
     returns it with its `config`; `mean` and `std` (what
     `include_preprocessing=True` normalises with), `num_classes` and
-    `label_names` are the config's. The safetensors file is read strictly
+    `label_names` (and `class_names`) are the config's. The safetensors file is read strictly
     and converted on each load (huggingface_hub caches the download)."""
 
     repo_id: str
@@ -286,6 +329,10 @@ class HubRepo:
     @property
     def label_names(self):
         return self._config().label_names
+
+    @property
+    def class_names(self):
+        return self._config().class_names
 
     def load(self, model, include_top, ignore=()):
         path = fetch_safetensors(self.repo_id, self.revision)
