@@ -17,7 +17,7 @@ from safetensors.numpy import save_file
 
 import keras_mobilenets as km
 from conftest import model_outputs
-from keras_mobilenets import convert, registry
+from keras_mobilenets import convert, naming, registry
 from keras_mobilenets.archs import mobilenet_v4 as v4_arch
 from keras_mobilenets.layers import LayerScale, MultiQueryAttention
 from keras_mobilenets.weights import hub as weights_hub
@@ -292,7 +292,10 @@ def test_imagenet_without_top_converts_the_body_only(checkpoints, keras_home,
     fake_hub.add(ckpt.hf_hub_id, {"model.safetensors": open(path, "rb").read()})
     body = _build(SMALLEST, weights="imagenet", include_top=False, pooling="avg")
     assert fake_hub.requests("model.safetensors")
-    assert (keras_home / "models" / ckpt.converted_fname(False)).is_file()
+    # Named by the top modules it leaves out (include_pre_logits leaves
+    # out fewer: tests/test_pre_logits.py).
+    assert (keras_home / "models" / ckpt.converted_fname(
+        False, naming.TIMM.top_layers)).is_file()
     assert not (keras_home / "models" / ckpt.converted_fname(True)).exists()
     full = _build(SMALLEST, weights=path)
     x = reference_input((1, 64, 64, 3), seed=2)
