@@ -7,7 +7,8 @@ import os
 
 import keras
 import numpy as np
-from PIL import Image
+
+from . import data
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
 SAMPLE_IMAGE = os.path.join(DATA_DIR, "chelsea.jpg")
@@ -59,9 +60,32 @@ def preprocess_input_tf(x, data_format=None):
     return keras.ops.cast(x, keras.config.floatx()) / 127.5 - 1.0
 
 
-def load_image(path, size):
-    """Reads an image file as a float32 array of shape (rows, cols, 3), resized
-    with bilinear filtering, pixels in [0, 255]."""
-    with Image.open(path) as im:
-        im = im.convert("RGB").resize((size[1], size[0]), Image.BILINEAR)
-        return np.asarray(im, dtype="float32")
+def load_image(path, size=None, model=None, weights="imagenet",
+               use_test_size=False):
+    """Reads an image file as a float32 (rows, cols, 3) array, pixels in
+    [0, 255], through an eval transform (`keras_mobilenets.EvalTransform`).
+
+    With `model` (a builder such as `keras_mobilenets.MobileNetV4ConvSmall`,
+    or its name): the eval transform of its checkpoint `weights` ("imagenet"
+    or a tag), as `keras_mobilenets.eval_transform(model, weights,
+    use_test_size)`, at `size` (rows, cols) where given. Without: the whole
+    image resized bilinearly to `size`.
+    """
+    if size is not None and (
+            not isinstance(size, (tuple, list)) or len(size) != 2
+            or not all(isinstance(s, int) and not isinstance(s, bool)
+                       and s > 0 for s in size)):
+        raise ValueError("`size` must be (rows, cols), two positive "
+                         f"integers. Received: size={size!r}")
+    if model is not None:
+        config = data.data_config(model, weights, use_test_size)
+    elif size is None:
+        raise ValueError("`load_image` needs a `size` (rows, cols) or a "
+                         "`model` whose eval transform gives one. "
+                         "Received: size=None, model=None")
+    else:  # the whole image, squashed: no crop
+        config = {"interpolation": "bilinear", "crop_pct": 1.0,
+                  "crop_mode": "squash"}
+    if size is not None:
+        config["input_size"] = (3, *size)
+    return data.EvalTransform(config)(path)

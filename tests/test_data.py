@@ -8,9 +8,11 @@ import os
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import keras_mobilenets as km
 from keras_mobilenets import registry
+from keras_mobilenets.data import EvalTransform
 from transform_reference import photos, summary
 
 FIXTURE = np.load(os.path.join(os.path.dirname(__file__), "fixtures",
@@ -91,3 +93,48 @@ def test_errors_say_what_was_received():
         transform(np.zeros((4, 4, 3), "float32"))
     with pytest.raises(TypeError, match="Received: list"):
         transform([[0, 0, 0]])
+
+
+def _timm_key(builder):
+    """The fixture key of a builder's default checkpoint at its training
+    size."""
+    entry = registry.get(builder.__name__)
+    if not entry.timm_name:
+        return "slim|0"
+    ckpt = entry.checkpoint("imagenet")
+    return f"{ckpt.model}.{ckpt.tag}|0"
+
+
+@pytest.mark.parametrize("builder", [km.MobileNetV4ConvSmall, km.MobileNet])
+def test_load_image_is_the_checkpoints_eval_transform(builder, tmp_path):
+    """`imagenet.load_image(path, model=...)` (the README's and the
+    notebooks' way to read a photo) gives the eval transform's pixels, which
+    are timm's."""
+    path = str(tmp_path / "cat.png")
+    PHOTOS["chelsea"].save(path)
+    got = km.imagenet.load_image(path, model=builder)
+    np.testing.assert_array_equal(got, km.eval_transform(builder)(path))
+    np.testing.assert_array_equal(
+        km.imagenet.load_image(path, model=builder.__name__), got)
+    key = _timm_key(builder)
+    for part, value in summary(got).items():
+        np.testing.assert_allclose(value, FIXTURE[f"{key}|chelsea|{part}"],
+                                   rtol=0, atol=1.0)
+    # At another size: the same recipe (crop, interpolation) at that size.
+    config = dict(km.data_config(builder), input_size=(3, 96, 128))
+    np.testing.assert_array_equal(
+        km.imagenet.load_image(path, (96, 128), model=builder),
+        EvalTransform(config)(path))
+
+
+def test_load_image_without_a_model_resizes_the_whole_image(tmp_path):
+    path = str(tmp_path / "cat.png")
+    PHOTOS["chelsea"].save(path)
+    want = np.asarray(PHOTOS["chelsea"].resize((128, 96), Image.BILINEAR),
+                      dtype="float32")
+    np.testing.assert_array_equal(km.imagenet.load_image(path, (96, 128)),
+                                  want)
+    with pytest.raises(ValueError, match=r"Received: size=None, model=None"):
+        km.imagenet.load_image(path)
+    with pytest.raises(ValueError, match=r"Received: size=224"):
+        km.imagenet.load_image(path, 224)
