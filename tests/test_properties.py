@@ -51,6 +51,7 @@ ARGS = {
     "depth_multiplier": st.sampled_from([1, 2]) | st.sampled_from([0, 1.5, "2"]),
     "minimalistic": st.booleans() | st.sampled_from([0, "no"]),
     "include_preprocessing": st.booleans() | st.sampled_from([None, "yes"]),
+    "include_pre_logits": st.booleans() | st.sampled_from([1, None]),
 }
 tried = {"built": 0, "rejected": 0, "reached download": 0}
 
@@ -85,7 +86,7 @@ def _check(builder, kwargs):
     assert np.isfinite(y).all()
     if kwargs.get("include_top", True):
         assert y.shape == (1, kwargs.get("classes", 1000))
-    elif kwargs.get("pooling"):
+    elif kwargs.get("pooling") or kwargs.get("include_pre_logits"):
         assert y.ndim == 2
 
 
