@@ -65,7 +65,7 @@ ARGUMENTS = {
     "include_pre_logits": Argument(False, """With `include_top=False`,
         return the pretrained top without its classifier: global average
         pooling, the 1x1 `conv_head` conv, its BatchNorm and activation, a
-        (samples, 1280) output at alpha 1: timm's
+        (samples, 1280) output (1280 at every alpha, as timm's): timm's
         `forward_head(x, pre_logits=True)`, for linear probes and
         retrieval. `pooling` must then be None or "avg". Defaults to False
         (the last feature map, or its pooling). Not in keras.applications:
