@@ -2,6 +2,7 @@
 
     python benchmarks/measure.py --model MobileNetV2 --impls keras_applications ours
     python benchmarks/measure.py --model MobileNetV2 --impls ours --memory
+    python benchmarks/measure.py --model MobileNetV2 --impls keras_applications ours --train
 
 Implementations: "keras_applications" (V1-V3), "ours", "ours_folded" (ours
 through `keras_mobilenets.fold_batch_norm`), and "timm" (V4; needs timm and
@@ -13,6 +14,10 @@ machine does slows them all alike. Throughput is the best of --repeats
 `predict_on_batch` calls at --batch (other load only ever slows a call
 down); latency the median of --latency-runs calls at batch 1; both after
 warm-up calls (JAX and TensorFlow compile then).
+
+--train: training steps instead (`train_on_batch`, SGD, sparse
+cross-entropy over 1000 random labels; timm: forward, loss, backward and
+`optimizer.step()`), best of --repeats at --batch.
 
 --memory: one implementation alone, built and run on two batches; reports
 the process's peak resident memory above what it used before the model was
@@ -70,6 +75,48 @@ def timm_runner(name, memory_format):
     return run, to_torch
 
 
+def keras_trainer(impl, name, size, batch):
+    """A `train_on_batch` step (SGD, cross-entropy over 1000 classes) of a
+    Keras implementation, and the labels it takes."""
+    import keras
+    import numpy as np
+
+    predict, _ = keras_runner(impl, name, size)
+    model = predict.__self__
+    model.compile(optimizer=keras.optimizers.SGD(0.01),
+                  loss="sparse_categorical_crossentropy")
+    labels = np.random.default_rng(1).integers(0, 1000, (batch,))
+    return lambda images: model.train_on_batch(images, labels)
+
+
+def timm_trainer(name, memory_format, batch):
+    """timm's training step as its train script takes it: forward,
+    cross-entropy, backward and an SGD step, on NCHW tensors in
+    `memory_format`."""
+    import torch
+
+    _, to_torch = timm_runner(name, memory_format)
+    import timm
+
+    fmt = {"contiguous": torch.contiguous_format,
+           "channels_last": torch.channels_last}[memory_format]
+    model = timm.create_model(name, pretrained=False).train()
+    model = model.to(memory_format=fmt)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    labels = torch.randint(0, 1000, (batch,),
+                           generator=torch.Generator().manual_seed(1))
+
+    def step(images):
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step, to_torch
+
+
 def interleaved(runs, inputs, repeats, warmup=2):
     """{impl: [seconds per call]}, calling the implementations in turn."""
     for _ in range(warmup):
@@ -95,7 +142,11 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-runs", type=int, default=10)
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--train", action="store_true",
+                        help="time training steps at --batch instead")
     args = parser.parse_args(argv)
+    if args.train:
+        return train(args)
 
     import numpy as np
 
@@ -145,6 +196,41 @@ def main(argv=None):
 
             results[impl]["memory_format"] = timm_format
             results[impl]["versions"] = f"timm {timm.__version__}, torch {torch.__version__}"
+    print(json.dumps({"model": args.model, "backend": backend or "torch (timm)",
+                      "batch": args.batch, "size": args.size,
+                      "results": results}))
+
+
+def train(args):
+    """Training steps per second at --batch, best of --repeats, each
+    implementation in turn; timm in the faster of its memory formats."""
+    import numpy as np
+
+    batch = np.random.default_rng(0).uniform(
+        0, 255, (args.batch, args.size, args.size, 3)).astype("float32")
+    steps, inputs, backend, extra = {}, {}, None, {}
+    for impl in args.impls:
+        if impl == "timm":
+            best = None
+            for memory_format in ("contiguous", "channels_last"):
+                step, to_torch = timm_trainer(args.timm_name, memory_format,
+                                              args.batch)
+                x = to_torch(batch)
+                seconds = min(interleaved({0: step}, {0: x}, 2, warmup=1)[0])
+                if best is None or seconds < best[0]:
+                    best = (seconds, step, x, memory_format)
+            _, steps[impl], inputs[impl], fmt = best
+            extra[impl] = {"memory_format": fmt}
+        else:
+            import keras
+
+            backend = keras.backend.backend()
+            steps[impl] = keras_trainer(impl, args.model, args.size, args.batch)
+            inputs[impl] = batch
+    times = interleaved(steps, inputs, args.repeats)
+    results = {impl: {"train_images_per_s": args.batch / min(times[impl]),
+                      "train_step_s": sorted(times[impl]), **extra.get(impl, {})}
+               for impl in steps}
     print(json.dumps({"model": args.model, "backend": backend or "torch (timm)",
                       "batch": args.batch, "size": args.size,
                       "results": results}))

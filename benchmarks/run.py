@@ -19,6 +19,8 @@ import platform
 import subprocess
 import sys
 
+import lifecycle
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REFERENCE_V1_V3 = ("MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large")
 
@@ -32,25 +34,54 @@ def timm_python(explicit):
     return None
 
 
+def worker_env(jax_cache=True):
+    """The environment of a worker: this checkout importable; JAX's disk
+    cache of compiled programs shared by the workers (saves compiling the
+    same initialisers in each), except where compiling is what is timed."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [os.path.dirname(HERE), env.get("PYTHONPATH")]))
+    keys = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
+    if jax_cache:
+        env.setdefault(keys[0], os.path.join(
+            os.path.expanduser("~"), ".cache", "keras_mobilenets_benchmarks_jax"))
+        env.setdefault(keys[1], "0")
+    else:
+        for key in keys:
+            env.pop(key, None)
+    return env
+
+
+def run_worker(command, what, jax_cache=True):
+    """The last JSON line a worker printed."""
+    done = subprocess.run(command, capture_output=True, text=True,
+                          env=worker_env(jax_cache))
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        sys.stderr.write(done.stderr[-3000:])
+        raise SystemExit(f"{what} failed (exit {done.returncode})")
+    print(lines[-1], file=sys.stderr, flush=True)
+    return json.loads(lines[-1]) if lines else None
+
+
 def measure(python, model, impls, args, *extra):
     command = [python, os.path.join(HERE, "measure.py"), "--model", model,
                "--impls", *impls, "--batch", str(args.batch),
                "--size", str(args.size), "--repeats", str(args.repeats),
                "--latency-runs", str(args.latency_runs), *extra]
-    done = subprocess.run(command, capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        sys.stderr.write(done.stderr[-3000:])
-        raise SystemExit(f"{' '.join(impls)} {model} failed (exit {done.returncode})")
-    print(lines[-1], file=sys.stderr, flush=True)
-    return json.loads(lines[-1])
+    return run_worker(command, f"{' '.join(impls)} {model}")
+
+
+def impls_of(name, args):
+    """The implementations of --impls that exist for this model."""
+    return [i for i in args.impls
+            if i != "keras_applications" or name in REFERENCE_V1_V3]
 
 
 def measure_model(name, args, timm, timm_name):
     """{impl: figures} for one model: the Keras implementations timed in
     turn in one process, timm in its own, peak memory one process each."""
-    keras_impls = [i for i in args.impls if i != "timm"
-                   and (i != "keras_applications" or name in REFERENCE_V1_V3)]
+    keras_impls = [i for i in impls_of(name, args) if i != "timm"]
     rows, backend = {}, None
     if keras_impls:
         done = measure(sys.executable, name, keras_impls, args)
@@ -131,9 +162,6 @@ def table(rows, backend, args):
             " / ".join(cell(x, "peak_mib", "{:.0f}") for x in (ref, ours, timm)),
             f"{macs * speed['ours'] / 1e9:.1f} |" if macs and speed["ours"] else "- |",
         ]))
-    timm_versions = {r["timm"]["versions"] for r in rows.values() if "timm" in r}
-    out += ["", f"Machine: {machine()}."
-            + "".join(f" timm side: {v}." for v in sorted(timm_versions))]
     return "\n".join(out)
 
 
@@ -153,24 +181,65 @@ def main(argv=None):
     parser.add_argument("--latency-runs", type=int, default=10)
     parser.add_argument("--timm-python", help="a Python that has timm and torch")
     parser.add_argument("--json", help="also write every measurement here")
+    parser.add_argument("--markdown", help="also write the tables here")
+    parser.add_argument("--readme", action="store_true",
+                        help="also put the tables into README.md's Speed "
+                        "section, as this backend's")
+    parser.add_argument("--measure", nargs="+", default=["inference"],
+                        choices=["inference", "train", "first_prediction"],
+                        help="inference (default), training steps, time to "
+                        "first prediction in fresh processes")
+    parser.add_argument("--first-runs", type=int, default=3,
+                        help="fresh processes per implementation (median)")
+    parser.add_argument("--weights-file",
+                        help="first prediction: the weights to load (else "
+                        "random weights written once per model)")
+    parser.add_argument("--alpha", type=float, default=1.0,
+                        help="first prediction: the models' alpha")
+    parser.add_argument("--no-top", action="store_true",
+                        help="first prediction: include_top=False")
     args = parser.parse_args(argv)
 
     timm_names = {e.name: e.timm_name for e in registry.ENTRIES.values()
                   if e.timm_name}
     timm = timm_python(args.timm_python) if "timm" in args.impls else None
-    # JAX compiles each model's initialisers anew in every worker: a disk
-    # cache shared by the workers saves that time (not the timed calls').
-    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
-        os.path.expanduser("~"), ".cache", "keras_mobilenets_benchmarks_jax"))
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-    rows, backend = {}, None
-    for name in args.models:
-        rows[name], found = measure_model(name, args, timm, timm_names.get(name))
-        backend = found or backend
+    import keras
+
+    backend = keras.backend.backend()
+    rows, parts = {}, []
+    if "inference" in args.measure:
+        rows["inference"] = {}
+        for name in args.models:
+            rows["inference"][name], _ = measure_model(
+                name, args, timm, timm_names.get(name))
+        parts.append(table(rows["inference"], backend, args))
+    if "train" in args.measure:
+        rows["train"] = {name: lifecycle.measure_training(
+            name, impls_of(name, args), args, timm, timm_names.get(name),
+            measure) for name in args.models}
+        parts.append(lifecycle.train_table(rows["train"], backend, args))
+    if "first_prediction" in args.measure:
+        rows["first_prediction"] = {name: lifecycle.first_predictions(
+            name, impls_of(name, args), args, timm, timm_names.get(name),
+            run_worker) for name in args.models}
+        parts.append(lifecycle.first_table(rows["first_prediction"], backend,
+                                           args))
+    versions = {r["timm"]["versions"] for r in rows.get("inference", {}).values()
+                if "timm" in r}
+    parts.append(f"Machine: {machine()}."
+                 + "".join(f" timm side: {v}." for v in sorted(versions)))
+    text = "\n\n".join(parts)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
-    print(table(rows, backend, args))
+            json.dump(rows if len(rows) > 1 else rows.get("inference", rows),
+                      f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text + "\n")
+    if args.readme:
+        lifecycle.write_readme(os.path.join(os.path.dirname(HERE), "README.md"),
+                              backend, text)
+    print(text)
 
 
 if __name__ == "__main__":

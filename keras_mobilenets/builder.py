@@ -7,6 +7,7 @@ The global rules live here, once: argument checks, the input shape, how
 model is built (stride -> name of the last block output at that stride).
 """
 
+import contextlib
 import dataclasses
 import typing
 import warnings
@@ -18,6 +19,7 @@ from . import _args
 from . import blocks
 from . import spec
 from . import weights as weights_lib
+from ._placeholders import placeholder_weights
 
 TAPS_ATTRIBUTE = "_keras_mobilenets_taps"
 # ((class id, class name), ...) of the top, where its weights name them.
@@ -353,6 +355,29 @@ def build(entry, **arguments):
             opts, classes=check_hub_repo(entry, opts, checkpoint))
 
     arch = entry.arch_for(opts)
+    # Every variable is assigned from the weights below: skip initialising.
+    loads = checkpoint is not None or kind == "path"
+    with placeholder_weights() if loads else contextlib.nullcontext():
+        model, taps = _network(entry, opts, arch, shape, checkpoint, rows)
+    setattr(model, TAPS_ATTRIBUTE, dict(taps))
+    if kind == "hub" and opts.include_top and checkpoint.class_names:
+        setattr(model, CLASS_NAMES_ATTRIBUTE, checkpoint.class_names)
+
+    # The top's layers (timm modules) a weights file may hold and this
+    # model lacks: all of them without the top, the classifier without it
+    # but with the pre-logits.
+    kept = {layer.name for layer in model.layers}
+    ignore = () if opts.include_top else tuple(
+        n for n in arch.naming.top_layers if n not in kept)
+    if checkpoint is not None:
+        weights_lib.load(model, checkpoint, opts.include_top, ignore)
+    elif kind == "path":
+        weights_lib.load(model, opts.weights, opts.include_top, ignore)
+    return model
+
+
+def _network(entry, opts, arch, shape, checkpoint, rows):
+    """The model of `arch` at `opts` (without weights) and its taps."""
     inputs, x = _input(opts, shape)
     if arch.preprocessing is not None and opts.include_preprocessing:
         x = preprocessing(x, arch, _normalizing_checkpoint(entry, opts,
@@ -370,22 +395,7 @@ def build(entry, **arguments):
     elif opts.pooling == "max":
         x = layers.GlobalMaxPooling2D(name=fixed["max_pool"])(x)
     name = opts.name or entry.model_name.format(alpha=opts.alpha, rows=rows)
-    model = keras.Model(inputs, x, name=name)
-    setattr(model, TAPS_ATTRIBUTE, dict(taps))
-    if kind == "hub" and opts.include_top and checkpoint.class_names:
-        setattr(model, CLASS_NAMES_ATTRIBUTE, checkpoint.class_names)
-
-    # The top's layers (timm modules) a weights file may hold and this
-    # model lacks: all of them without the top, the classifier without it
-    # but with the pre-logits.
-    kept = {layer.name for layer in model.layers}
-    ignore = () if opts.include_top else tuple(
-        n for n in arch.naming.top_layers if n not in kept)
-    if checkpoint is not None:
-        weights_lib.load(model, checkpoint, opts.include_top, ignore)
-    elif kind == "path":
-        weights_lib.load(model, opts.weights, opts.include_top, ignore)
-    return model
+    return keras.Model(inputs, x, name=name), taps
 
 
 def check(entry, arguments):

@@ -13,6 +13,9 @@ import keras
 
 from conftest import ROOT
 
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import lifecycle  # noqa: E402  (benchmarks/lifecycle.py)
+
 
 def test_benchmark_prints_a_table_for_the_active_backend(tmp_path):
     out = tmp_path / "bench.json"
@@ -38,3 +41,36 @@ def test_benchmark_prints_a_table_for_the_active_backend(tmp_path):
     assert figures["ours"]["macs"] == figures["keras_applications"]["macs"] > 0
     assert f"| {figures['ours']['macs'] / 1e9:.3f} |" in row[0]
     assert "Machine:" in done.stdout
+
+
+def test_benchmark_training_and_first_prediction_tables(tmp_path):
+    out, md = tmp_path / "bench.json", tmp_path / "bench.md"
+    readme = tmp_path / "README.md"
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "run.py"),
+         "--models", "MobileNetV3Small", "--impls", "ours",
+         "--measure", "train", "first_prediction", "--first-runs", "1",
+         "--size", "32", "--batch", "2", "--repeats", "1",
+         "--json", str(out), "--markdown", str(md)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": keras.backend.backend()})
+    assert done.returncode == 0, done.stderr[-2000:]
+    backend = keras.backend.backend()
+    assert f"Training, backend **{backend}**" in done.stdout
+    assert f"Time to first prediction, backend **{backend}**" in done.stdout
+    assert md.read_text().strip() == done.stdout.strip()
+    figures = json.loads(out.read_text())
+    train = figures["train"]["MobileNetV3Small"]
+    assert set(train) == {"ours"} and train["ours"]["train_images_per_s"] > 0
+    first = figures["first_prediction"]["MobileNetV3Small"]["ours"]
+    parts = first["import_s"] + first["build_load_s"] + first["predict_s"]
+    assert first["build_load_s"] > 0 and first["predict_s"] > 0
+    assert abs(parts - first["total_s"]) < 1e-6
+    # --readme puts the tables between this backend's markers, once.
+    readme.write_text("# x\n\n## Speed\n\nText.\n\n## Next\n")
+    lifecycle.write_readme(str(readme), backend, "TABLE 1")
+    lifecycle.write_readme(str(readme), backend, "TABLE 2")
+    text = readme.read_text()
+    assert text.count(f"<!-- speed:{backend}:begin -->") == 1
+    assert "TABLE 2" in text and "TABLE 1" not in text
+    assert text.index("TABLE 2") < text.index("## Next")

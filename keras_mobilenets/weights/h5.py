@@ -15,6 +15,17 @@ import numpy as np
 from ..errors import WeightsError
 
 
+def host_to_backend(array):
+    """A NumPy array as the backend's tensor, without compiling anything:
+    on JAX `jnp.asarray` (Keras' conversion) compiles one conversion program
+    per new shape, `jax.device_put` none."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.device_put(array)
+    return array
+
+
 def non_finite(name, array):
     """"name: N NaN or infinite values" when a floating array holds any,
     else None: a file that parses can still hold garbage."""
@@ -138,7 +149,7 @@ def assign_strict(model, arrays_by_layer, source):
     ))
     for layer, arrays in plan:
         for variable, value in zip(layer.weights, arrays):
-            variable.assign(value.astype(variable.dtype))
+            variable.assign(host_to_backend(value.astype(variable.dtype)))
 
 
 def _keras3_datasets(path):
