@@ -31,8 +31,11 @@ def test_signature_is_keras_applications_plus_additions(name):
                   .parameters.values())
     assert ours[:len(theirs)] == theirs  # names, order, defaults
     added = [p.name for p in ours[len(theirs):]]
-    assert added == ([] if name == "MobileNet" else ["drop_path_rate"])
-    assert all(p.default == 0.0 for p in ours[len(theirs):])
+    assert added == ([] if name == "MobileNet" else ["drop_path_rate"]) + [
+        "output_stride"]
+    # each addition's default leaves keras.applications' network unchanged
+    assert [p.default for p in ours[len(theirs):]] == [
+        {"drop_path_rate": 0.0, "output_stride": 32}[n] for n in added]
 
 
 def test_every_public_builder_has_a_signature_and_a_docstring():
