@@ -38,3 +38,27 @@ def test_benchmark_prints_a_table_for_the_active_backend(tmp_path):
     assert figures["ours"]["macs"] == figures["keras_applications"]["macs"] > 0
     assert f"| {figures['ours']['macs'] / 1e9:.3f} |" in row[0]
     assert "Machine:" in done.stdout
+
+
+def test_segmentation_table_row_is_the_readmes_and_speed_runs():
+    script = os.path.join(ROOT, "benchmarks", "segmentation.py")
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
+    done = subprocess.run(
+        [sys.executable, script, "--heads", "LRASPP", "--backbones",
+         "MobileNetV4ConvSmall"], capture_output=True, text=True,
+        timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = [line for line in done.stdout.splitlines()
+           if line.startswith("| `MobileNetV4ConvSmall` | `LRASPP` |")]
+    assert len(row) == 1
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert row[0] in readme.split("## Segmentation")[1]
+    done = subprocess.run(
+        [sys.executable, script, "--speed", "--heads", "LRASPP",
+         "--backbones", "MobileNetV3Small", "--size", "64", "--batch", "1",
+         "--repeats", "1"], capture_output=True, text=True, timeout=600,
+        env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    speed = [line for line in done.stdout.splitlines()
+             if line.startswith("| `MobileNetV3Small` | `LRASPP` |")]
+    assert len(speed) == 1 and float(speed[0].split("|")[3]) > 0
