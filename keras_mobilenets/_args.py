@@ -54,6 +54,17 @@ def check_int(name, value, minimum=1):
     return int(value)
 
 
+def check_choice(name, value, allowed):
+    """One of the ints `allowed` (a bool or float is refused though
+    1 == True == 1.0)."""
+    if type(value) is not int or value not in allowed:
+        raise ValueError(
+            f"`{name}` must be one of {', '.join(map(str, allowed))}. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
 def check_pooling(pooling):
     if pooling not in (None, "avg", "max"):
         raise ValueError(

@@ -70,6 +70,14 @@ ARGUMENTS = {
         retrieval. `pooling` must then be None or "avg". Defaults to False
         (the last feature map, or its pooling). Not in keras.applications:
         an addition after its arguments."""),
+    "output_stride": Argument(32, """Ratio of the input size to the size of
+        the last feature map: 32 (the classifier's), 16 or 8 (for dense
+        prediction, as DeepLab and timm's `output_stride`). Below 32 the
+        stages past that stride keep their resolution and dilate their
+        convolutions instead (the first block of such a stage at the
+        previous dilation, later ones at twice it, timm's rule); the
+        weights are the same. Not in keras.applications: an addition after
+        its arguments."""),
 }
 
 # keras.applications' order, per generation; our additions come after it.
@@ -88,6 +96,12 @@ V1 = KERAS_V1  # no residual branches
 V2 = KERAS_V2 + RESIDUAL
 V3 = KERAS_V3 + RESIDUAL
 V4 = tuple(a for a in KERAS_V3 if a != "minimalistic") + RESIDUAL + PRE_LOGITS
+DENSE = ("output_stride",)  # every generation
+
+V1 = KERAS_V1 + DENSE  # no residual branches
+V2 = KERAS_V2 + RESIDUAL + DENSE
+V3 = KERAS_V3 + RESIDUAL + DENSE
+V4 = tuple(a for a in KERAS_V3 if a != "minimalistic") + RESIDUAL + DENSE
 
 
 def signature(names, defaults=None):

@@ -6,7 +6,8 @@ Every block takes `names`, which names its layers by role (see
 `naming.py`): a function role -> layer name, or a string prefix, in which
 case a role's layer is `<prefix>_<role>` (timm's module paths). `style` is a
 `spec.Conventions` (BatchNorm epsilon and momentum, padding); `STYLE` holds
-MobileNetV4's.
+MobileNetV4's. `dilation` dilates a block's convolutions larger than 1x1
+(timm's rule, for `output_stride`; see `builder.body`).
 
     x = keras.Input((64, 64, 32))
     y = blocks.universal_inverted_bottleneck(
@@ -76,19 +77,19 @@ def batch_norm(x, name, style):
     )(x)
 
 
-def stride_padding(x, kernel_size, mode, name, stride=2):
+def stride_padding(x, kernel_size, mode, name, stride=2, dilation=1):
     """Explicit zero padding before a 'valid' strided convolution.
 
     mode "bottom_right" pads one row and column at the end (keras.applications
     MobileNet V1); mode "correct" is `imagenet_utils.correct_pad` (V2, V3):
     symmetric for odd input sizes, one less at the start for even ones; mode
-    "symmetric" is timm's `get_padding` (V4): ((stride - 1) + (kernel_size -
-    1)) // 2 zeros on every side, as PyTorch pads.
+    "symmetric" is timm's `get_padding` (V4): ((stride - 1) + dilation *
+    (kernel_size - 1)) // 2 zeros on every side, as PyTorch pads.
     """
     if mode == "bottom_right":
         padding = ((0, 1), (0, 1))
     elif mode == "symmetric":
-        pad = ((stride - 1) + (kernel_size - 1)) // 2
+        pad = ((stride - 1) + dilation * (kernel_size - 1)) // 2
         padding = ((pad, pad), (pad, pad))
     else:
         rows, cols = ((2, 3) if channel_axis() == 1 else (1, 2))
@@ -101,32 +102,44 @@ def stride_padding(x, kernel_size, mode, name, stride=2):
 
 
 def conv(x, filters, kernel_size, name, style, stride=1, depthwise=False,
-         use_bias=False, multiplier=1, pad_name=None):
+         use_bias=False, multiplier=1, pad_name=None, dilation=1):
     """A convolution; `filters` is ignored when depthwise.
 
     'same' padding at stride 1 (with odd kernels PyTorch's symmetric padding
-    too); strided depthwise convs (every strided conv where `style.pad_all`)
-    pad explicitly by `style.padding` (a layer named `pad_name`, default
-    `<name>_pad`), then run 'valid', as the references do.
+    too, dilated or not); strided depthwise convs (every strided conv where
+    `style.pad_all`) pad explicitly by `style.padding` (a layer named
+    `pad_name`, default `<name>_pad`), then run 'valid', as the references
+    do. `dilation` applies to kernels larger than 1x1; a conv both strided
+    and dilated (MobileNetV4's key/value downsampling at output stride 8)
+    runs at stride 1 and keeps every `stride`-th output (a layer
+    `<name>_subsample`), which is the same and which TensorFlow's
+    convolutions allow.
     """
+    dilation = dilation if kernel_size > 1 else 1
     padding = "same"
     if stride > 1 and (depthwise or style.pad_all):
         x = stride_padding(x, kernel_size, style.padding,
-                           pad_name or f"{name}_pad", stride)
+                           pad_name or f"{name}_pad", stride, dilation)
         padding = "valid"
+    subsample, stride = (stride, 1) if dilation > 1 else (1, stride)
     if depthwise:
-        return km_layers.DepthwiseConv2D(
+        x = km_layers.DepthwiseConv2D(
             kernel_size, strides=stride, padding=padding,
             depth_multiplier=multiplier, use_bias=use_bias, name=name,
+            dilation_rate=dilation,
         )(x)
-    return km_layers.Conv2D(
-        filters, kernel_size, strides=stride, padding=padding,
-        use_bias=use_bias, name=name,
-    )(x)
+    else:
+        x = km_layers.Conv2D(
+            filters, kernel_size, strides=stride, padding=padding,
+            use_bias=use_bias, name=name, dilation_rate=dilation,
+        )(x)
+    if subsample > 1:
+        x = layers.MaxPooling2D(1, subsample, name=f"{name}_subsample")(x)
+    return x
 
 
 def conv_bn(x, filters, kernel_size, stride, act, names, style, roles,
-            depthwise=False, multiplier=1):
+            depthwise=False, multiplier=1, dilation=1):
     """Convolution, BatchNorm, activation (None: linear), named by `roles`
     = (conv, bn, act) through `names`; the explicit padding of a strided
     conv is the role `<conv role>_pad`."""
@@ -134,7 +147,8 @@ def conv_bn(x, filters, kernel_size, stride, act, names, style, roles,
     conv_role, bn_role, act_role = roles
     x = conv(x, filters, kernel_size, name(conv_role), style, stride,
              depthwise, multiplier=multiplier, pad_name=name(conv_role + "_pad")
-             if stride > 1 and (depthwise or style.pad_all) else None)
+             if stride > 1 and (depthwise or style.pad_all) else None,
+             dilation=dilation)
     x = batch_norm(x, name(bn_role), style)
     return x if act is None else activation(x, act, name(act_role))
 
@@ -165,21 +179,22 @@ def _residual(x, shortcut, stride, layer_scale, name, drop_rate=0.0):
     return x
 
 
-def conv_bn_act(x, filters, kernel_size, stride, act, prefix, style):
+def conv_bn_act(x, filters, kernel_size, stride, act, prefix, style,
+                dilation=1):
     """A plain convolution block (`spec.ConvBN`; timm `ConvBnAct`, arch
     string `cn`), roles conv, bn1, bn1_act: no residual, even where widths
     match."""
     return conv_bn(x, filters, kernel_size, stride, act, prefix, style,
-                   ("conv", "bn1", "bn1_act"))
+                   ("conv", "bn1", "bn1_act"), dilation=dilation)
 
 
 def depthwise_separable(x, filters, kernel_size, stride, act, names, style,
-                        multiplier=1):
+                        multiplier=1, dilation=1):
     """MobileNet V1's block (`spec.DepthwiseSeparable`): depthwise conv, BN,
     activation, then pointwise conv, BN, activation; roles dw*, pw*."""
     x = conv_bn(x, None, kernel_size, stride, act, names, style,
                 ("dw", "dw_bn", "dw_act"), depthwise=True,
-                multiplier=multiplier)
+                multiplier=multiplier, dilation=dilation)
     return conv_bn(x, filters, 1, 1, act, names, style, ("pw", "pw_bn", "pw_act"))
 
 
@@ -200,7 +215,7 @@ def squeeze_excite(x, filters, se_ratio, names):
 
 
 def inverted_residual(x, filters, kernel_size, stride, expand_ratio, act,
-                      se_ratio, names, style, drop_rate=0.0):
+                      se_ratio, names, style, drop_rate=0.0, dilation=1):
     """MobileNetV2/V3 block (`spec.InvertedResidual`): 1x1 expansion to
     `make_divisible(input width * expand_ratio)` (none at ratio 1),
     depthwise conv, optional squeeze-excite, linear 1x1 projection, residual
@@ -211,7 +226,7 @@ def inverted_residual(x, filters, kernel_size, stride, expand_ratio, act,
         x = conv_bn(x, make_divisible(channels(x) * expand_ratio), 1, 1, act,
                     name, style, ("expand", "expand_bn", "expand_act"))
     x = conv_bn(x, None, kernel_size, stride, act, name, style,
-                ("dw", "dw_bn", "dw_act"), depthwise=True)
+                ("dw", "dw_bn", "dw_act"), depthwise=True, dilation=dilation)
     if se_ratio:
         x = squeeze_excite(x, channels(x), se_ratio, name)
     x = conv(x, filters, 1, name("project"), style)
@@ -223,7 +238,7 @@ def inverted_residual(x, filters, kernel_size, stride, expand_ratio, act,
 
 
 def fused_inverted_bottleneck(x, filters, kernel_size, stride, expand_ratio,
-                              act, prefix, style, drop_rate=0.0):
+                              act, prefix, style, drop_rate=0.0, dilation=1):
     """Fused inverted bottleneck (`spec.FusedIB`; timm `EdgeResidual`, arch
     string `er`): a full k x k expansion convolution in place of 1x1 expand +
     depthwise, then a linear 1x1 projection; residual when stride and width
@@ -232,14 +247,14 @@ def fused_inverted_bottleneck(x, filters, kernel_size, stride, expand_ratio,
     shortcut = x
     expanded = make_divisible(channels(x) * expand_ratio)
     x = conv_bn(x, expanded, kernel_size, stride, act, name, style,
-                ("conv_exp", "bn1", "bn1_act"))
+                ("conv_exp", "bn1", "bn1_act"), dilation=dilation)
     x = conv_bn(x, filters, 1, 1, None, name, style, ("conv_pwl", "bn2", None))
     return _residual(x, shortcut, stride, None, name, drop_rate)
 
 
 def universal_inverted_bottleneck(x, filters, start_dw_kernel, mid_dw_kernel,
                                   stride, expand_ratio, act, layer_scale,
-                                  prefix, style, drop_rate=0.0):
+                                  prefix, style, drop_rate=0.0, dilation=1):
     """Universal Inverted Bottleneck (`spec.UIB`; MobileNetV4 paper section
     3.1; timm `UniversalInvertedResidual`, arch string `uir`).
 
@@ -269,21 +284,22 @@ def universal_inverted_bottleneck(x, filters, start_dw_kernel, mid_dw_kernel,
     if start_dw_kernel:
         x = conv_bn(x, None, start_dw_kernel, 1 if mid_dw_kernel else stride,
                     None, name, style, ("dw_start_conv", "dw_start_bn", None),
-                    depthwise=True)
+                    depthwise=True, dilation=dilation)
     expanded = make_divisible(channels(shortcut) * expand_ratio)
     x = conv_bn(x, expanded, 1, 1, act, name, style,
                 ("pw_exp_conv", "pw_exp_bn", "pw_exp_bn_act"))
     if mid_dw_kernel:
         x = conv_bn(x, None, mid_dw_kernel, stride, act, name, style,
                     ("dw_mid_conv", "dw_mid_bn", "dw_mid_bn_act"),
-                    depthwise=True)
+                    depthwise=True, dilation=dilation)
     x = conv_bn(x, filters, 1, 1, None, name, style,
                 ("pw_proj_conv", "pw_proj_bn", None))
     return _residual(x, shortcut, stride, layer_scale, name, drop_rate)
 
 
 def mobile_mqa(x, filters, num_heads, key_dim, value_dim, kv_stride,
-               kv_dw_kernel, layer_scale, prefix, style, drop_rate=0.0):
+               kv_dw_kernel, layer_scale, prefix, style, drop_rate=0.0,
+               dilation=1):
     """Mobile multi-query attention block (`spec.MQA`; MobileNetV4 paper
     section 4; timm `MobileAttention` with `MultiQueryAttention2d`, arch
     string `mqa`).
@@ -305,7 +321,7 @@ def mobile_mqa(x, filters, num_heads, key_dim, value_dim, kv_stride,
         if kv_stride > 1:
             y = conv_bn(y, None, kv_dw_kernel, kv_stride, None, name, style,
                         (f"attn_{role}_down_conv", f"attn_{role}_norm", None),
-                        depthwise=True)
+                        depthwise=True, dilation=dilation)
         projected.append(conv(y, dim, 1, name(f"attn_{role}_proj"), style))
     x = MultiQueryAttention(num_heads, name=name("attn"))([query, *projected])
     x = conv(x, filters, 1, name("attn_output_proj"), style)

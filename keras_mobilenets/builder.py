@@ -47,6 +47,7 @@ class Options:
     include_preprocessing: bool = False
     drop_path_rate: float = 0.0
     include_pre_logits: bool = False
+    output_stride: int = 32
 
 
 def scale_width(filters, alpha, rule):
@@ -88,35 +89,40 @@ def _act(arch, act):
     return arch.conventions.activation if act == "default" else act
 
 
-def add_row(x, row, alpha, arch, names, depth_multiplier=1, drop_rate=0.0):
+def add_row(x, row, alpha, arch, names, depth_multiplier=1, drop_rate=0.0,
+            dilation=1):
     """Adds the block of one row at its scaled width (`drop_rate`: the
-    stochastic depth of its residual branch, where it has one)."""
+    stochastic depth of its residual branch, where it has one; `dilation`:
+    of its convolutions larger than 1x1)."""
     style, act = arch.conventions, _act(arch, getattr(row, "act", "default"))
     if isinstance(row, spec.ConvBN):
         filters = conv_width(row, alpha, arch.width, blocks.channels(x))
         return blocks.conv_bn_act(x, filters, row.kernel_size, row.stride, act,
-                                  names, style)
+                                  names, style, dilation)
     filters = scale_width(row.filters, alpha, arch.width)
     if isinstance(row, spec.DepthwiseSeparable):
         return blocks.depthwise_separable(x, filters, row.kernel_size,
                                           row.stride, act, names, style,
-                                          depth_multiplier)
+                                          depth_multiplier, dilation)
     if isinstance(row, spec.InvertedResidual):
         return blocks.inverted_residual(x, filters, row.kernel_size,
                                         row.stride, row.expand_ratio, act,
-                                        row.se, names, style, drop_rate)
+                                        row.se, names, style, drop_rate,
+                                        dilation)
     if isinstance(row, spec.FusedIB):
         return blocks.fused_inverted_bottleneck(
             x, filters, row.kernel_size, row.stride, row.expand_ratio, act,
-            names, style, drop_rate)
+            names, style, drop_rate, dilation)
     if isinstance(row, spec.UIB):
         return blocks.universal_inverted_bottleneck(
             x, filters, row.start_dw_kernel, row.mid_dw_kernel, row.stride,
-            row.expand_ratio, act, style.layer_scale, names, style, drop_rate)
+            row.expand_ratio, act, style.layer_scale, names, style, drop_rate,
+            dilation)
     if isinstance(row, spec.MQA):
         return blocks.mobile_mqa(
             x, filters, row.num_heads, row.key_dim, row.key_dim, row.kv_stride,
-            row.kv_dw_kernel, style.layer_scale, names, style, drop_rate)
+            row.kv_dw_kernel, style.layer_scale, names, style, drop_rate,
+            dilation)
     raise TypeError(f"Unknown row type {type(row).__name__}: {row!r}")
 
 
@@ -124,9 +130,23 @@ def _layer_name(x):
     return x._keras_history.operation.name
 
 
-def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0):
+def dilate(row, stride, dilation, output_stride):
+    """timm's rule (`EfficientNetBuilder._make_stack`) for a row entered at
+    `stride` and `dilation`: a stride that would pass `output_stride` becomes
+    1 and the dilation grows by it, from the next row on (this row keeps the
+    previous dilation, as timm and torchvision's ResNets do). Returns the row
+    to build, its dilation, and the stride and dilation after it."""
+    if row.stride > 1 and stride * row.stride > output_stride:
+        return (dataclasses.replace(row, stride=1), dilation, stride,
+                dilation * row.stride)
+    return row, dilation, stride * row.stride, dilation
+
+
+def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0,
+         output_stride=32):
     """Stem, stages and last conv: the model without its top. Returns the
-    output and the taps {stride: name of the last layer at that stride}.
+    output and the taps {stride: name of the last layer at that stride}, at
+    the real strides (none past `output_stride`; see `dilate`).
 
     Stochastic depth grows linearly over the blocks, timm's schedule:
     block n of N drops its residual branch at drop_path_rate * n / N.
@@ -134,14 +154,16 @@ def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0):
     naming = arch.naming
     total = sum(len(stage) for stage in arch.stages)
     x = add_row(x, arch.stem, alpha, arch, _fixed_namer(naming, "stem"))
-    stride = arch.stem.stride
+    stride, dilation = arch.stem.stride, 1
     taps = {stride: _layer_name(x)}
     n = 0
     for i, stage in enumerate(arch.stages):
         for j, row in enumerate(stage):
+            row, row_dilation, stride, dilation = dilate(
+                row, stride, dilation, output_stride)
             x = add_row(x, row, alpha, arch, naming.block(i, j, n),
-                        depth_multiplier, drop_path_rate * n / total)
-            stride *= row.stride
+                        depth_multiplier, drop_path_rate * n / total,
+                        row_dilation)
             taps[stride] = _layer_name(x)
             n += 1
     if arch.last_conv is not None:
@@ -383,7 +405,7 @@ def _network(entry, opts, arch, shape, checkpoint, rows):
         x = preprocessing(x, arch, _normalizing_checkpoint(entry, opts,
                                                            checkpoint))
     x, taps = body(x, arch, opts.alpha, opts.depth_multiplier,
-                   opts.drop_path_rate)
+                   opts.drop_path_rate, opts.output_stride)
     fixed = arch.naming.fixed
     if opts.include_top:
         x = top(x, arch, opts.alpha, opts.classes, opts.dropout,
@@ -421,6 +443,9 @@ def check(entry, arguments):
         extra["drop_path_rate"] = _args.check_number(
             "drop_path_rate", a["drop_path_rate"], 0.0, 1.0, include_low=True,
             include_high=False)
+    if "output_stride" in a:
+        extra["output_stride"] = _args.check_choice(
+            "output_stride", a["output_stride"], (32, 16, 8))
     for key in ("minimalistic", "include_preprocessing", "include_pre_logits"):
         if key in a:
             _args.check_bool(key, a[key])

@@ -1,5 +1,6 @@
 """Multi-scale feature maps for detection and segmentation heads (SSDLite,
-DeepLabV3+, FPN): one map per stride 2, 4, 8, 16 and 32 of any MobileNet.
+DeepLabV3+, FPN): one map per stride 2, 4, 8, 16 and 32 of any MobileNet
+(up to its `output_stride`).
 
 The taps are recorded by the builder while it builds (`builder.body`): at
 each stride, the output of the last block that runs at that resolution
@@ -38,20 +39,30 @@ def block_keys(arch):
     return keys
 
 
-_REFERENCE_TAPS = {}  # {name: (entry, taps)}
+_REFERENCE_TAPS = {}  # {(name, output_stride): (entry, taps)}
 
 
-def _reference_taps(name):
+def _reference_taps(name, output_stride=32):
     """The taps of a small model of registry entry `name`, built once per
-    entry (a name registered anew is built anew)."""
+    entry and output stride (a name registered anew is built anew)."""
     entry = registry.get(name)
-    cached = _REFERENCE_TAPS.get(name)
+    cached = _REFERENCE_TAPS.get((name, output_stride))
     if cached is None or cached[0] is not entry:
+        extra = {} if output_stride == 32 else {"output_stride": output_stride}
         model = entry.builder(weights=None, include_top=False,
-                              **entry.test_config)
-        cached = _REFERENCE_TAPS[name] = (entry, dict(getattr(model,
-                                                              TAPS_ATTRIBUTE)))
+                              **entry.test_config, **extra)
+        cached = _REFERENCE_TAPS[(name, output_stride)] = (
+            entry, dict(getattr(model, TAPS_ATTRIBUTE)))
     return cached[1]
+
+
+def _output_stride(model):
+    """32 over the largest dilation of `model`'s convolutions: with
+    `output_stride` 16 (8) the blocks past the first dilated one run at
+    dilation 2 (4), and every MobileNet has such blocks."""
+    rates = [max(layer.dilation_rate) for layer in model.layers
+             if hasattr(layer, "dilation_rate")]
+    return 32 // max(rates, default=1)
 
 
 def _check_model(model):
@@ -83,11 +94,12 @@ def variant_of(model):
 
 
 def feature_layers(model):
-    """{stride: name of the layer whose output is the map at that stride}."""
+    """{stride: name of the layer whose output is the map at that stride},
+    for the strides of `STRIDES` up to the model's output stride."""
     _check_model(model)
     taps = getattr(model, TAPS_ATTRIBUTE, None)
     if taps is None:
-        taps = _reference_taps(variant_of(model))
+        taps = _reference_taps(variant_of(model), _output_stride(model))
         names = {layer.name for layer in model.layers}
         missing = sorted(set(taps.values()) - names)
         if missing:
@@ -95,11 +107,12 @@ def feature_layers(model):
                 f"{model.name!r} looks like a {variant_of(model)} but lacks "
                 f"its feature layers {missing}. Received: model={model.name!r}"
             )
-    return {s: taps[s] for s in STRIDES}
+    return {s: taps[s] for s in STRIDES if s in taps}
 
 
 def feature_model(model, name=None):
-    """A model returning `model`'s feature maps at strides 2, 4, 8, 16, 32.
+    """A model returning `model`'s feature maps at strides 2, 4, 8, 16, 32
+    (up to its `output_stride`: with 16, the last map is "stride_16").
 
     Args:
         model: A model built by any builder of this package, with any
@@ -132,6 +145,7 @@ def feature_model(model, name=None):
         ValueError: `model` is not one of this package's MobileNets.
     """
     layers = feature_layers(model)
-    outputs = {key(s): model.get_layer(layers[s]).output for s in STRIDES}
+    outputs = {key(s): model.get_layer(name).output
+               for s, name in layers.items()}
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     return keras.Model(inputs, outputs, name=name or f"{model.name}_features")

@@ -74,3 +74,27 @@ def test_benchmark_training_and_first_prediction_tables(tmp_path):
     assert text.count(f"<!-- speed:{backend}:begin -->") == 1
     assert "TABLE 2" in text and "TABLE 1" not in text
     assert text.index("TABLE 2") < text.index("## Next")
+
+
+def test_segmentation_table_row_is_the_readmes_and_speed_runs():
+    script = os.path.join(ROOT, "benchmarks", "segmentation.py")
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
+    done = subprocess.run(
+        [sys.executable, script, "--heads", "LRASPP", "--backbones",
+         "MobileNetV4ConvSmall"], capture_output=True, text=True,
+        timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = [line for line in done.stdout.splitlines()
+           if line.startswith("| `MobileNetV4ConvSmall` | `LRASPP` |")]
+    assert len(row) == 1
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert row[0] in readme.split("## Segmentation")[1]
+    done = subprocess.run(
+        [sys.executable, script, "--speed", "--heads", "LRASPP",
+         "--backbones", "MobileNetV3Small", "--size", "64", "--batch", "1",
+         "--repeats", "1"], capture_output=True, text=True, timeout=600,
+        env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    speed = [line for line in done.stdout.splitlines()
+             if line.startswith("| `MobileNetV3Small` | `LRASPP` |")]
+    assert len(speed) == 1 and float(speed[0].split("|")[3]) > 0

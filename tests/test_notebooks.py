@@ -19,6 +19,7 @@ BACKENDS = {
     "02_transfer_learning_tf_flowers.ipynb": ("tensorflow", "jax"),
     "03_switching_backends.ipynb": ("torch",),
     "04_deployment.ipynb": ("tensorflow",),  # LiteRT and int8: TensorFlow's
+    "05_segmentation.ipynb": ("tensorflow",),  # LiteRT export: TensorFlow
 }
 HERE = [name for name, backends in BACKENDS.items()
         if keras.backend.backend() in backends]

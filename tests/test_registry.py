@@ -31,8 +31,11 @@ def test_signature_is_keras_applications_plus_additions(name):
                   .parameters.values())
     assert ours[:len(theirs)] == theirs  # names, order, defaults
     added = [p.name for p in ours[len(theirs):]]
-    assert added == ([] if name == "MobileNet" else ["drop_path_rate"])
-    assert all(p.default == 0.0 for p in ours[len(theirs):])
+    assert added == ([] if name == "MobileNet" else ["drop_path_rate"]) + [
+        "output_stride"]
+    # each addition's default leaves keras.applications' network unchanged
+    assert [p.default for p in ours[len(theirs):]] == [
+        {"drop_path_rate": 0.0, "output_stride": 32}[n] for n in added]
 
 
 def test_v4_signature_is_keras_v3_without_minimalistic_plus_additions():
@@ -49,7 +52,8 @@ def test_v4_signature_is_keras_v3_without_minimalistic_plus_additions():
         ours = list(inspect.signature(entry.builder).parameters.values())
         assert [(p.name, p.default) for p in ours[:len(theirs)]] == theirs
         added = {p.name: p.default for p in ours[len(theirs):]}
-        assert added == {"drop_path_rate": 0.0, "include_pre_logits": False}
+        assert added == {"drop_path_rate": 0.0, "include_pre_logits": False,
+                         "output_stride": 32}
 
 
 def test_every_public_builder_has_a_signature_and_a_docstring():
