@@ -91,17 +91,13 @@ KERAS_V3 = ("input_shape", "alpha", "minimalistic", "include_top", "weights",
             "classifier_activation", "include_preprocessing", "name")
 RESIDUAL = ("drop_path_rate",)  # where blocks have residual branches
 PRE_LOGITS = ("include_pre_logits",)  # where the top has a wide 1x1 conv
-
-V1 = KERAS_V1  # no residual branches
-V2 = KERAS_V2 + RESIDUAL
-V3 = KERAS_V3 + RESIDUAL
-V4 = tuple(a for a in KERAS_V3 if a != "minimalistic") + RESIDUAL + PRE_LOGITS
 DENSE = ("output_stride",)  # every generation
 
 V1 = KERAS_V1 + DENSE  # no residual branches
 V2 = KERAS_V2 + RESIDUAL + DENSE
 V3 = KERAS_V3 + RESIDUAL + DENSE
-V4 = tuple(a for a in KERAS_V3 if a != "minimalistic") + RESIDUAL + DENSE
+V4 = (tuple(a for a in KERAS_V3 if a != "minimalistic") + RESIDUAL
+      + PRE_LOGITS + DENSE)
 
 
 def signature(names, defaults=None):
