@@ -35,19 +35,26 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def keras_runner(impl, name, size):
-    """(predict function, MACs per image) of a Keras implementation."""
+def keras_model(impl, name, size):
+    """A Keras implementation with random weights."""
     import keras
     import keras_mobilenets
 
     if impl == "keras_applications":
-        model = getattr(keras.applications, name)(
+        return getattr(keras.applications, name)(
             weights=None, input_shape=(size, size, 3))
-    else:
-        model = keras_mobilenets.registry.get(name).builder(
-            weights=None, input_shape=(size, size, 3))
-        if impl == "ours_folded":
-            model = keras_mobilenets.fold_batch_norm(model)
+    model = keras_mobilenets.registry.get(name).builder(
+        weights=None, input_shape=(size, size, 3))
+    if impl == "ours_folded":
+        model = keras_mobilenets.fold_batch_norm(model)
+    return model
+
+
+def keras_runner(impl, name, size):
+    """(predict function, MACs per image) of a Keras implementation."""
+    import keras_mobilenets
+
+    model = keras_model(impl, name, size)
     return model.predict_on_batch, keras_mobilenets.count_macs(model)
 
 
@@ -67,12 +74,16 @@ def timm_runner(name, memory_format):
         with torch.inference_mode():
             return model(images)
 
-    def to_torch(images):
-        # timm takes normalised inputs; the scale does not change the cost.
-        x = torch.from_numpy(images / 255.0).permute(0, 3, 1, 2)
-        return x.contiguous(memory_format=fmt)
+    return run, lambda images: timm_input(images, fmt)
 
-    return run, to_torch
+
+def timm_input(images, fmt):
+    """NHWC NumPy images as an NCHW torch tensor in memory format `fmt`."""
+    import torch
+
+    # timm takes normalised inputs; the scale does not change the cost.
+    x = torch.from_numpy(images / 255.0).permute(0, 3, 1, 2)
+    return x.contiguous(memory_format=fmt)
 
 
 def keras_trainer(impl, name, size, batch):
@@ -81,8 +92,7 @@ def keras_trainer(impl, name, size, batch):
     import keras
     import numpy as np
 
-    predict, _ = keras_runner(impl, name, size)
-    model = predict.__self__
+    model = keras_model(impl, name, size)
     model.compile(optimizer=keras.optimizers.SGD(0.01),
                   loss="sparse_categorical_crossentropy")
     labels = np.random.default_rng(1).integers(0, 1000, (batch,))
@@ -93,10 +103,8 @@ def timm_trainer(name, memory_format, batch):
     """timm's training step as its train script takes it: forward,
     cross-entropy, backward and an SGD step, on NCHW tensors in
     `memory_format`."""
-    import torch
-
-    _, to_torch = timm_runner(name, memory_format)
     import timm
+    import torch
 
     fmt = {"contiguous": torch.contiguous_format,
            "channels_last": torch.channels_last}[memory_format]
@@ -114,7 +122,7 @@ def timm_trainer(name, memory_format, batch):
         optimizer.step()
         return loss
 
-    return step, to_torch
+    return step, lambda images: timm_input(images, fmt)
 
 
 def interleaved(runs, inputs, repeats, warmup=2):
