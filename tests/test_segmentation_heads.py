@@ -140,3 +140,56 @@ def test_deeplabv3plus_decoder_structure():
         "decoder_conv1": (3, 3, 256 + 48, 256),
         "decoder_conv2": (3, 3, 256, 256),
         "decoder_classifier": (1, 1, 256, 7)}
+
+
+def _np_resize(x, rows, cols):
+    """Bilinear, half-pixel centres, clamped edges (align_corners=False)."""
+    def axis(n_in, n_out):
+        src = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, None)
+        lo = np.minimum(np.floor(src).astype(int), n_in - 1)
+        hi = np.minimum(lo + 1, n_in - 1)
+        return lo, hi, src - lo
+    (r0, r1, fr), (c0, c1, fc) = axis(x.shape[1], rows), axis(x.shape[2], cols)
+    x = x[:, r0] * (1 - fr)[None, :, None, None] + x[:, r1] * fr[None, :, None, None]
+    return (x[:, :, c0] * (1 - fc)[None, None, :, None]
+            + x[:, :, c1] * fc[None, None, :, None])
+
+
+def _np_conv(x, kernel, bias=None):
+    """'same' convolution, stride 1, odd kernel, NHWC x HWIO."""
+    k = kernel.shape[0]
+    p = k // 2
+    padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    out = sum(np.einsum("nhwc,co->nhwo",
+                        padded[:, i:i + x.shape[1], j:j + x.shape[2]],
+                        kernel[i, j]) for i in range(k) for j in range(k))
+    return out if bias is None else out + bias
+
+
+def test_deeplabv3plus_decoder_is_the_papers_computation():
+    x_in = keras.Input((3, 4, 8))
+    low_in = keras.Input((6, 8, 5))
+    model = keras.Model([x_in, low_in], heads.deeplabv3plus_decoder(
+        x_in, low_in, 3, low_filters=4, filters=6))
+    rng = np.random.default_rng(0)
+    for v in model.weights:  # well-scaled values, positive variances
+        low_high = (0.5, 2.0) if "variance" in v.path else (-0.5, 0.5)
+        v.assign(rng.uniform(*low_high, tuple(v.shape)).astype("float32"))
+    x = rng.normal(size=(1, 3, 4, 8)).astype("float32")
+    low = rng.normal(size=(1, 6, 8, 5)).astype("float32")
+
+    def w(name):
+        return [np.asarray(a) for a in model.get_layer(name).get_weights()]
+
+    def bn_relu(y, name):
+        gamma, beta, mean, var = w(name)
+        return np.maximum((y - mean) / np.sqrt(var + 1e-5) * gamma + beta, 0)
+
+    y_low = bn_relu(_np_conv(low, *w("decoder_low_conv")), "decoder_low_bn")
+    y = np.concatenate([_np_resize(x, 6, 8), y_low], axis=-1)
+    y = bn_relu(_np_conv(y, *w("decoder_conv1")), "decoder_bn1")
+    y = bn_relu(_np_conv(y, *w("decoder_conv2")), "decoder_bn2")
+    want = _np_conv(y, *w("decoder_classifier"))
+    got = model_outputs(model, [x, low])
+    np.testing.assert_allclose(got, want, rtol=0,
+                               atol=1e-5 * np.abs(want).max())

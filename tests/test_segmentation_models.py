@@ -2,7 +2,6 @@
 backbone, backbone weights loaded, the head's MACs counted, clear errors,
 and the mean-IoU metric."""
 
-import keras
 import numpy as np
 import pytest
 
