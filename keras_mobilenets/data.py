@@ -281,7 +281,8 @@ class RandomResizedCrop(keras.layers.RandomCrop):
 
 
 def train_transform(builder_or_name, weights="imagenet", scale=(0.08, 1.0),
-                    ratio=(3.0 / 4.0, 4.0 / 3.0), flip=True, seed=None):
+                    ratio=(3.0 / 4.0, 4.0 / 3.0), flip=True, size=None,
+                    seed=None):
     """The training augmentation of timm's `transforms_imagenet_train` for a
     checkpoint (`data_config`'s size and interpolation): a random resized
     crop (timm's default `scale` and `ratio`), then a horizontal flip with
@@ -292,9 +293,10 @@ def train_transform(builder_or_name, weights="imagenet", scale=(0.08, 1.0),
     the first layer of a model. Pixels keep their range (e.g. [0, 255]).
     timm's colour jitter (0.4, on by default where no RandAugment is used)
     is left out: add Keras' `RandAugment`, `MixUp` or `CutMix` as needed.
+    `size` (rows, cols) replaces the checkpoint's input size.
     """
     config = data_config(builder_or_name, weights)
-    _, rows, cols = config["input_size"]
+    rows, cols = size or config["input_size"][1:]
     layers = [RandomResizedCrop(rows, cols, scale=scale, ratio=ratio,
                                 interpolation=config["interpolation"],
                                 seed=seed)]

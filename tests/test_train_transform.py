@@ -111,6 +111,8 @@ def test_shapes_range_variety_and_seed():
     np.testing.assert_allclose(seeded, out, atol=1e-4)
     single = numpy(transform(images[0]))
     assert single.shape == (224, 224, 3)
+    small = km.train_transform("MobileNet", size=(32, 48))(images)
+    assert numpy(small).shape == (4, 32, 48, 3)
     whole = numpy(RandomResizedCrop(40, 52)(images, training=False))
     np.testing.assert_allclose(whole, images, atol=1e-3)
 
