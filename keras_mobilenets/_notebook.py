@@ -19,8 +19,9 @@ def offline():
         return False
     home = tempfile.mkdtemp()
     os.makedirs(os.path.join(home, "models"))
-    for name in os.listdir(os.path.join(SHARED, "weights")):
-        shutil.copy(os.path.join(SHARED, "weights", name),
+    weights = os.path.join(SHARED, "weights")
+    for name in os.listdir(weights) if os.path.isdir(weights) else []:
+        shutil.copy(os.path.join(weights, name),
                     os.path.join(home, "models", name))
     os.environ["KERAS_HOME"] = home
     return True
