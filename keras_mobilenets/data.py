@@ -1,7 +1,8 @@
-"""Each checkpoint's data configuration, in timm's keys, and its evaluation
-transform: what a photo goes through for the checkpoint to reach its
-published accuracy (resize, crop; the models normalise themselves, or
-through `preprocess_input`)."""
+"""Each checkpoint's data configuration, in timm's keys, its evaluation
+transform (what a photo goes through for the checkpoint to reach its
+published accuracy: resize, crop; the models normalise themselves, or
+through `preprocess_input`) and its training transform (timm's random
+resized crop and flip, as Keras preprocessing layers)."""
 
 import math
 import os
