@@ -3,7 +3,8 @@
 from . import archs  # noqa: F401  (registers every model)
 from . import blocks, features, layers, registry  # noqa: F401
 from . import mobilenet, mobilenet_v2, mobilenet_v3, mobilenet_v4  # noqa: F401
-from .data import data_config, eval_transform  # noqa: F401
+from .data import (  # noqa: F401
+    RandomResizedCrop, data_config, eval_transform, train_transform)
 from .errors import DownloadError, WeightsError  # noqa: F401
 from .features import feature_model  # noqa: F401
 from .fold import fold_batch_norm  # noqa: F401

@@ -1,10 +1,15 @@
 """Every notebook runs top to bottom, offline, as a Colab user runs it: the
 same cells, with only the data source switched by the one setting the first
-cell reads (KERAS_MOBILENETS_NOTEBOOK_OFFLINE=1: TensorFlow Datasets' mock
-data, real weights from ../shared/weights). Each notebook runs on the
-backends it is written for, in the pytest session of that backend."""
+cell hands to `keras_mobilenets._notebook.offline()`
+(KERAS_MOBILENETS_NOTEBOOK_OFFLINE=1: TensorFlow Datasets' mock data, real
+weights from ../shared/weights). Each notebook runs on the backends it is
+written for, in the pytest session of that backend. Each opens in Colab: a
+badge and an install line derived from setup.cfg's `url`, with the extras
+the notebook imports."""
 
+import configparser
 import os
+import re
 
 import keras
 import pytest
@@ -23,6 +28,10 @@ BACKENDS = {
 }
 HERE = [name for name, backends in BACKENDS.items()
         if keras.backend.backend() in backends]
+# What a notebook's code names -> the extra of setup.cfg that installs it.
+NEEDS = {"onnxruntime": "export", "ai_edge_litert": "export",
+         "tf2onnx": "export", "load_dataset": "notebooks",
+         "tensorflow_datasets": "notebooks", "matplotlib": "notebooks"}
 
 
 def test_every_notebook_is_run_somewhere():
@@ -38,6 +47,36 @@ def test_notebooks_are_committed_without_outputs():
         for cell in nb.cells:
             if cell.cell_type == "code":
                 assert not cell.outputs and cell.execution_count is None, name
+
+
+def test_every_notebook_opens_in_colab():
+    import nbformat
+
+    setup = configparser.ConfigParser(interpolation=None)
+    setup.read(os.path.join(ROOT, "setup.cfg"))
+    url = setup["metadata"]["url"]
+    extras = set(setup["options.extras_require"])
+    assert url.startswith("https://github.com/"), url
+    colab = url.replace("https://github.com/",
+                        "https://colab.research.google.com/github/")
+    for name in BACKENDS:
+        nb = nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4)
+        badge = ("[![Open In Colab](https://colab.research.google.com/assets/"
+                 f"colab-badge.svg)]({colab}/blob/main/notebooks/{name})")
+        assert badge in nb.cells[0].source, (name, badge)
+        first = nb.cells[1].source
+        install = re.findall(r'%pip install -q "keras-mobilenets(\[[^]]*\])? '
+                             r'@ git\+(\S+)\.git"', first)
+        assert len(install) == 1 and install[0][1] == url, (name, install)
+        named = set(filter(None, install[0][0].strip("[]").split(",")))
+        assert named <= extras, (name, named - extras)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        needed = {extra for word, extra in NEEDS.items()
+                  if re.search(rf"\b{word}\b", code)}
+        assert needed <= named, (name, "install lacks", needed - named)
+        # CI's switch stays in the package's helper, not in the notebook.
+        assert "KERAS_MOBILENETS_NOTEBOOK_OFFLINE" not in code, name
+        assert "shutil" not in first and "../shared" not in code, name
 
 
 @pytest.mark.parametrize("name", HERE)
