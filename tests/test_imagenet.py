@@ -22,6 +22,36 @@ def test_shipped_class_index_is_byte_identical_to_keras():
     assert index[386] == ("n02504458", "African_elephant")
 
 
+# What weights/tools/make_imagenet12k_classes.py printed for the file it
+# wrote from timm 1.0.31's imagenet12k_synsets.txt and synset lemmas.
+CLASSES_12K_MD5 = "431400958be89ed3e024f8274929aa64"
+
+
+def test_shipped_12k_class_names_are_the_generated_file():
+    path = os.path.join(imagenet.DATA_DIR, "imagenet12k_classes.txt.gz")
+    assert hashlib.md5(open(path, "rb").read()).hexdigest() == CLASSES_12K_MD5
+    index = imagenet.class_index_12k()
+    assert sorted(index) == list(range(11821))
+    assert len({wnid for wnid, _ in index.values()}) == 11821
+    # The ImageNet-1k classes among them have the names of Keras' index.
+    names = dict(index.values())
+    shared = [v for v in imagenet.class_index().values() if v[0] in names]
+    assert len(shared) > 900
+    assert all(names[wnid] == name for wnid, name in shared)
+
+
+def test_decode_predictions_of_11821_classes():
+    preds = np.zeros((1, 11821), "float32")
+    preds[0, 11820], preds[0, 2] = 0.9, 0.1
+    out = imagenet.decode_predictions(preds, top=2)[0]
+    index = imagenet.class_index_12k()
+    assert [t[:2] for t in out] == [index[11820], index[2]]
+    assert out[0][2] == pytest.approx(0.9)
+    assert len(imagenet.decode_predictions(preds, top=11821)[0]) == 11821
+    with pytest.raises(ValueError, match=r"\[1, 11821\]. Received: top=11822"):
+        imagenet.decode_predictions(preds, top=11822)
+
+
 def test_decode_predictions_orders_top_k():
     preds = np.full((2, 1000), 1e-4, "float32")
     preds[0, 386], preds[0, 101], preds[0, 7] = 0.7, 0.2, 0.05
@@ -38,9 +68,10 @@ def test_decode_predictions_accepts_backend_tensors():
     assert mobilenet_v2.decode_predictions(preds, top=1)[0][0][1] == "tiger_shark"
 
 
-@pytest.mark.parametrize("shape", [(1000,), (2, 10), (2, 1000, 1)])
+@pytest.mark.parametrize("shape", [(1000,), (2, 10), (2, 1000, 1), (3, 11820)])
 def test_decode_predictions_rejects_wrong_shapes(shape):
-    with pytest.raises(ValueError, match=r"\(samples, 1000\).*" + str(shape[0])):
+    with pytest.raises(ValueError, match=r"\(samples, 1000\).*\(samples, "
+                       r"11821\).*Received shape: \(" + str(shape[0])):
         imagenet.decode_predictions(np.zeros(shape))
 
 
