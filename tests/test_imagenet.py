@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_mobilenets import imagenet, mobilenet, mobilenet_v2, mobilenet_v3
+from keras_mobilenets import (evaluation, imagenet, mobilenet, mobilenet_v2,
+                              mobilenet_v3)
 
 # The MD5 keras.applications pins for its imagenet_class_index.json download.
 KERAS_CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"
@@ -50,6 +51,18 @@ def test_decode_predictions_of_11821_classes():
     assert len(imagenet.decode_predictions(preds, top=11821)[0]) == 11821
     with pytest.raises(ValueError, match=r"\[1, 11821\]. Received: top=11822"):
         imagenet.decode_predictions(preds, top=11822)
+
+
+def test_evaluation_labels_follow_the_width_of_the_classifier(tmp_path):
+    (tmp_path / "n02504458").mkdir()
+    (tmp_path / "n02504458" / "a.jpg").write_bytes(b"")
+    path = str(tmp_path / "n02504458" / "a.jpg")
+    twelve = {wnid: i for i, (wnid, _) in imagenet.class_index_12k().items()}
+    assert evaluation.labelled_images(str(tmp_path)) == [(path, 386)]
+    assert evaluation.labelled_images(str(tmp_path), 11821) == [
+        (path, twelve["n02504458"])]
+    with pytest.raises(ValueError, match="Received: a model with 10 outputs"):
+        evaluation.labelled_images(str(tmp_path), 10)
 
 
 def test_decode_predictions_orders_top_k():

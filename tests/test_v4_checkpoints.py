@@ -51,6 +51,18 @@ def test_readme_checkpoint_table_is_rendered_from_the_registry():
     assert table.count("\n") == len(OURS) + 1  # a header, a rule, a row each
 
 
+@pytest.mark.parametrize("name", sorted(OURS))
+def test_docstring_lists_the_checkpoint(name):
+    ckpt = OURS[name]
+    builder = registry.timm_names()[ckpt.model][0].builder
+    line = next(l for l in builder.__doc__.splitlines()
+                if l.startswith(f"- {ckpt.tag!r}"))
+    size = f"{ckpt.input_size}x{ckpt.input_size}"
+    result = f"{ckpt.top1}%" if ckpt.top1 is not None else "11821 classes"
+    assert f"{ckpt.alpha}, {size}, {result}." in line
+    assert ("`weights='imagenet'`" in line) == ckpt.default
+
+
 def test_in12k_tag_builds_and_loads_the_11821_class_top(keras_home, fake_hub):
     fx = load_fixture("mobilenetv4_conv_medium")
     heads = TIMM["classifier_shapes"][IN12K]
