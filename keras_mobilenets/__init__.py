@@ -14,6 +14,8 @@ from .mobilenet import MobileNet, MobileNetV1  # noqa: F401
 from .mobilenet_v2 import MobileNetV2  # noqa: F401
 from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small  # noqa: F401
 from .mobilenet_v4 import (  # noqa: F401
+    MobileNetV4ConvAALarge,
+    MobileNetV4ConvBlurMedium,
     MobileNetV4ConvLarge,
     MobileNetV4ConvMedium,
     MobileNetV4ConvSmall,

@@ -46,9 +46,11 @@ ARGUMENTS = {
         `keras.Input()`) to use as the model's input."""),
     "pooling": Argument(None, """Without the top: None (4D feature map),
         "avg" or "max" (global pooling to a 2D tensor)."""),
-    "classes": Argument(1000, """Number of classes of the top; 1000 with
-        ImageNet weights; with "hf-hub:" weights, the repository's (left
-        at 1000) or equal to it."""),
+    "classes": Argument(1000, """Number of classes of the top. With
+        pretrained weights and the top, those of the weights: left at
+        1000, it takes theirs (11821 for MobileNetV4's ImageNet-12k tags,
+        the repository's for "hf-hub:" weights); another value must equal
+        them."""),
     "dropout_rate": Argument(0.2, """Dropout rate before the classifier.
         Defaults to 0.2."""),
     "classifier_activation": Argument("softmax", """Activation of the top (a

@@ -138,19 +138,43 @@ def conv(x, filters, kernel_size, name, style, stride=1, depthwise=False,
     return x
 
 
+# The layer class of each kind of anti-aliased downsampling.
+DOWNSAMPLE_LAYERS = {"avg": layers.AveragePooling2D,
+                     "blur": km_layers.BlurPool2D}
+
+
+def downsample(x, kind, stride, name):
+    """Anti-aliased downsampling by `stride` (`spec.Conventions.downsample`,
+    timm's `create_aa`): "avg", average pooling over stride x stride windows
+    (timm's `nn.AvgPool2d(stride)`), or "blur", a 3x3 binomial blur at
+    `stride` with zero padding (`layers.BlurPool2D`, timm's "blurpc")."""
+    if kind == "avg":
+        return layers.AveragePooling2D(stride, strides=stride, padding="valid",
+                                       name=name)(x)
+    if kind == "blur":
+        return km_layers.BlurPool2D(3, stride, name=name)(x)
+    raise ValueError(f"`downsample` must be None or one of "
+                     f"{sorted(DOWNSAMPLE_LAYERS)}. Received: downsample={kind!r}")
+
+
 def conv_bn(x, filters, kernel_size, stride, act, names, style, roles,
             depthwise=False, multiplier=1, dilation=1):
     """Convolution, BatchNorm, activation (None: linear), named by `roles`
     = (conv, bn, act) through `names`; the explicit padding of a strided
-    conv is the role `<conv role>_pad`."""
+    conv is the role `<conv role>_pad`. With a fourth role and a
+    `style.downsample`, a strided conv runs at stride 1 and that layer
+    (the fourth role, timm's `aa`) downsamples after the activation."""
     name = namer(names)
-    conv_role, bn_role, act_role = roles
-    x = conv(x, filters, kernel_size, name(conv_role), style, stride,
+    conv_role, bn_role, act_role = roles[:3]
+    aa = style.downsample if stride > 1 and len(roles) > 3 else None
+    conv_stride = 1 if aa else stride
+    x = conv(x, filters, kernel_size, name(conv_role), style, conv_stride,
              depthwise, multiplier=multiplier, pad_name=name(conv_role + "_pad")
-             if stride > 1 and (depthwise or style.pad_all) else None,
+             if conv_stride > 1 and (depthwise or style.pad_all) else None,
              dilation=dilation)
     x = batch_norm(x, name(bn_role), style)
-    return x if act is None else activation(x, act, name(act_role))
+    x = x if act is None else activation(x, act, name(act_role))
+    return downsample(x, aa, stride, name(roles[3])) if aa else x
 
 
 def drop_path(x, rate, name):
@@ -180,12 +204,14 @@ def _residual(x, shortcut, stride, layer_scale, name, drop_rate=0.0):
 
 
 def conv_bn_act(x, filters, kernel_size, stride, act, prefix, style,
-                dilation=1):
+                dilation=1, anti_alias=False):
     """A plain convolution block (`spec.ConvBN`; timm `ConvBnAct`, arch
-    string `cn`), roles conv, bn1, bn1_act: no residual, even where widths
-    match."""
-    return conv_bn(x, filters, kernel_size, stride, act, prefix, style,
-                   ("conv", "bn1", "bn1_act"), dilation=dilation)
+    string `cn`), roles conv, bn1, bn1_act (and aa where `anti_alias` and
+    `style.downsample`: a block's, not the stem's): no residual, even where
+    widths match."""
+    roles = ("conv", "bn1", "bn1_act") + (("aa",) if anti_alias else ())
+    return conv_bn(x, filters, kernel_size, stride, act, prefix, style, roles,
+                   dilation=dilation)
 
 
 def depthwise_separable(x, filters, kernel_size, stride, act, names, style,
@@ -242,12 +268,13 @@ def fused_inverted_bottleneck(x, filters, kernel_size, stride, expand_ratio,
     """Fused inverted bottleneck (`spec.FusedIB`; timm `EdgeResidual`, arch
     string `er`): a full k x k expansion convolution in place of 1x1 expand +
     depthwise, then a linear 1x1 projection; residual when stride and width
-    allow."""
+    allow. With `style.downsample`, a strided block downsamples after the
+    expansion's activation (`aa`)."""
     name = namer(prefix)
     shortcut = x
     expanded = make_divisible(channels(x) * expand_ratio)
     x = conv_bn(x, expanded, kernel_size, stride, act, name, style,
-                ("conv_exp", "bn1", "bn1_act"), dilation=dilation)
+                ("conv_exp", "bn1", "bn1_act", "aa"), dilation=dilation)
     x = conv_bn(x, filters, 1, 1, None, name, style, ("conv_pwl", "bn2", None))
     return _residual(x, shortcut, stride, None, name, drop_rate)
 
@@ -268,7 +295,9 @@ def universal_inverted_bottleneck(x, filters, start_dw_kernel, mid_dw_kernel,
     - ConvNeXt-like: start one only;
     - FFN: neither.
 
-    The stride goes to the middle depthwise conv, else to the start one. The
+    The stride goes to the middle depthwise conv, else to the start one
+    (with `style.downsample`: to a `dw_mid_aa` / `dw_start_aa` layer after
+    it). The
     expanded width is `make_divisible(input width * expand_ratio)`.
     `layer_scale` is the initial value of a LayerScale on the branch (None
     for none); `drop_rate` the stochastic depth of a residual branch.
@@ -283,14 +312,15 @@ def universal_inverted_bottleneck(x, filters, start_dw_kernel, mid_dw_kernel,
     shortcut = x
     if start_dw_kernel:
         x = conv_bn(x, None, start_dw_kernel, 1 if mid_dw_kernel else stride,
-                    None, name, style, ("dw_start_conv", "dw_start_bn", None),
+                    None, name, style,
+                    ("dw_start_conv", "dw_start_bn", None, "dw_start_aa"),
                     depthwise=True, dilation=dilation)
     expanded = make_divisible(channels(shortcut) * expand_ratio)
     x = conv_bn(x, expanded, 1, 1, act, name, style,
                 ("pw_exp_conv", "pw_exp_bn", "pw_exp_bn_act"))
     if mid_dw_kernel:
         x = conv_bn(x, None, mid_dw_kernel, stride, act, name, style,
-                    ("dw_mid_conv", "dw_mid_bn", "dw_mid_bn_act"),
+                    ("dw_mid_conv", "dw_mid_bn", "dw_mid_bn_act", "dw_mid_aa"),
                     depthwise=True, dilation=dilation)
     x = conv_bn(x, filters, 1, 1, None, name, style,
                 ("pw_proj_conv", "pw_proj_bn", None))

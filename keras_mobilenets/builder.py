@@ -90,15 +90,16 @@ def _act(arch, act):
 
 
 def add_row(x, row, alpha, arch, names, depth_multiplier=1, drop_rate=0.0,
-            dilation=1):
+            dilation=1, in_block=True):
     """Adds the block of one row at its scaled width (`drop_rate`: the
     stochastic depth of its residual branch, where it has one; `dilation`:
-    of its convolutions larger than 1x1)."""
+    of its convolutions larger than 1x1; `in_block`: False for the stem and
+    the last conv, which are never anti-aliased)."""
     style, act = arch.conventions, _act(arch, getattr(row, "act", "default"))
     if isinstance(row, spec.ConvBN):
         filters = conv_width(row, alpha, arch.width, blocks.channels(x))
         return blocks.conv_bn_act(x, filters, row.kernel_size, row.stride, act,
-                                  names, style, dilation)
+                                  names, style, dilation, anti_alias=in_block)
     filters = scale_width(row.filters, alpha, arch.width)
     if isinstance(row, spec.DepthwiseSeparable):
         return blocks.depthwise_separable(x, filters, row.kernel_size,
@@ -153,7 +154,8 @@ def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0,
     """
     naming = arch.naming
     total = sum(len(stage) for stage in arch.stages)
-    x = add_row(x, arch.stem, alpha, arch, _fixed_namer(naming, "stem"))
+    x = add_row(x, arch.stem, alpha, arch, _fixed_namer(naming, "stem"),
+                in_block=False)
     stride, dilation = arch.stem.stride, 1
     taps = {stride: _layer_name(x)}
     n = 0
@@ -167,7 +169,8 @@ def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0,
             taps[stride] = _layer_name(x)
             n += 1
     if arch.last_conv is not None:
-        x = add_row(x, arch.last_conv, alpha, arch, _fixed_namer(naming, "last"))
+        x = add_row(x, arch.last_conv, alpha, arch,
+                    _fixed_namer(naming, "last"), in_block=False)
         taps[stride] = _layer_name(x)
     return x, taps
 
@@ -294,8 +297,7 @@ def select_checkpoint(entry, opts, rows, cols):
 def check_hub_repo(entry, opts, repo):
     """Checks that the timm repository `repo` (a `weights.HubRepo` with its
     config read) holds this model at this alpha; returns the number of
-    classes of the top: the repository's, where `classes` is left at its
-    default (1000)."""
+    classes of the top (`top_classes`)."""
     names = entry.timm_names()
     held = repo.architecture
     received = f"Received: weights={repo.weights!r}, alpha={opts.alpha}"
@@ -310,15 +312,20 @@ def check_hub_repo(entry, opts, repo):
             f"{entry.name} (timm's {', '.join(repr(n) for n in names)}"
             + (f"; {called!r} at this alpha" if called else "") + "). "
             f"{received}")
-    if not opts.include_top or opts.classes == repo.num_classes:
-        return opts.classes
-    if opts.classes != 1000:
+    return top_classes(opts, repo.num_classes, repo.weights)
+
+
+def top_classes(opts, num_classes, source):
+    """The classes of the top with weights of `num_classes` classes (a
+    checkpoint's or a hub repository's): those where `classes` is left at
+    its default (1000) or equals them; else a ValueError."""
+    if opts.include_top and opts.classes not in (num_classes, 1000):
         raise ValueError(
-            f"{repo.weights} has a top of {repo.num_classes} classes: with "
+            f"{source} has a top of {num_classes} classes: with "
             "`include_top=True`, leave `classes` at its default (the "
-            f"repository's) or pass classes={repo.num_classes}, or pass "
+            f"weights') or pass classes={num_classes}, or pass "
             f"`include_top=False`. Received: classes={opts.classes}")
-    return repo.num_classes
+    return num_classes if opts.include_top else opts.classes
 
 
 def _normalizing_checkpoint(entry, opts, checkpoint):
@@ -366,6 +373,8 @@ def build(entry, **arguments):
     checkpoint = None
     if kind in ("imagenet", "tag"):
         checkpoint, rows = select_checkpoint(entry, opts, rows, cols)
+        opts = dataclasses.replace(opts, classes=top_classes(
+            opts, checkpoint.num_classes, f"weights={opts.weights!r}"))
     elif kind == "hub":
         if not entry.timm_names():  # refused before anything is downloaded
             raise ValueError(
@@ -452,10 +461,6 @@ def check(entry, arguments):
             extra[key] = a[key]
     if extra.get("include_pre_logits"):
         _args.check_pre_logits(a["include_top"], a["pooling"])
-    if kind in ("imagenet", "tag") and a["include_top"] and classes != 1000:
-        raise ValueError(
-            f"With `weights={weights!r}` and `include_top=True`, `classes` must "
-            f"be 1000. Received: classes={classes}")
     return Options(
         input_shape=a["input_shape"], alpha=alpha,
         include_top=a["include_top"], weights=weights,

@@ -58,7 +58,7 @@ def data_config(builder_or_name, weights="imagenet", use_test_size=False):
         "crop_mode": ckpt.crop_mode,
         "mean": tuple(ckpt.mean),
         "std": tuple(ckpt.std),
-        "num_classes": 1000,
+        "num_classes": ckpt.num_classes,
     }
 
 

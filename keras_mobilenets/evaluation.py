@@ -12,11 +12,19 @@ from . import imagenet
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-def labelled_images(folder):
-    """[(path, class index)] of an ImageNet-layout folder, sorted."""
+def labelled_images(folder, classes=1000):
+    """[(path, class index)] of an ImageNet-layout folder, sorted; the
+    indices of the ImageNet-1k classes, or with `classes=11821` of the
+    ImageNet-12k ones (`imagenet.CLASS_INDEXES`)."""
     if not os.path.isdir(folder):
         raise ValueError(f"No folder at {folder!r}. Received: --data {folder}")
-    index = {wnid: i for i, (wnid, _) in imagenet.class_index().items()}
+    if classes not in imagenet.CLASS_INDEXES:
+        raise ValueError(
+            "Evaluation needs a classifier of ImageNet classes, "
+            f"{' or '.join(map(str, imagenet.CLASS_INDEXES))} of them. "
+            f"Received: a model with {classes} outputs")
+    index = {wnid: i for i, (wnid, _) in
+             imagenet.CLASS_INDEXES[classes]().items()}
     found, unknown = [], []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
@@ -48,7 +56,7 @@ def evaluate(model, folder, transform, preprocess, batch_size=32,
     `keras_mobilenets.eval_transform(...)`), `preprocess` a batch of those
     into the model's input. Returns {"images", "top1", "top5"}.
     """
-    items = labelled_images(folder)
+    items = labelled_images(folder, model.output.shape[-1])
     bar = keras.utils.Progbar(len(items), unit_name="image") if progress else None
     top1 = top5 = 0
     for start in range(0, len(items), batch_size):

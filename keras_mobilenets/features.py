@@ -15,6 +15,7 @@ its layer names show, against the registry.
 import keras
 
 from . import registry
+from .blocks import DOWNSAMPLE_LAYERS
 from .builder import TAPS_ATTRIBUTE
 
 STRIDES = (2, 4, 8, 16, 32)
@@ -73,16 +74,30 @@ def _check_model(model):
         )
 
 
+def _downsampling(model):
+    """The anti-aliased downsampling its layers show (a block layer named
+    `..._aa`, `spec.Conventions.downsample`): "avg", "blur" or None."""
+    for layer in model.layers:
+        if layer.name.endswith("_aa"):
+            for kind, cls in DOWNSAMPLE_LAYERS.items():
+                if isinstance(layer, cls):
+                    return kind
+    return None
+
+
 def variant_of(model):
     """The registry name of `model`'s architecture (e.g. "MobileNetV2"),
     recognised by the blocks its layer names show (see
-    `naming.Naming.block_key`), so neither the model's name nor its width,
-    input size or top matters."""
+    `naming.Naming.block_key`) and its downsampling layers (which tell
+    MobileNetV4ConvAALarge from ConvLarge), so neither the model's name nor
+    its width, input size or top matters."""
     _check_model(model)
     names = [layer.name for layer in model.layers]
+    downsampling = _downsampling(model)
     for name, entry in registry.ENTRIES.items():
         naming = entry.arch.naming
-        if naming.keys_in(names) == block_keys(entry.arch):
+        if (naming.keys_in(names) == block_keys(entry.arch)
+                and downsampling == entry.arch.conventions.downsample):
             return name
     raise ValueError(
         "Expected a MobileNet built by keras_mobilenets (one of "
@@ -140,6 +155,8 @@ def feature_model(model, name=None):
         | MobileNetV4ConvLarge | bn1_act 24 | blocks_0_0_bn2 48 | blocks_1_1_add 96 | blocks_2_10_add 192 | blocks_4_0_bn1_act 960 |
         | MobileNetV4HybridMedium | bn1_act 32 | blocks_0_0_bn2 48 | blocks_1_1_add 80 | blocks_2_11_add 160 | blocks_4_0_bn1_act 960 |
         | MobileNetV4HybridLarge | bn1_act 24 | blocks_0_0_bn2 48 | blocks_1_1_add 96 | blocks_2_14_add 192 | blocks_4_0_bn1_act 960 |
+        | MobileNetV4ConvAALarge | bn1_act 24 | blocks_0_0_bn2 48 | blocks_1_1_add 96 | blocks_2_10_add 192 | blocks_4_0_bn1_act 960 |
+        | MobileNetV4ConvBlurMedium | bn1_act 32 | blocks_0_0_bn2 48 | blocks_1_1_add 80 | blocks_2_7_add 160 | blocks_4_0_bn1_act 960 |
 
     Raises:
         ValueError: `model` is not one of this package's MobileNets.

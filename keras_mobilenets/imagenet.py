@@ -1,7 +1,8 @@
-"""ImageNet-1k class names (shipped with the package, so this works offline) and
-the input preprocessing of the Keras reference models."""
+"""ImageNet-1k and ImageNet-12k class names (shipped with the package, so this
+works offline) and the input preprocessing of the Keras reference models."""
 
 import functools
+import gzip
 import json
 import os
 
@@ -22,21 +23,39 @@ def class_index():
         return {int(k): tuple(v) for k, v in json.load(f).items()}
 
 
+@functools.lru_cache(maxsize=1)
+def class_index_12k():
+    """{class id: (WordNet id, name)} of the 11821 classes of timm's
+    ImageNet-12k heads (see weights/tools/make_imagenet12k_classes.py)."""
+    path = os.path.join(DATA_DIR, "imagenet12k_classes.txt.gz")
+    with gzip.open(path, "rt", encoding="utf8") as f:
+        return {i: tuple(line.rstrip("\n").split("\t"))
+                for i, line in enumerate(f)}
+
+
+# Class names by the width of a prediction row.
+CLASS_INDEXES = {1000: class_index, 11821: class_index_12k}
+
+
 def decode_predictions(preds, top=5):
-    """Decodes ImageNet predictions of shape (samples, 1000).
+    """Decodes ImageNet predictions of shape (samples, 1000), or (samples,
+    11821) for ImageNet-12k heads (MobileNetV4's `*_in12k` tags).
 
     Returns, per sample, a list of `(class_id, class_name, score)` tuples,
     best first, like `keras.applications.imagenet_utils.decode_predictions`.
     """
     preds = keras.ops.convert_to_numpy(preds)
-    if preds.ndim != 2 or preds.shape[1] != 1000:
+    if preds.ndim != 2 or preds.shape[1] not in CLASS_INDEXES:
         raise ValueError(
             "`decode_predictions` expects a batch of ImageNet predictions, an "
-            f"array of shape (samples, 1000). Received shape: {preds.shape}"
+            "array of shape (samples, 1000), or (samples, 11821) for "
+            f"ImageNet-12k. Received shape: {preds.shape}"
         )
-    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= 1000:
-        raise ValueError(f"`top` must be an integer in [1, 1000]. Received: top={top!r}")
-    index = class_index()
+    width = preds.shape[1]
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= width:
+        raise ValueError(f"`top` must be an integer in [1, {width}]. "
+                         f"Received: top={top!r}")
+    index = CLASS_INDEXES[width]()
     results = []
     for pred in preds:
         best = np.argsort(-pred, kind="stable")[:top]

@@ -1,9 +1,12 @@
 """The custom layers, for what Keras lacks: layer scale and the multi-query
-attention of MobileNetV4's hybrid models (only `keras.ops`, so every backend
-runs them), and convolutions and BatchNorm that are fast on every backend's
+attention of MobileNetV4's hybrid models and the blur pooling of its
+anti-aliased variant (only `keras.ops`, so every backend runs them), and convolutions and BatchNorm that are fast on every backend's
 CPU (Keras' own layers, with backend-specific kernels where Keras' are slow)."""
 
+import math
+
 import keras
+import numpy as np
 from keras import layers
 from keras import ops
 
@@ -233,6 +236,84 @@ class MultiQueryAttention(layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(num_heads=self.num_heads, data_format=self.data_format)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_mobilenets")
+class BlurPool2D(layers.Layer):
+    """Blurs each channel with a fixed binomial filter, then subsamples
+    (Zhang, "Making Convolutional Networks Shift-Invariant Again",
+    https://arxiv.org/abs/1904.11486), as timm's `BlurPool2d` with
+    `pad_mode="constant"` (its anti-aliasing layer "blurpc").
+
+    Each channel is zero-padded by `(stride - 1 + filter_size - 1) // 2` on
+    every side (timm's `get_padding`) and convolved, at `stride`, with the
+    outer product of the binomial coefficients of `filter_size - 1` divided
+    by their sum (for 3: [1, 2, 1] / 4 each way). The filter is a constant:
+    the layer has no weights, and its config is its arguments.
+
+    Args:
+        filter_size: Side of the filter, at least 2.
+        stride: Subsampling factor, at least 1.
+        data_format: "channels_last" or "channels_first"; defaults to
+            `keras.config.image_data_format()`.
+    """
+
+    def __init__(self, filter_size=3, stride=2, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        for arg, value, low in (("filter_size", filter_size, 2),
+                                ("stride", stride, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"`{arg}` must be an integer >= {low}. "
+                                 f"Received: {arg}={value!r}")
+        data_format = data_format or keras.config.image_data_format()
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError(
+                "`data_format` must be 'channels_last' or 'channels_first'. "
+                f"Received: data_format={data_format!r}")
+        self.filter_size = filter_size
+        self.stride = stride
+        self.data_format = data_format
+
+    @property
+    def padding(self):
+        return (self.stride - 1 + self.filter_size - 1) // 2
+
+    def _axes(self):
+        """(channel axis, spatial axes) of a 4D tensor."""
+        return (1, (2, 3)) if self.data_format == "channels_first" else (3, (1, 2))
+
+    def call(self, inputs):
+        channel_axis, spatial = self._axes()
+        n = self.filter_size
+        coeffs = np.array([math.comb(n - 1, k) for k in range(n)], "float64")
+        coeffs /= coeffs.sum()
+        kernel = np.tile(np.outer(coeffs, coeffs)[:, :, None, None],
+                         (1, 1, inputs.shape[channel_axis], 1))
+        pad = [[0, 0]] * 4
+        for axis in spatial:
+            pad[axis] = [self.padding, self.padding]
+        return ops.depthwise_conv(
+            ops.pad(inputs, pad), ops.convert_to_tensor(kernel, inputs.dtype),
+            strides=self.stride, padding="valid",
+            data_format=self.data_format)
+
+    def count_macs(self):
+        """A depthwise convolution's: filter_size ** 2 per output element."""
+        return math.prod(self.output.shape[1:]) * self.filter_size ** 2
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for axis in self._axes()[1]:
+            if shape[axis] is not None:
+                shape[axis] = (shape[axis] + 2 * self.padding
+                               - self.filter_size) // self.stride + 1
+        return tuple(shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filter_size=self.filter_size, stride=self.stride,
+                      data_format=self.data_format)
         return config
 
 

@@ -2,6 +2,8 @@
 `preprocess_input` and `decode_predictions` (the network: `archs/mobilenet_v4.py`)."""
 
 from .archs.mobilenet_v4 import (  # noqa: F401
+    MobileNetV4ConvAALarge,
+    MobileNetV4ConvBlurMedium,
     MobileNetV4ConvLarge,
     MobileNetV4ConvMedium,
     MobileNetV4ConvSmall,

@@ -170,3 +170,27 @@ def timm_names():
     """{timm architecture name: (entry, alpha)} over every model."""
     return {timm: (entry, alpha) for entry in ENTRIES.values()
             for timm, alpha in entry.timm_names().items()}
+
+
+def _cell(value):
+    return "-" if value is None else str(value)
+
+
+def timm_checkpoint_table():
+    """Every timm checkpoint of the registry as a markdown table (the
+    README's), one row per tag: model, alpha, tag (`weights=` takes it;
+    "imagenet" names the default), classes, training size and crop, timm's
+    ImageNet-1k top-1 there, and the same at the test size."""
+    lines = ["| model | alpha | tag | classes | size | crop | top-1 "
+             "| test size | test crop | top-1 at test size |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for entry in ENTRIES.values():
+        if entry.timm_name is None:
+            continue
+        for c in entry.checkpoints:
+            tag = f"`{c.tag}`" + (" (default)" if c.default else "")
+            cells = (f"`{entry.name}`", c.alpha, tag, c.num_classes,
+                     c.input_size, c.crop_pct, c.top1, c.test_input_size,
+                     c.test_crop_pct, c.test_top1)
+            lines.append("| " + " | ".join(map(_cell, cells)) + " |")
+    return "\n".join(lines)

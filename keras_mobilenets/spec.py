@@ -117,7 +117,13 @@ class Conventions:
     """What differs between reference implementations besides the rows:
     the activation of rows that name none, BatchNorm epsilon and (Keras)
     momentum, the explicit padding of strided depthwise convs (of all
-    strided convs where `pad_all`; see `blocks.stride_padding`) and the initial value of a LayerScale on residual branches (None: none)."""
+    strided convs where `pad_all`; see `blocks.stride_padding`), the initial
+    value of a LayerScale on residual branches (None: none) and the
+    anti-aliased downsampling of blocks (`downsample`, timm's `aa_layer`):
+    None, "avg" (2x2 average pooling) or "blur" (`layers.BlurPool2D`). With
+    one, the strided convolution of a `ConvBN`, `FusedIB` or `UIB` row runs
+    at stride 1, and that layer downsamples after its BatchNorm and
+    activation; the stem and attention keep their strided convolutions."""
 
     activation: str = "relu6"
     bn_epsilon: float = 1e-3
@@ -125,6 +131,7 @@ class Conventions:
     padding: str = "correct"
     pad_all: bool = False  # pad every strided conv explicitly, not only depthwise
     layer_scale: typing.Optional[float] = None
+    downsample: typing.Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)

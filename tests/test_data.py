@@ -36,7 +36,7 @@ def test_every_default_v4_checkpoint_has_a_fixture():
     covered = {k.split("|")[0] for k in CONFIGS}
     defaults = [(arch, c) for arch, (entry, alpha) in registry.timm_names().items()
                 for c in entry.checkpoints if c.default and c.alpha == alpha]
-    assert len(defaults) == 6
+    assert len(defaults) == 8
     for arch, c in defaults:
         assert f"{arch}.{c.tag}" in covered, arch
 
@@ -52,7 +52,7 @@ def test_data_config_is_timms(key):
             np.testing.assert_allclose(got, want[k], rtol=0, atol=1e-9)
         else:
             assert got == want[k], (key, k)
-    assert ours["num_classes"] == 1000
+    assert ours["num_classes"] == 1000  # every default has an ImageNet-1k head
 
 
 @pytest.mark.parametrize("key", sorted(CONFIGS))

@@ -32,6 +32,9 @@ PAPER_CHANNELS = {
     "MobileNetV4ConvLarge": [24, 48, 96, 192, 960],
     "MobileNetV4HybridMedium": [32, 48, 80, 160, 960],
     "MobileNetV4HybridLarge": [24, 48, 96, 192, 960],
+    # timm's anti-aliased variants of Conv-Large and Conv-Medium.
+    "MobileNetV4ConvAALarge": [24, 48, 96, 192, 960],
+    "MobileNetV4ConvBlurMedium": [32, 48, 80, 160, 960],
 }
 V4_ENTRIES = {e.name: e for e in registry.ENTRIES.values() if e.timm_name}
 

@@ -41,6 +41,8 @@ TIMM_PARAMS = {
     "mobilenetv4_hybrid_medium_075": 7_313_528,
     "mobilenetv4_hybrid_large": 37_764_624,
     "mobilenetv4_hybrid_large_075": 22_754_984,
+    "mobilenetv4_conv_aa_large": 32_590_864,
+    "mobilenetv4_conv_blur_medium": 9_715_512,
 }
 
 # The V4 models of the registry, by timm's variant key ("conv_small").
@@ -189,7 +191,7 @@ def test_parameter_count_of_other_timm_widths(name):
 
 
 def test_builders_cover_every_variant():
-    assert len(V4) == 5 and all(CHECKPOINTS.values())
+    assert len(V4) == 7 and all(CHECKPOINTS.values())
     assert set(TIMM_NAMES) == set(TIMM_PARAMS)
     for key, entry in V4.items():
         assert getattr(km, entry.name) is entry.builder
@@ -209,17 +211,23 @@ def test_checkpoint_entry_is_consistent(key, ckpt):
     assert ckpt.converted_fname(True) == f"{ckpt.model}.{ckpt.tag}.h5"
     assert ckpt.converted_fname(False) == f"{ckpt.model}.{ckpt.tag}_notop.h5"
     assert f"_r{ckpt.input_size}_" in ckpt.tag  # timm tags name the resolution
-    assert "in1k" in ckpt.tag and not ckpt.tag.endswith("in12k")
+    # ImageNet-1k heads have a top-1; ImageNet-12k heads (11821 classes,
+    # never the default) have none.
+    in12k = ckpt.tag.endswith("_in12k")
+    assert ckpt.num_classes == (11821 if in12k else 1000)
+    assert in12k or "in1k" in ckpt.tag
+    assert not (in12k and ckpt.default)
     assert 0.8 <= ckpt.crop_pct <= 1.0
     assert (ckpt.test_input_size is None) == (ckpt.test_crop_pct is None)
     if ckpt.test_input_size is not None:
         assert ckpt.test_input_size > ckpt.input_size
         assert ckpt.crop_pct <= ckpt.test_crop_pct <= 1.0
-        assert ckpt.test_top1 > ckpt.top1
+        assert in12k or ckpt.test_top1 > ckpt.top1
     assert (ckpt.mean, ckpt.std) in (
         (v4_arch.IMAGENET_MEAN, v4_arch.IMAGENET_STD),
         (v4_arch.INCEPTION_MEAN, v4_arch.INCEPTION_STD))
-    assert 60.0 < ckpt.top1 < 90.0
+    assert (ckpt.top1 is None) == in12k
+    assert in12k or 60.0 < ckpt.top1 < 90.0
     assert ckpt.interpolation == "bicubic"
 
 

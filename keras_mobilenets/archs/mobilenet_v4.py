@@ -8,8 +8,9 @@ paths (`blocks_2_1_dw_start_conv`), so its checkpoints convert mechanically
 
 Checkpoints are timm 1.0.31's `pretrained_cfgs`; top-1 accuracies are timm's
 results-imagenet.csv, at the training resolution (`input_size`, `crop_pct`)
-and at the test resolution (`test_input_size`, `test_crop_pct`). Every
-checkpoint was trained with bicubic resizing.
+and at the test resolution (`test_input_size`, `test_crop_pct`); the
+ImageNet-12k heads (`*_in12k`, 11821 classes) have none. Every checkpoint
+was trained with bicubic resizing.
 """
 
 import dataclasses
@@ -214,10 +215,10 @@ INCEPTION_MEAN, INCEPTION_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
 
 def _ckpt(model, tag, alpha, size, crop, test_size, test_crop, norm, top1,
-          test_top1):
+          test_top1, num_classes=1000):
     mean, std = norm
     return TimmCheckpoint(model, tag, alpha, size, crop, test_size, test_crop,
-                          mean, std, top1, test_top1)
+                          mean, std, top1, test_top1, num_classes=num_classes)
 
 
 def _defaults_first(checkpoints):
@@ -232,6 +233,7 @@ def _defaults_first(checkpoints):
 
 IMNET = (IMAGENET_MEAN, IMAGENET_STD)
 INCEP = (INCEPTION_MEAN, INCEPTION_STD)
+IN12K = 11821  # classes of timm's ImageNet-12k heads (no ImageNet-1k top-1)
 
 # Per variant (the keys of mobilenet_v4.VARIANTS), timm's default checkpoint
 # of each alpha first: that is what `weights="imagenet"` loads.
@@ -248,6 +250,10 @@ _CHECKPOINTS = {
         _ckpt("mobilenetv4_conv_medium", "e500_r224_in1k", 1.0, 224, 0.95, 256, 1.0, IMNET, 79.092, 79.836),
         # Pre-trained on ImageNet-12k, fine-tuned on ImageNet-1k.
         _ckpt("mobilenetv4_conv_medium", "e250_r384_in12k_ft_in1k", 1.0, 384, 0.95, None, None, IMNET, 82.776, None),
+        # ImageNet-12k heads.
+        _ckpt("mobilenetv4_conv_medium", "e180_r384_in12k", 1.0, 384, 1.0, None, None, IMNET, None, None, IN12K),
+        _ckpt("mobilenetv4_conv_medium", "e180_ad_r384_in12k", 1.0, 384, 1.0, None, None, IMNET, None, None, IN12K),
+        _ckpt("mobilenetv4_conv_medium", "e250_r384_in12k", 1.0, 384, 1.0, None, None, IMNET, None, None, IN12K),
     ),
     "conv_large": (
         _ckpt("mobilenetv4_conv_large", "e600_r384_in1k", 1.0, 384, 0.95, 448, 1.0, IMNET, 82.974, 83.418),
@@ -259,14 +265,23 @@ _CHECKPOINTS = {
         _ckpt("mobilenetv4_hybrid_medium", "ix_e550_r256_in1k", 1.0, 256, 0.95, 320, 1.0, IMNET, 81.478, 82.500),
         _ckpt("mobilenetv4_hybrid_medium", "ix_e550_r384_in1k", 1.0, 384, 0.95, 448, 1.0, IMNET, 82.952, 83.390),
         _ckpt("mobilenetv4_hybrid_medium", "e500_r224_in1k", 1.0, 224, 0.95, 256, 1.0, IMNET, 80.432, 81.284),
+        _ckpt("mobilenetv4_hybrid_medium", "e200_r256_in12k", 1.0, 256, 0.95, 320, 1.0, IMNET, None, None, IN12K),
     ),
     "hybrid_large": (
         _ckpt("mobilenetv4_hybrid_large", "ix_e600_r384_in1k", 1.0, 384, 0.95, 448, 1.0, IMNET, 83.996, 84.352),
         _ckpt("mobilenetv4_hybrid_large", "e600_r384_in1k", 1.0, 384, 0.95, 448, 1.0, IMNET, 83.826, 84.264),
     ),
+    # timm's "experimental" variants: anti-aliased (avg) and blur-pooled.
+    "conv_aa_large": (
+        _ckpt("mobilenetv4_conv_aa_large", "e230_r448_in12k_ft_in1k", 1.0, 448, 0.95, 544, 1.0, IMNET, 84.668, 84.990),
+        _ckpt("mobilenetv4_conv_aa_large", "e230_r384_in12k_ft_in1k", 1.0, 384, 0.95, 480, 1.0, IMNET, 84.314, 84.772),
+        _ckpt("mobilenetv4_conv_aa_large", "e600_r384_in1k", 1.0, 384, 0.95, 480, 1.0, IMNET, 83.264, 83.826),
+        _ckpt("mobilenetv4_conv_aa_large", "e230_r384_in12k", 1.0, 384, 0.95, 448, 1.0, IMNET, None, None, IN12K),
+    ),
+    "conv_blur_medium": (
+        _ckpt("mobilenetv4_conv_blur_medium", "e500_r224_in1k", 1.0, 224, 0.95, 256, 1.0, IMNET, 79.446, 80.152),
+    ),
 }
-
-
 
 
 def preprocess_input(x, data_format=None):
@@ -277,16 +292,20 @@ def preprocess_input(x, data_format=None):
 
 def _weights_note(checkpoints):
     lines = textwrap.wrap(
-        "The weights are timm's ImageNet-1k checkpoints, downloaded from the "
+        "The weights are timm's checkpoints, downloaded from the "
         "Hugging Face hub and converted on first use (the conversion is "
         "cached). `weights` may also name one of these tags, the path of "
         "a timm .safetensors checkpoint of this architecture (converted on "
         "load), or a timm repository of the hub, 'hf-hub:<repo_id>'. Tag: "
-        "alpha, training resolution, top-1 there.", 76)
+        "alpha, training resolution, ImageNet-1k top-1 there (an "
+        "ImageNet-12k head has 11821 classes, which `classes` left at 1000 "
+        "takes, and no top-1).", 76)
     for c in checkpoints:
         default = " (`weights='imagenet'`)" if c.default else ""
+        result = (f"{c.top1}%" if c.num_classes == 1000
+                  else f"{c.num_classes} classes")
         lines.append(f"- {c.tag!r}{default}: {c.alpha}, "
-                     f"{c.input_size}x{c.input_size}, {c.top1}%.")
+                     f"{c.input_size}x{c.input_size}, {result}.")
     lines += textwrap.wrap(
         "`alpha` rounds widths as timm does, and leaves the stem (when "
         "narrowing), the 1280-wide head and the attention heads unscaled.", 76)
@@ -294,7 +313,7 @@ def _weights_note(checkpoints):
 
 
 def _register(key, title, stem_filters, activation, layer_scale, stages,
-              params, test_alpha, timm_alphas=()):
+              params, test_alpha, timm_alphas=(), downsample=None):
     name = "MobileNetV4" + title.replace("-", "")
     checkpoints = _defaults_first(_CHECKPOINTS[key])
     arch = Arch(
@@ -311,7 +330,8 @@ def _register(key, title, stem_filters, activation, layer_scale, stages,
         # strided convolution.
         conventions=Conventions(activation=activation, bn_epsilon=1e-5,
                                 bn_momentum=0.9, padding="symmetric",
-                                pad_all=True, layer_scale=layer_scale),
+                                pad_all=True, layer_scale=layer_scale,
+                                downsample=downsample),
         width="divisible",
         preprocessing="normalize",
     )
@@ -350,3 +370,11 @@ MobileNetV4HybridMedium = _register(
 MobileNetV4HybridLarge = _register(
     "hybrid_large", "HybridLarge", 24, "gelu", 1e-5, HYBRID_LARGE, 37_764_624,
     0.25, timm_alphas=(0.75,))
+# timm's anti-aliased variants (`aa_layer`): the same rows, each strided
+# block convolution at stride 1 followed by a downsampling layer.
+MobileNetV4ConvAALarge = _register(
+    "conv_aa_large", "ConvAALarge", 24, "relu", None, CONV_LARGE, 32_590_864,
+    0.25, downsample="avg")
+MobileNetV4ConvBlurMedium = _register(
+    "conv_blur_medium", "ConvBlurMedium", 32, "relu", None, CONV_MEDIUM,
+    9_715_512, 0.5, downsample="blur")

@@ -51,6 +51,7 @@ class KerasCheckpoint:
     std: tuple = (0.5, 0.5, 0.5)
     test_input_size: typing.Optional[int] = None
     test_crop_pct: typing.Optional[float] = None
+    num_classes: int = 1000
 
     @property
     def sizes(self):
@@ -84,6 +85,7 @@ class TimmCheckpoint:
     interpolation: str = "bicubic"
     crop_mode: str = "center"  # resize the shorter side, then center-crop
     default: bool = False  # what weights="imagenet" loads for its alpha
+    num_classes: int = 1000  # of its top: 11821 for ImageNet-12k heads
     options: typing.Mapping[str, object] = dataclasses.field(
         default_factory=dict)
 

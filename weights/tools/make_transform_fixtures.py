@@ -29,7 +29,8 @@ from transform_reference import ELEPHANT, photos, summary  # noqa: E402
 # The default checkpoint of each timm architecture we register.
 V4 = ["mobilenetv4_conv_small", "mobilenetv4_conv_small_050",
       "mobilenetv4_conv_medium", "mobilenetv4_conv_large",
-      "mobilenetv4_hybrid_medium", "mobilenetv4_hybrid_large"]
+      "mobilenetv4_hybrid_medium", "mobilenetv4_hybrid_large",
+      "mobilenetv4_conv_aa_large", "mobilenetv4_conv_blur_medium"]
 # keras_mobilenets.data_config("MobileNet"): the TF-Slim recipe.
 SLIM = dict(input_size=(3, 224, 224), interpolation="bilinear", crop_pct=0.875,
             crop_mode="squash", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))

@@ -38,7 +38,20 @@ Stored per model (weights are NOT stored, they are regenerated from the spec):
   (1, 8, 8, C) top-left corner patch (the corner exercises the padding).
 
 Prints max |logit| and the param count per model.
+
+Besides, on every run (small, no model forward):
+
+* ``tests/fixtures/v4/downsample.npz``: timm's anti-aliasing layers
+  (``create_aa("blurpc" | "avg", channels, stride=2)``, what
+  ``mobilenetv4_conv_blur_medium`` / ``_conv_aa_large`` use, and a 5-tap
+  ``BlurPool2d``) on ``reference_input`` of odd and even sizes: ``<case>_x``
+  (NHWC) and ``<case>_y`` (NHWC), with ``cases``.
+* ``tests/fixtures/v4/checkpoints.json``: timm's ``pretrained_cfg`` of every
+  ``mobilenetv4*`` tag with weights (``timm.list_pretrained``), and for tags
+  whose ``num_classes`` is not 1000 the classifier shapes of
+  ``timm.create_model(arch, num_classes=...)``.
 """
+import json
 import os
 import sys
 
@@ -58,6 +71,8 @@ MODELS = [
     "mobilenetv4_conv_large",
     "mobilenetv4_hybrid_medium",
     "mobilenetv4_hybrid_large",
+    "mobilenetv4_conv_aa_large",
+    "mobilenetv4_conv_blur_medium",
 ]
 SEED = 0
 SMALL_HW = (160, 192)
@@ -132,8 +147,54 @@ def make_fixture(name):
     return path
 
 
+def make_downsample_fixture():
+    from timm.layers import BlurPool2d, create_aa
+
+    cases = {
+        "blurpc": (create_aa("blurpc", channels=3, stride=2), (2, 7, 10, 3)),
+        "blurpc_even": (create_aa("blurpc", channels=3, stride=2), (1, 8, 6, 3)),
+        "blur5_constant": (BlurPool2d(4, filt_size=5, stride=2, pad_mode="constant"),
+                           (1, 9, 8, 4)),
+        "avg": (create_aa("avg", channels=3, stride=2), (2, 7, 10, 3)),
+    }
+    out = dict(cases=np.array(list(cases)), timm_version=np.array(timm.__version__))
+    for case, (layer, shape) in cases.items():
+        x = reference_input(shape, seed=SEED)
+        with torch.no_grad():
+            y = layer.eval()(_nchw(x)).numpy().transpose(0, 2, 3, 1)
+        out[f"{case}_x"], out[f"{case}_y"] = x, y.astype(np.float32)
+        print(f"{case}: {type(layer).__name__} {shape} -> {y.shape}")
+    np.savez_compressed(os.path.join(OUT_DIR, "downsample.npz"), **out)
+
+
+CFG_KEYS = ("num_classes", "input_size", "crop_pct", "test_input_size",
+            "test_crop_pct", "mean", "std", "interpolation", "crop_mode")
+
+
+def make_checkpoints_fixture():
+    from timm.models import get_pretrained_cfg
+
+    cfgs, heads = {}, {}
+    for name in timm.list_pretrained("mobilenetv4*"):
+        cfg = get_pretrained_cfg(name).to_dict()
+        cfgs[name] = {k: cfg.get(k) for k in CFG_KEYS}
+        if cfg["num_classes"] != 1000:
+            model = timm.create_model(name.split(".")[0], num_classes=cfg["num_classes"])
+            heads[name] = {k: list(v.shape) for k, v in model.state_dict().items()
+                           if k.startswith("classifier.")}
+    path = os.path.join(OUT_DIR, "checkpoints.json")
+    with open(path, "w") as f:
+        json.dump(dict(timm_version=timm.__version__, pretrained_cfgs=cfgs,
+                       classifier_shapes=heads), f, indent=1, sort_keys=True)
+    print(f"{len(cfgs)} pretrained cfgs, {len(heads)} with another head -> "
+          f"{os.path.relpath(path, REPO)}")
+
+
 def main(argv):
     torch.manual_seed(0)
+    os.makedirs(OUT_DIR, exist_ok=True)
+    make_downsample_fixture()
+    make_checkpoints_fixture()
     for name in argv or MODELS:
         make_fixture(name)
 
