@@ -32,11 +32,12 @@ def shared_image(name):
     return os.path.join(SHARED, "images", name)
 
 
-def load_dataset(*args, **kwargs):
-    """`tfds.load`; under CI's switch, on TensorFlow Datasets' mock data."""
+def load_dataset(*args, mock_examples=64, **kwargs):
+    """`tfds.load`; under CI's switch, on TensorFlow Datasets' mock data
+    (`mock_examples` of them)."""
     import tensorflow_datasets as tfds
 
     if os.environ.get(SWITCH) != "1":
         return tfds.load(*args, **kwargs)
-    with tfds.testing.mock_data(num_examples=64):
+    with tfds.testing.mock_data(num_examples=mock_examples):
         return tfds.load(*args, **kwargs)
