@@ -67,14 +67,25 @@ def timm_runner(name, memory_format):
 
     fmt = {"contiguous": torch.contiguous_format,
            "channels_last": torch.channels_last}[memory_format]
+    device = torch_device()
     model = timm.create_model(name, pretrained=False).eval()
-    model = model.to(memory_format=fmt)
+    model = model.to(device, memory_format=fmt)
 
     def run(images):
+        # On a GPU the copies in and out are timed, as Keras' predict
+        # takes and returns NumPy arrays.
         with torch.inference_mode():
-            return model(images)
+            return model(images.to(device)).cpu()
 
     return run, lambda images: timm_input(images, fmt)
+
+
+def torch_device():
+    """Where timm runs: the GPU where PyTorch sees one (as Keras' JAX and
+    PyTorch backends then run there too), else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def timm_input(images, fmt):
@@ -108,19 +119,21 @@ def timm_trainer(name, memory_format, batch):
 
     fmt = {"contiguous": torch.contiguous_format,
            "channels_last": torch.channels_last}[memory_format]
+    device = torch_device()
     model = timm.create_model(name, pretrained=False).train()
-    model = model.to(memory_format=fmt)
+    model = model.to(device, memory_format=fmt)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = torch.nn.CrossEntropyLoss()
     labels = torch.randint(0, 1000, (batch,),
                            generator=torch.Generator().manual_seed(1))
+    labels = labels.to(device)
 
     def step(images):
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(images), labels)
+        loss = loss_fn(model(images.to(device)), labels)
         loss.backward()
         optimizer.step()
-        return loss
+        return loss.item()  # waits for the step, as train_on_batch does
 
     return step, lambda images: timm_input(images, fmt)
 

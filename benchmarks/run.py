@@ -117,6 +117,13 @@ def machine():
             versions.append(f"{module} {__import__(module).__version__}")
         except ImportError:
             pass
+    try:
+        import torch
+
+        if torch.cuda.is_available():  # timm and Keras' JAX/torch run there
+            cpu = f"{torch.cuda.get_device_name(0)} GPU with {cpu}"
+    except ImportError:
+        pass
     return (f"{cpu}, {os.cpu_count()} logical CPUs visible, "
             f"{platform.system()} {platform.release()}, Python "
             f"{platform.python_version()}; " + ", ".join(versions))
