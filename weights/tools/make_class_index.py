@@ -11,10 +11,11 @@ prints the MD5 of what it wrote; Keras pins c2c37ea517e94d9795004a39431a14cb for
 its copy, so equal MD5s prove the two files are byte-identical.
 """
 
-import argparse
 import hashlib
 import json
 import os
+
+import timm_info
 
 KERAS_MD5 = "c2c37ea517e94d9795004a39431a14cb"
 OUT = os.path.join(
@@ -24,24 +25,9 @@ OUT = os.path.join(
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timm-info", help="timm/data/_info directory")
-    args = parser.parse_args()
-    info = args.timm_info
-    if info is None:
-        import timm.data
-
-        info = os.path.join(os.path.dirname(timm.data.__file__), "_info")
-    with open(os.path.join(info, "imagenet_synsets.txt")) as f:
-        synsets = [line.strip() for line in f if line.strip()]
-    lemmas = {}
-    with open(os.path.join(info, "imagenet_synset_to_lemma.txt")) as f:
-        for line in f:
-            wnid, lemma = line.rstrip("\n").split("\t", 1)
-            lemmas[wnid] = lemma.split(",")[0].strip().replace(" ", "_")
-    if len(synsets) != 1000:
-        raise SystemExit(f"expected 1000 synsets, found {len(synsets)}")
-    index = {str(i): [wnid, lemmas[wnid]] for i, wnid in enumerate(synsets)}
+    pairs = timm_info.classes("imagenet_synsets.txt",
+                              __doc__.splitlines()[0], 1000)
+    index = {str(i): [wnid, name] for i, (wnid, name) in enumerate(pairs)}
     text = json.dumps(index)
     with open(OUT, "w") as f:
         f.write(text)
