@@ -20,6 +20,7 @@ from . import checkpoints
 from . import spec
 from . import weights as weights_lib
 from ._placeholders import placeholder_weights
+from .model import Model
 
 TAPS_ATTRIBUTE = "_keras_mobilenets_taps"
 # ((class id, class name), ...) of the top, where its weights name them.
@@ -308,7 +309,7 @@ def _network(entry, opts, arch, shape, checkpoint, rows):
     elif opts.pooling == "max":
         x = layers.GlobalMaxPooling2D(name=fixed["max_pool"])(x)
     name = opts.name or entry.model_name.format(alpha=opts.alpha, rows=rows)
-    return keras.Model(inputs, x, name=name), taps
+    return Model(inputs, x, name=name), taps
 
 
 def check(entry, arguments):

@@ -17,6 +17,7 @@ import keras
 from . import registry
 from .blocks import DOWNSAMPLE_LAYERS
 from .builder import TAPS_ATTRIBUTE
+from .model import Model
 
 STRIDES = (2, 4, 8, 16, 32)
 
@@ -165,4 +166,4 @@ def feature_model(model, name=None):
     outputs = {key(s): model.get_layer(name).output
                for s, name in layers.items()}
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    return keras.Model(inputs, outputs, name=name or f"{model.name}_features")
+    return Model(inputs, outputs, name=name or f"{model.name}_features")

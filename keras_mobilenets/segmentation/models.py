@@ -6,6 +6,7 @@ import keras
 
 from .. import features, registry
 from . import heads
+from ..model import Model
 
 LOSS_AND_METRIC = """Train with per-pixel integer labels and
 `keras.losses.SparseCategoricalCrossentropy(from_logits=True)` (its
@@ -57,7 +58,7 @@ def _backbone(backbone, input_shape, weights, output_stride, arguments):
 def _finish(backbone, logits, name):
     image = backbone.inputs[0]
     logits = heads.ResizeLike(name="logits")([logits, image])
-    return keras.Model(backbone.inputs[0], logits, name=name)
+    return Model(backbone.inputs[0], logits, name=name)
 
 
 def _check_rates(rates):

@@ -1,0 +1,164 @@
+"""Inference on the PyTorch backend runs as a plan (`_torch_plan`) that gives
+Keras' own functional call's outputs; anything else is Keras' call.
+
+The class of every model (`keras_mobilenets.Model`) and its `.keras` round
+trip are checked on every backend; the plan only on PyTorch."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_mobilenets as km
+from keras_mobilenets import _torch_plan
+
+BACKEND = keras.backend.backend()
+torch_only = pytest.mark.skipif(
+    BACKEND != "torch", reason="the plan is the PyTorch backend's inference")
+
+CASES = [  # (builder, keyword arguments, input size)
+    ("MobileNet", dict(alpha=0.25), 64),
+    ("MobileNetV2", dict(alpha=0.35), 64),
+    ("MobileNetV3Small", dict(alpha=0.75), 64),
+    ("MobileNetV3Large", dict(include_top=False, pooling="avg", minimalistic=True), 64),
+    ("MobileNetV4ConvSmall", dict(), 64),
+    ("MobileNetV4HybridMedium", dict(), 64),
+    ("MobileNetV4ConvBlurMedium", dict(include_top=False), 64),
+    ("MobileNetV4ConvSmall", dict(include_top=False, output_stride=8), 64),
+]
+
+
+def _build(name, kwargs, size, seed=0):
+    """The model with random BatchNorm statistics (so folding matters) and
+    logits rather than probabilities where it has a top."""
+    if kwargs.get("include_top", True):
+        kwargs = dict(kwargs, classifier_activation=None)
+    model = getattr(km, name)(weights=None, input_shape=(size, size, 3), **kwargs)
+    _randomize_batch_norm(model, seed)
+    return model
+
+
+def _randomize_batch_norm(model, seed):
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.moving_mean.shape[0]
+            layer.moving_mean.assign(rng.normal(0, 0.2, n).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.5, 2, n).astype("float32"))
+            layer.gamma.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
+            layer.beta.assign(rng.normal(0, 0.2, n).astype("float32"))
+
+
+def _keras_call(model, x, **kwargs):
+    """Keras' own functional call, past our `Model.call`."""
+    return super(km.Model, model).call(x, **kwargs)
+
+
+def _images(size, batch=2, seed=1):
+    return np.random.default_rng(seed).uniform(
+        0, 255, (batch, size, size, 3)).astype("float32")
+
+
+def test_every_model_is_ours_and_survives_a_keras_file(tmp_path):
+    model = _build("MobileNetV3Small", dict(alpha=0.75), 64)
+    assert isinstance(model, km.Model) and isinstance(model, keras.Model)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is km.Model
+    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    x = _images(64)
+    np.testing.assert_allclose(loaded.predict_on_batch(x),
+                               model.predict_on_batch(x), rtol=0, atol=1e-6)
+    assert type(km.fold_batch_norm(model)) is km.Model
+    if BACKEND != "torch":  # other backends never make a plan
+        assert "_km_torch_plan" not in model.__dict__
+
+
+@torch_only
+@pytest.mark.parametrize("name, kwargs, size", CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_plan_gives_keras_outputs(name, kwargs, size):
+    import torch
+
+    model = _build(name, kwargs, size)
+    x = torch.from_numpy(_images(size))
+    before = x.clone()
+    with torch.no_grad():
+        want = _keras_call(model, x, training=False)
+        got = model(x, training=False)
+    assert "_km_torch_plan" in model.__dict__
+    assert torch.equal(x, before)  # nothing written into the input
+    assert got.shape == want.shape and got.is_contiguous()
+    scale = float(want.abs().max())
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0,
+                               atol=1e-5 * max(scale, 1.0))
+    np.testing.assert_allclose(model.predict_on_batch(x.numpy()), want.numpy(),
+                               rtol=0, atol=1e-5 * max(scale, 1.0))
+
+
+@torch_only
+def test_v1_to_v3_plans_need_no_keras_layer_calls():
+    for name, kwargs, size in CASES[:4]:
+        plan = _torch_plan.plan_of(_build(name, kwargs, size))
+        generic = [node.operation.name for fn, ins, out, node in plan.steps
+                   if ins is None]
+        assert generic == [], (name, generic)
+
+
+@torch_only
+def test_plan_sees_new_weights_and_recorded_gradients_use_keras():
+    import torch
+
+    model = _build("MobileNetV2", dict(alpha=0.35), 64)
+    x = torch.from_numpy(_images(64))
+    with torch.no_grad():
+        first = model(x, training=False)
+        _randomize_batch_norm(model, seed=5)       # assign() writes in place
+        conv = model.get_layer("Conv1")
+        conv.kernel.assign(conv.kernel.numpy() * 2.0)
+        second = model(x, training=False)
+        want = _keras_call(model, x, training=False)
+    assert float((second - first).abs().max()) > 1e-3
+    np.testing.assert_allclose(second.numpy(), want.numpy(), rtol=0, atol=1e-5)
+    # With gradients recorded (fine-tuning with BatchNorm in inference mode)
+    # Keras' own call runs, and the gradient reaches the kernels.
+    out = model(x, training=False)
+    out.sum().backward()
+    assert conv.kernel.value.grad is not None
+
+
+@torch_only
+def test_training_call_is_keras():
+    import torch
+
+    model = _build("MobileNetV3Small", dict(alpha=0.75), 64)
+    x = torch.from_numpy(_images(64))
+    with torch.no_grad():
+        assert not _torch_plan.usable(model, x, True, None, {})
+        assert _torch_plan.usable(model, x, False, None, {})
+        assert not _torch_plan.usable(model, x.double(), False, None, {})
+    assert not _torch_plan.usable(model, x, False, None, {})  # grad enabled
+
+
+@torch_only
+def test_feature_extractor_and_quantized_model():
+    import torch
+
+    model = _build("MobileNetV4ConvSmall", dict(), 64)
+    features = km.feature_model(model)
+    assert isinstance(features, km.Model)
+    x = torch.from_numpy(_images(64))
+    with torch.no_grad():
+        got = features(x, training=False)
+        want = _keras_call(features, x, training=False)
+    assert len(keras.tree.flatten(got)) == len(keras.tree.flatten(want)) > 1
+    for g, w in zip(keras.tree.flatten(got), keras.tree.flatten(want)):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=0, atol=1e-5)
+    with torch.no_grad():
+        model(x, training=False)
+        plan = model.__dict__["_km_torch_plan"]
+        model.quantize("int8")  # the classifier (Keras 3.15 quantizes Dense)
+        got = model(x, training=False)
+        want = _keras_call(model, x, training=False)
+    assert model.__dict__["_km_torch_plan"] is not plan  # made again
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0, atol=1e-4)
