@@ -22,7 +22,7 @@ PyTorch tensor's version counter counts its in-place writes, which is how
 Keras assigns). A plan is used only where Keras' own path would give the
 same numbers in inference: no gradients recorded, `training` falsy, no
 mask, one float32 tensor in, and not inside `torch.compile`, tracing or
-export (`usable`).
+export (`plan_input`).
 """
 
 import keras
@@ -38,18 +38,29 @@ _ELEMENTWISE = {  # Keras activation name -> torch.nn.functional name
 }
 
 
-def usable(model, inputs, training, mask, kwargs):
-    """Whether `model.call(inputs, ...)` may run as a plan."""
+def plan_input(model, inputs, training, mask, kwargs):
+    """The tensor `model.call(inputs, ...)` may run its plan on (converted
+    as Keras converts a functional model's input: to the input's dtype), or
+    None where Keras' own call must run."""
     if keras.backend.backend() != "torch" or training or mask is not None or kwargs:
-        return False
+        return None
     import torch
 
-    if (not isinstance(inputs, torch.Tensor) or inputs.dtype != torch.float32
-            or inputs.ndim != 4 or torch.is_grad_enabled()
-            or torch.compiler.is_compiling() or torch.jit.is_tracing()
+    if (torch.is_grad_enabled() or torch.compiler.is_compiling()
+            or torch.jit.is_tracing() or len(model.inputs) != 1
+            or model.compute_dtype != "float32"
+            or model.inputs[0].dtype != "float32"
             or keras.config.image_data_format() != "channels_last"):
-        return False
-    return len(model.inputs) == 1 and model.compute_dtype == "float32"
+        return None
+    if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
+        inputs = inputs[0]
+    if isinstance(inputs, (list, tuple, dict)) or not hasattr(inputs, "shape"):
+        return None
+    if len(inputs.shape) != 4:
+        return None
+    tensor = keras.ops.convert_to_tensor(inputs, dtype="float32")
+    # Keras infers output shapes by calling on "meta" tensors: its own call.
+    return None if tensor.device.type == "meta" else tensor
 
 
 def plan_of(model):

@@ -18,6 +18,7 @@ class Model(keras.Model):
     """
 
     def call(self, inputs, training=None, mask=None, **kwargs):
-        if _torch_plan.usable(self, inputs, training, mask, kwargs):
-            return _torch_plan.plan_of(self)(inputs)
+        tensor = _torch_plan.plan_input(self, inputs, training, mask, kwargs)
+        if tensor is not None:
+            return _torch_plan.plan_of(self)(tensor)
         return super().call(inputs, training=training, mask=mask, **kwargs)

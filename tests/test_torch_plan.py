@@ -128,16 +128,37 @@ def test_plan_sees_new_weights_and_recorded_gradients_use_keras():
 
 
 @torch_only
-def test_training_call_is_keras():
+def test_only_inference_without_gradients_uses_the_plan():
     import torch
 
     model = _build("MobileNetV3Small", dict(alpha=0.75), 64)
-    x = torch.from_numpy(_images(64))
+    images = _images(64)
+    x = torch.from_numpy(images)
+
+    def plan_runs(*args):
+        return _torch_plan.plan_input(model, *args) is not None
+
     with torch.no_grad():
-        assert not _torch_plan.usable(model, x, True, None, {})
-        assert _torch_plan.usable(model, x, False, None, {})
-        assert not _torch_plan.usable(model, x.double(), False, None, {})
-    assert not _torch_plan.usable(model, x, False, None, {})  # grad enabled
+        assert plan_runs(x, False, None, {}) and plan_runs(x, None, None, {})
+        assert plan_runs(images, False, None, {})   # predict_on_batch's NumPy
+        assert plan_runs(x.double(), False, None, {})  # cast as Keras casts
+        assert not plan_runs(x, True, None, {})
+        assert not plan_runs(x[0], False, None, {})
+    assert not plan_runs(x, False, None, {})  # gradients recorded
+    calls = []
+    real = _torch_plan.Plan.__call__
+    _torch_plan.Plan.__call__ = lambda self, t: calls.append(1) or real(self, t)
+    try:
+        model.predict_on_batch(images)
+        assert len(calls) == 1
+        model.predict(images, verbose=0)
+        predicted = len(calls)
+        assert predicted > 1
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(images, np.zeros((2, 1000)), verbose=0)  # trains as Keras
+    finally:
+        _torch_plan.Plan.__call__ = real
+    assert len(calls) == predicted
 
 
 @torch_only
