@@ -31,6 +31,8 @@ from . import _kernels
 from ._graph import foldable_pairs
 from .layers import LayerScale
 
+_CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+
 _ELEMENTWISE = {  # Keras activation name -> torch.nn.functional name
     "relu": "relu", "relu6": "relu6", "hard_sigmoid": "hardsigmoid",
     "hard_silu": "hardswish", "hard_swish": "hardswish", "sigmoid": "sigmoid",
@@ -114,15 +116,23 @@ class Plan:
         pairs = foldable_pairs(model)
         folded = {conv.name: model.get_layer(bn) for bn, conv in pairs.items()}
         self.cache = {}
+        nodes = list(self._nodes())
+        absorbed, conv_pads = _absorbed_padding(nodes, self.output_ids)
         steps = []
-        for node in self._nodes():
+        for node in nodes:
             layer = node.operation
             ins = [id(t) for t in node.input_tensors]
-            if isinstance(layer, keras.layers.BatchNormalization) and layer.name in pairs:
-                # Its convolution's step computes it.
+            if id(node) in absorbed or (
+                    isinstance(layer, keras.layers.BatchNormalization)
+                    and layer.name in pairs):
+                # The convolution that reads it pads or normalises itself.
                 steps.append((_IDENTITY, ins, id(node.outputs[0]), node))
                 continue
-            fn = self._step(layer, node, folded.get(layer.name))
+            if isinstance(layer, _CONVS):
+                fn = self._step(layer, node, folded.get(layer.name),
+                                conv_pads.get(id(node), 0))
+            else:
+                fn = self._step(layer, node, None)
             if fn is None:
                 steps.append((self._generic(node), None,
                               [id(t) for t in node.outputs], node))
@@ -138,7 +148,7 @@ class Plan:
                     yield node
 
     # -- steps ---------------------------------------------------------
-    def _step(self, layer, node, bn):
+    def _step(self, layer, node, bn, pad=0):
         """A function of the inputs' plan tensors, or None (generic)."""
         import torch
         import torch.nn.functional as F
@@ -153,7 +163,7 @@ class Plan:
             return None
         ndim = len(node.input_tensors[0].shape)
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
-            return self._conv(layer, bn)
+            return self._conv(layer, bn, pad)
         if isinstance(layer, keras.layers.BatchNormalization):
             if ndim not in (2, 4) or layer.axis not in (-1, ndim - 1):
                 return None
@@ -169,9 +179,9 @@ class Plan:
             act = _activation(layer.activation, ndim)
             return _IDENTITY if act is None else (act or None)
         if isinstance(layer, (keras.layers.Add, keras.layers.Multiply)):
-            shapes = [tuple(t.shape[1:]) for t in node.input_tensors]
-            first_is_full = shapes[0] == tuple(node.outputs[0].shape[1:])
-            return _merge(isinstance(layer, keras.layers.Add), first_is_full)
+            full = [tuple(t.shape[1:]) == tuple(node.outputs[0].shape[1:])
+                    for t in node.input_tensors]
+            return _merge(isinstance(layer, keras.layers.Add), full)
         if isinstance(layer, (keras.layers.Dropout, keras.layers.SpatialDropout2D)):
             return _IDENTITY
         if (isinstance(layer, keras.layers.GlobalAveragePooling2D)
@@ -217,7 +227,7 @@ class Plan:
                 hit = self.cache[key] = (stamp, make(*values))
         return hit[1]
 
-    def _conv(self, layer, bn):
+    def _conv(self, layer, bn, valid_pad):
         import torch.nn.functional as F
 
         act = _activation(layer.activation, 4)
@@ -257,7 +267,7 @@ class Plan:
 
         def run(x):
             weight, bias = self._weights(key, variables, make)
-            pad = 0
+            pad = valid_pad
             if layer.padding == "same":
                 rows, cols = x.shape[2], x.shape[3]
                 top, bottom = _kernels.same_padding(
@@ -395,25 +405,29 @@ class _InPlace:
         return step
 
 
-def _merge(add, first_is_full):
-    """Add or Multiply of any number of same-layout tensors; in place into
-    the first where it has the output's shape."""
+def _merge(add, full):
+    """Add or Multiply of same-layout tensors (`full`: which have the
+    output's shape); in place into the first where the plan allows."""
     def fn(*xs, inplace):
-        out = xs[0]
-        for i, x in enumerate(xs[1:]):
-            if i == 0 and not (inplace and first_is_full):
-                out = out + x if add else out * x
-            else:
-                out = out.add_(x) if add else out.mul_(x)
+        first, second = xs[0], xs[1]
+        if inplace:
+            out = first.add_(second) if add else first.mul_(second)
+        else:
+            out = first + second if add else first * second
+        for x in xs[2:]:
+            out = out.add_(x) if add else out.mul_(x)
         return out
-    return _InPlace(fn)
+    step = _InPlace(fn)
+    step.full = full
+    return step
 
 
 def _in_place(steps, output_ids):
     """The steps, each `_InPlace` one bound to overwrite its first input
     where that input is a tensor a step of the plan made (not the model's
     input, not a view or a generic step's result, which may alias another
-    tensor) and nothing else reads it."""
+    tensor) and nothing else reads it. Add and Multiply of two tensors take
+    the free one first (the sum or product is the same either way)."""
     readers = {}
     for fn, ins, out, node in steps:
         for i in (ins if ins is not None else [id(t) for t in node.input_tensors]):
@@ -421,15 +435,59 @@ def _in_place(steps, output_ids):
     for i in output_ids:
         readers[i] = readers.get(i, 0) + 1
     fresh, bound = set(), []
+
+    def free(i):
+        return i in fresh and readers.get(i) == 1
+
     for fn, ins, out, node in steps:
-        free = ins is not None and ins[0] in fresh and readers.get(ins[0]) == 1
+        full = getattr(fn, "full", None)
+        if full is None:
+            free_first = ins is not None and free(ins[0])
+        else:  # Add, Multiply: only into an input of the output's shape
+            usable = [f and free(i) for f, i in zip(full, ins)]
+            if len(ins) == 2 and usable[1] and not usable[0]:
+                ins = [ins[1], ins[0]]
+                usable = usable[::-1]
+            free_first = usable[0]
         if fn is _IDENTITY:
-            if free:
+            if free_first:
                 fresh.add(out)
         elif isinstance(fn, _InPlace):
-            fn = fn.bound(free)
+            fn = fn.bound(free_first)
             fresh.add(out)
         elif ins is not None and getattr(fn, "fresh", True):
             fresh.add(out)
         bound.append((fn, ins, out, node))
     return bound
+
+
+def _absorbed_padding(nodes, output_ids):
+    """ZeroPadding2D nodes whose only reader is a 'valid' convolution and
+    whose padding is the same on both sides of each axis (MobileNetV4's,
+    as timm pads): that convolution pads itself (PyTorch's `padding`),
+    saving a copy of the feature map. Returns (ids of those nodes,
+    {id of the convolution's node: (rows, cols) padding})."""
+    readers, producer = {}, {}
+    for node in nodes:
+        for t in node.input_tensors:
+            readers[id(t)] = readers.get(id(t), 0) + 1
+        for t in node.outputs:
+            producer[id(t)] = node
+    for i in output_ids:
+        readers[i] = readers.get(i, 0) + 1
+    absorbed, pads = set(), {}
+    for node in nodes:
+        layer = node.operation
+        if not (isinstance(layer, _CONVS) and layer.padding == "valid"
+                and len(node.input_tensors) == 1):
+            continue
+        source = producer.get(id(node.input_tensors[0]))
+        pad = source.operation if source is not None else None
+        if (isinstance(pad, keras.layers.ZeroPadding2D)
+                and pad.data_format == "channels_last"
+                and readers.get(id(node.input_tensors[0])) == 1):
+            (top, bottom), (left, right) = pad.padding
+            if top == bottom and left == right:
+                absorbed.add(id(source))
+                pads[id(node)] = (top, left)
+    return absorbed, pads
