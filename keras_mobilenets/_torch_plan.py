@@ -29,7 +29,7 @@ import keras
 
 from . import _kernels
 from ._graph import foldable_pairs
-from .layers import LayerScale
+from .layers import LayerScale, MultiQueryAttention
 
 _CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
 
@@ -153,7 +153,9 @@ class Plan:
         import torch
         import torch.nn.functional as F
 
-        if len(node.outputs) != 1 or set(node.arguments.kwargs) - {"training"}:
+        extra = {k for k, v in node.arguments.kwargs.items()
+                 if k != "training" and not (k == "mask" and v is None)}
+        if len(node.outputs) != 1 or extra:
             return None
         if not isinstance(layer, keras.layers.Layer):
             return _op(layer, node)
@@ -205,6 +207,9 @@ class Plan:
                 gamma = layer.gamma.value
                 return x * gamma.reshape((1, -1) + (1,) * (x.ndim - 2))
             return scale
+        if (isinstance(layer, MultiQueryAttention)
+                and layer.data_format == "channels_last"):
+            return _attention(layer.num_heads)
         if isinstance(layer, keras.layers.Dense) and ndim == 2:
             act = _activation(layer.activation, ndim)
             if act is False:
@@ -377,6 +382,25 @@ def _nhwc_any(value):
     import torch
 
     return _nhwc(value) if isinstance(value, torch.Tensor) else value
+
+
+def _attention(heads):
+    """`layers.MultiQueryAttention` on plan tensors: PyTorch's fused
+    scaled dot-product attention, every query head over the one key and
+    value head."""
+    import torch.nn.functional as F
+
+    def fn(query, key, value):
+        query, key, value = _nhwc(query), _nhwc(key), _nhwc(value)
+        batch, rows, cols, channels = query.shape
+        key_dim, value_dim = key.shape[-1], value.shape[-1]
+        q = query.reshape(batch, rows * cols, heads, key_dim).transpose(1, 2)
+        k = key.reshape(batch, 1, -1, key_dim).expand(-1, heads, -1, -1)
+        v = value.reshape(batch, 1, -1, value_dim).expand(-1, heads, -1, -1)
+        out = F.scaled_dot_product_attention(q, k, v, scale=key_dim ** -0.5)
+        out = out.transpose(1, 2).reshape(batch, rows, cols, heads * value_dim)
+        return _nchw(out)
+    return fn
 
 
 def _view(fn):
