@@ -15,6 +15,10 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
+# The PyTorch backend's inference plan: nothing of it runs on the others.
+collect_ignore = ([] if os.environ.get("KERAS_BACKEND") == "torch"
+                  else ["test_torch_plan.py"])
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 SHARED_WEIGHTS = os.path.join(SHARED, "weights")

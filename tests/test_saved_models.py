@@ -33,3 +33,22 @@ def test_old_keras_file_loads_with_the_same_outputs(name):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * scale)
     feats = km.feature_model(model)
     assert sorted(feats.output) == [f"stride_{s}" for s in (16, 2, 32, 4, 8)]
+
+
+def test_our_models_are_keras_mobilenets_model_in_and_out_of_a_keras_file(tmp_path):
+    """Every model is a `keras_mobilenets.Model` (a functional model whose
+    PyTorch inference runs as a plan), and stays one through a `.keras`
+    file and `fold_batch_norm`, with the same outputs."""
+    model = km.MobileNetV3Small(weights=None, input_shape=(64, 64, 3), alpha=0.75)
+    assert isinstance(model, km.Model) and isinstance(model, keras.Model)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is km.Model
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.predict_on_batch(x),
+                               model.predict_on_batch(x), rtol=0, atol=1e-6)
+    assert type(km.fold_batch_norm(model)) is km.Model
+    if keras.backend.backend() != "torch":  # a plan is the PyTorch backend's
+        assert "_km_torch_plan" not in model.__dict__

@@ -1,19 +1,17 @@
 """Inference on the PyTorch backend runs as a plan (`_torch_plan`) that gives
 Keras' own functional call's outputs; anything else is Keras' call.
 
-The class of every model (`keras_mobilenets.Model`) and its `.keras` round
-trip are checked on every backend; the plan only on PyTorch."""
+Collected only under the PyTorch backend (conftest.py); the class of every
+model and its `.keras` round trip are checked on every backend in
+test_saved_models.py."""
 
 import keras
 import numpy as np
 import pytest
+import torch
 
 import keras_mobilenets as km
 from keras_mobilenets import _torch_plan
-
-BACKEND = keras.backend.backend()
-torch_only = pytest.mark.skipif(
-    BACKEND != "torch", reason="the plan is the PyTorch backend's inference")
 
 CASES = [  # (builder, keyword arguments, input size)
     ("MobileNet", dict(alpha=0.25), 64),
@@ -58,28 +56,9 @@ def _images(size, batch=2, seed=1):
         0, 255, (batch, size, size, 3)).astype("float32")
 
 
-def test_every_model_is_ours_and_survives_a_keras_file(tmp_path):
-    model = _build("MobileNetV3Small", dict(alpha=0.75), 64)
-    assert isinstance(model, km.Model) and isinstance(model, keras.Model)
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert type(loaded) is km.Model
-    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
-    x = _images(64)
-    np.testing.assert_allclose(loaded.predict_on_batch(x),
-                               model.predict_on_batch(x), rtol=0, atol=1e-6)
-    assert type(km.fold_batch_norm(model)) is km.Model
-    if BACKEND != "torch":  # other backends never make a plan
-        assert "_km_torch_plan" not in model.__dict__
-
-
-@torch_only
 @pytest.mark.parametrize("name, kwargs, size", CASES,
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_plan_gives_keras_outputs(name, kwargs, size):
-    import torch
-
     model = _build(name, kwargs, size)
     x = torch.from_numpy(_images(size))
     before = x.clone()
@@ -96,7 +75,6 @@ def test_plan_gives_keras_outputs(name, kwargs, size):
                                rtol=0, atol=1e-5 * max(scale, 1.0))
 
 
-@torch_only
 def test_v1_to_v3_plans_need_no_keras_layer_calls():
     for name, kwargs, size in CASES[:4]:
         plan = _torch_plan.plan_of(_build(name, kwargs, size))
@@ -105,10 +83,7 @@ def test_v1_to_v3_plans_need_no_keras_layer_calls():
         assert generic == [], (name, generic)
 
 
-@torch_only
 def test_plan_sees_new_weights_and_recorded_gradients_use_keras():
-    import torch
-
     model = _build("MobileNetV2", dict(alpha=0.35), 64)
     x = torch.from_numpy(_images(64))
     with torch.no_grad():
@@ -127,10 +102,7 @@ def test_plan_sees_new_weights_and_recorded_gradients_use_keras():
     assert conv.kernel.value.grad is not None
 
 
-@torch_only
 def test_only_inference_without_gradients_uses_the_plan():
-    import torch
-
     model = _build("MobileNetV3Small", dict(alpha=0.75), 64)
     images = _images(64)
     x = torch.from_numpy(images)
@@ -161,10 +133,7 @@ def test_only_inference_without_gradients_uses_the_plan():
     assert len(calls) == predicted
 
 
-@torch_only
 def test_feature_extractor_and_quantized_model():
-    import torch
-
     model = _build("MobileNetV4ConvSmall", dict(), 64)
     features = km.feature_model(model)
     assert isinstance(features, km.Model)
