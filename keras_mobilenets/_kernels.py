@@ -102,3 +102,26 @@ def torch_batch_norm_nhwc(x, mean, variance, gamma, beta, epsilon):
     out = F.batch_norm(x.permute(0, 3, 1, 2), mean, variance, gamma, beta,
                        False, 0.0, epsilon)
     return out.permute(0, 2, 3, 1)
+
+
+def torch_batch_norm_train_nhwc(x, gamma, beta, epsilon):
+    """Training BatchNorm of an NHWC torch tensor: normalised by the batch's
+    mean and (biased) variance over all but the last axis, in PyTorch's
+    fused kernels forward and backward (Keras' PyTorch backend computes the
+    moments and the normalisation in a dozen elementwise and reduction
+    passes, each with its own gradient: half of a MobileNetV4 training
+    step). Returns (outputs, batch mean, batch biased variance), the
+    statistics without gradient, for the caller's moving averages."""
+    import torch
+    import torch.nn.functional as F
+
+    channels = x.shape[-1]
+    # With momentum 1 PyTorch writes the batch's statistics into the running
+    # buffers (zeros times zero, plus one times each): its mean and its
+    # unbiased variance, which n - 1 over n turns into Keras' biased one.
+    mean = torch.zeros(channels, dtype=x.dtype, device=x.device)
+    variance = torch.zeros(channels, dtype=x.dtype, device=x.device)
+    out = F.batch_norm(x.permute(0, 3, 1, 2), mean, variance, gamma, beta,
+                       True, 1.0, epsilon)
+    n = x.numel() // channels
+    return out.permute(0, 2, 3, 1), mean, variance * ((n - 1) / n)

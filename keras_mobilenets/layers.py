@@ -320,14 +320,17 @@ class BlurPool2D(layers.Layer):
 @keras.saving.register_keras_serializable(package="keras_mobilenets")
 class BatchNormalization(layers.BatchNormalization):
     """`keras.layers.BatchNormalization` (same arguments, variables and
-    config) that, in inference on the PyTorch backend on CPU, normalises a
-    float32 NHWC tensor in one fused pass (`_kernels.torch_batch_norm_nhwc`).
-    Training, masks, renorm, other dtypes, axes and backends: Keras' own.
+    config) that, on the PyTorch backend on CPU, normalises a float32 NHWC
+    tensor in PyTorch's fused kernels: in inference in one pass
+    (`_kernels.torch_batch_norm_nhwc`), in training with its fused gradient
+    and Keras' update of the moving statistics
+    (`_kernels.torch_batch_norm_train_nhwc`). Masks, renorm, synchronized,
+    other dtypes, axes and backends: Keras' own.
     """
 
     def call(self, inputs, training=None, mask=None):
-        if (mask is None and not (training and self.trainable)
-                and not self.renorm and keras.backend.backend() == "torch"
+        if (mask is None and not self.renorm and not self.synchronized
+                and keras.backend.backend() == "torch"
                 and len(inputs.shape) == 4 and self.axis in (-1, 3)
                 and getattr(inputs, "device", None) is not None
                 and inputs.device.type == "cpu"
@@ -335,8 +338,21 @@ class BatchNormalization(layers.BatchNormalization):
             def value(variable):
                 return ops.cast(ops.convert_to_tensor(variable), "float32")
 
-            return _kernels.torch_batch_norm_nhwc(
-                inputs, value(self.moving_mean), value(self.moving_variance),
-                value(self.gamma) if self.scale else None,
-                value(self.beta) if self.center else None, self.epsilon)
+            gamma = value(self.gamma) if self.scale else None
+            beta = value(self.beta) if self.center else None
+            if not (training and self.trainable):
+                return _kernels.torch_batch_norm_nhwc(
+                    inputs, value(self.moving_mean),
+                    value(self.moving_variance), gamma, beta, self.epsilon)
+            if math.prod(inputs.shape[:3]) < 2:
+                # One value per channel: PyTorch refuses to train on it.
+                return super().call(inputs, training=training, mask=mask)
+            outputs, mean, variance = _kernels.torch_batch_norm_train_nhwc(
+                inputs, gamma, beta, self.epsilon)
+            for moving, batch in ((self.moving_mean, mean),
+                                  (self.moving_variance, variance)):
+                # Keras' update, in Keras' order of operations.
+                moving.assign(value(moving) * self.momentum
+                              + batch * (1.0 - self.momentum))
+            return outputs
         return super().call(inputs, training=training, mask=mask)

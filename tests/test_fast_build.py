@@ -1,7 +1,12 @@
 """Models built to be loaded skip their random initializers
 (`_placeholders.placeholder_weights`), and are the same models afterwards:
 same config, same variables, same outputs as a model initialised normally
-and then loaded from the same file."""
+and then loaded from the same file; and the package imports nothing that
+such a first prediction does not use."""
+
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -84,3 +89,34 @@ def test_failed_load_leaves_keras_as_it_was():
                                        input_shape=(96, 96, 3), weights=None)
     kernel = keras.ops.convert_to_numpy(model.get_layer("conv1").kernel)
     assert np.any(kernel) and np.std(kernel) > 0
+
+
+FIRST_PREDICTION = """
+import sys
+import keras
+import numpy as np
+def packages():
+    return {name.split(".")[0] for name in list(sys.modules)}
+after_keras = packages()
+import keras_mobilenets
+model = keras_mobilenets.MobileNetV2(
+    alpha=0.35, include_top=False, input_shape=(96, 96, 3), weights=sys.argv[1])
+model.predict(np.zeros((1, 96, 96, 3), "float32"), verbose=0)
+print(" ".join(sorted(packages() - after_keras)))
+"""
+# Modules a first prediction from a local file has no use for: the hub
+# client, safetensors (V4 checkpoints), data sets, other backends' frameworks.
+UNUSED = {"huggingface_hub", "httpx", "httpx2", "requests", "safetensors",
+          "tensorflow_datasets", "scipy", "tensorflow", "torch", "jax"}
+
+
+def test_first_prediction_imports_only_what_it_uses():
+    path = shared_file(V2_035_NO_TOP_FILE)
+    done = subprocess.run([sys.executable, "-c", FIRST_PREDICTION, path],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    # Keras imports its backend's framework (and JAX) itself, beforehand.
+    added = set(done.stdout.split())
+    assert "keras_mobilenets" in added
+    assert not added & UNUSED, sorted(added & UNUSED)

@@ -80,12 +80,14 @@ def test_batch_norm_equals_keras(center, scale):
                      for layer in (ours, ref))
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     # Training normalises by the batch and updates the moving statistics,
-    # as Keras does (our fast path is for inference only).
-    got, want = (keras.ops.convert_to_numpy(layer(x, training=True))
-                 for layer in (ours, ref))
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    for a, b in zip(ours.non_trainable_weights, ref.non_trainable_weights):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+    # as Keras does; also with one value per channel (Keras' own there).
+    for batch in (x, x[:1, :1, :1]):
+        got, want = (keras.ops.convert_to_numpy(layer(batch, training=True))
+                     for layer in (ours, ref))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        for a, b in zip(ours.non_trainable_weights, ref.non_trainable_weights):
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(a),
+                                       keras.ops.convert_to_numpy(b), rtol=1e-6)
 
 
 def test_the_fast_path_is_the_one_taken():
@@ -99,15 +101,19 @@ def test_the_fast_path_is_the_one_taken():
 
 
 def test_training_step_equals_keras():
-    """One SGD step through each: the fast kernels differentiate the same."""
-    def model(cls_dw, cls_conv):
+    """One SGD step through each: the fast kernels differentiate the same,
+    and BatchNormalization updates its moving statistics the same."""
+    def model(cls_dw, cls_conv, cls_bn):
         inputs = keras.Input((10, 10, 4))
         x = cls_dw(3, strides=2, padding="same", use_bias=False, name="dw")(inputs)
         x = cls_conv(6, 1, name="pw")(x)
+        x = cls_bn(momentum=0.9, name="bn")(x)
         return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
 
-    ours = model(km_layers.DepthwiseConv2D, km_layers.Conv2D)
-    ref = model(keras.layers.DepthwiseConv2D, keras.layers.Conv2D)
+    ours = model(km_layers.DepthwiseConv2D, km_layers.Conv2D,
+                 km_layers.BatchNormalization)
+    ref = model(keras.layers.DepthwiseConv2D, keras.layers.Conv2D,
+                keras.layers.BatchNormalization)
     ref.set_weights(ours.get_weights())
     rng = np.random.default_rng(3)
     x = rng.normal(0, 1, (4, 10, 10, 4)).astype("float32")
@@ -118,7 +124,8 @@ def test_training_step_equals_keras():
     for a, b in zip(ours.get_weights(), ref.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not np.allclose(ours.get_weights()[0], model(
-        km_layers.DepthwiseConv2D, km_layers.Conv2D).get_weights()[0])
+        km_layers.DepthwiseConv2D, km_layers.Conv2D,
+        km_layers.BatchNormalization).get_weights()[0])
 
 
 def test_config_round_trip_keeps_the_class():

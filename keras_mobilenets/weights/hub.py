@@ -1,25 +1,27 @@
 """Files of Hugging Face hub repositories, through `huggingface_hub`: its
 cache, revisions, tokens, `HF_ENDPOINT` and `HF_HUB_OFFLINE`.
 
-huggingface_hub reads its environment variables once, when it is imported;
-`download` reads `HF_ENDPOINT`, `HF_HUB_CACHE` / `HF_HOME` and
+huggingface_hub is imported on first use, not with the package (a tenth of
+a second that a model built from a local file does not need). It reads its
+environment variables once, when it is imported; `download` reads `HF_ENDPOINT`, `HF_HUB_CACHE` / `HF_HOME` and
 `HF_HUB_OFFLINE` again at call time, so that they may be set after import.
 Only safetensors and JSON files are ever fetched: pickle checkpoints are
 never downloaded, let alone opened.
 """
 
+import importlib
 import os
-
-import huggingface_hub
-from huggingface_hub import constants as hub_constants
-from huggingface_hub import errors as hub_errors
-from huggingface_hub.utils import validate_repo_id
 
 from ..errors import DownloadError, WeightsError
 
 PREFIX = "hf-hub:"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+
+
+def _hub(module=""):
+    """huggingface_hub, or its submodule `module`, imported on first use."""
+    return importlib.import_module("huggingface_hub" + module)
 
 
 def _true(value):
@@ -30,13 +32,13 @@ def offline():
     """`HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`), read at call time."""
     return (_true(os.environ.get("HF_HUB_OFFLINE"))
             or _true(os.environ.get("TRANSFORMERS_OFFLINE"))
-            or hub_constants.HF_HUB_OFFLINE)
+            or _hub(".constants").HF_HUB_OFFLINE)
 
 
 def endpoint():
     """`HF_ENDPOINT` read at call time, else huggingface_hub's own."""
     value = os.environ.get("HF_ENDPOINT")
-    return value.rstrip("/") if value else hub_constants.ENDPOINT
+    return value.rstrip("/") if value else _hub(".constants").ENDPOINT
 
 
 def hub_cache():
@@ -46,7 +48,7 @@ def hub_cache():
         return os.path.expanduser(os.environ["HF_HUB_CACHE"])
     if os.environ.get("HF_HOME"):
         return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
-    return hub_constants.HF_HUB_CACHE
+    return _hub(".constants").HF_HUB_CACHE
 
 
 def spec(repo_id, revision=None):
@@ -58,8 +60,9 @@ def parse(weights):
     """(repo_id, revision or None) of "hf-hub:<repo_id>[@<revision>]"."""
     rest = weights[len(PREFIX):]
     repo_id, _, revision = rest.partition("@")
+    hub_errors = _hub(".errors")
     try:
-        validate_repo_id(repo_id)
+        _hub(".utils").validate_repo_id(repo_id)
         ok = repo_id.count("/") == 1 and (revision or "@" not in rest)
     except hub_errors.HFValidationError:
         ok = False
@@ -82,6 +85,7 @@ def download(repo_id, filename, revision=None):
     there). Errors say what is missing and end with what was received."""
     received = f"Received: weights={spec(repo_id, revision)!r}"
     base = endpoint()
+    huggingface_hub, hub_errors = _hub(), _hub(".errors")
     url = huggingface_hub.hf_hub_url(repo_id, filename, revision=revision,
                                      endpoint=base)
     try:

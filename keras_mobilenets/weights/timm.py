@@ -17,7 +17,6 @@ import os
 import re
 
 import numpy as np
-import safetensors.numpy
 from keras import layers
 
 from ..errors import WeightsError
@@ -160,6 +159,8 @@ def convert_state_dict(model, state_dict, ignore=(), source="The checkpoint"):
 
 def read_safetensors(path):
     """{name: NumPy array} of a safetensors file, read without PyTorch."""
+    import safetensors.numpy  # on first use: building a model needs none
+
     try:
         return safetensors.numpy.load_file(path)
     except Exception as e:  # safetensors raises its own error types
