@@ -240,11 +240,10 @@ def main(argv=None):
     backend = keras.backend.backend()
     rows, parts, texts = {}, [], {}
     if args.all_backends is not None:
-        args.keras_backends = args.keras_backends or args.all_backends \
-            or list(backends.BACKENDS)
+        each = args.all_backends or list(backends.BACKENDS)
+        args.keras_backends = args.keras_backends or each
         for name, (done, text) in backends.run_each(
-                __file__, sys.argv[1:] if argv is None else argv,
-                args.keras_backends,
+                __file__, sys.argv[1:] if argv is None else argv, each,
                 [m for m in args.measure if m != "deployment"]).items():
             rows[name], texts[name] = done, text
         args.measure = [m for m in args.measure if m == "deployment"]

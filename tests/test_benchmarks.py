@@ -146,3 +146,35 @@ def test_deployment_exports_and_times_each_runtime(tmp_path):
     assert block.startswith("Deployment, batch 2") and "Machine:" in block
     assert "| MobileNetV3Small |" in block
     assert text.index("speed:deployment:end") < text.index("## Next")
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="tf2onnx is the TensorFlow backend's exporter")
+def test_deployment_freezes_v4_normalization_into_the_onnx_file(tmp_path):
+    """tf2onnx leaves V4's Normalization constants as graph inputs
+    (test_export.py's xfail); the deployment export writes them back, and
+    the file then computes the Keras model's logits."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    import numpy as np
+
+    import deployment  # benchmarks/deployment.py
+    import keras_mobilenets as km
+    from conftest import model_outputs, randomize
+
+    model = km.MobileNetV4ConvSmall(weights=None, input_shape=(64, 64, 3),
+                                    alpha=0.5, classifier_activation=None)
+    randomize(model)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    want = model_outputs(model, x)
+    path = str(tmp_path / "model.onnx")
+    model.export(path, format="onnx", verbose=False)
+    assert len(onnxruntime.InferenceSession(path).get_inputs()) == 3
+    deployment.freeze_normalization(path, model)
+    session = onnxruntime.InferenceSession(path)
+    (graph_input,) = session.get_inputs()
+    got = session.run(None, {graph_input.name: x})[0]
+    diff = np.abs(got - want).max()
+    print(f"ONNX V4 with its Normalization frozen: max abs diff {diff:.2e} "
+          f"(logits up to {np.abs(want).max():.1f})")
+    assert diff <= 1e-4 and np.abs(want).max() > 1
