@@ -264,6 +264,9 @@ def main(argv=None):
             run_worker) for name in args.models}
         parts.append(lifecycle.first_table(rows["first_prediction"], backend,
                                            args))
+    if parts:
+        texts[backend] = "\n\n".join(
+            parts + [machine_line(rows.get("inference", {}))])
     if "deployment" in args.measure:
         args.keras_backends = args.keras_backends or [backend]
         rows["deployment"] = {name: deployment.measure_deployment(
@@ -272,9 +275,6 @@ def main(argv=None):
         texts["deployment"] = "\n\n".join([
             deployment.table(rows["deployment"], args),
             machine_line(rows["deployment"])])
-    if parts:
-        texts[backend] = "\n\n".join(
-            parts + [machine_line(rows.get("inference", {}))])
     text = "\n\n".join(texts.values())
     if args.json:
         with open(args.json, "w") as f:
@@ -286,6 +286,7 @@ def main(argv=None):
     for key, block in texts.items() if args.readme else ():
         lifecycle.write_readme(args.readme, key, block)
     print(text)
+
 
 if __name__ == "__main__":
     main()
