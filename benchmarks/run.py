@@ -19,9 +19,12 @@ import platform
 import subprocess
 import sys
 
+import backends
+import deployment
 import lifecycle
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+README = os.path.join(os.path.dirname(HERE), "README.md")
 REFERENCE_V1_V3 = ("MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large")
 
 
@@ -52,10 +55,13 @@ def worker_env(jax_cache=True):
     return env
 
 
-def run_worker(command, what, jax_cache=True):
-    """The last JSON line a worker printed."""
-    done = subprocess.run(command, capture_output=True, text=True,
-                          env=worker_env(jax_cache))
+def run_worker(command, what, jax_cache=True, backend=None):
+    """The last JSON line a worker printed (under KERAS_BACKEND=`backend`
+    where given)."""
+    env = worker_env(jax_cache)
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         sys.stderr.write(done.stderr[-3000:])
@@ -64,12 +70,12 @@ def run_worker(command, what, jax_cache=True):
     return json.loads(lines[-1]) if lines else None
 
 
-def measure(python, model, impls, args, *extra):
+def measure(python, model, impls, args, *extra, backend=None):
     command = [python, os.path.join(HERE, "measure.py"), "--model", model,
                "--impls", *impls, "--batch", str(args.batch),
                "--size", str(args.size), "--repeats", str(args.repeats),
                "--latency-runs", str(args.latency_runs), *extra]
-    return run_worker(command, f"{' '.join(impls)} {model}")
+    return run_worker(command, f"{' '.join(impls)} {model}", backend=backend)
 
 
 def impls_of(name, args):
@@ -127,6 +133,14 @@ def machine():
     return (f"{cpu}, {os.cpu_count()} logical CPUs visible, "
             f"{platform.system()} {platform.release()}, Python "
             f"{platform.python_version()}; " + ", ".join(versions))
+
+
+def machine_line(rows):
+    """The machine, and timm's versions where `rows` ({model: {impl:
+    figures}}) have timm's figures."""
+    versions = {r["timm"]["versions"] for r in rows.values() if "timm" in r}
+    return (f"Machine: {machine()}."
+            + "".join(f" timm side: {v}." for v in sorted(versions)))
 
 
 def ratio(a, b):
@@ -189,13 +203,24 @@ def main(argv=None):
     parser.add_argument("--timm-python", help="a Python that has timm and torch")
     parser.add_argument("--json", help="also write every measurement here")
     parser.add_argument("--markdown", help="also write the tables here")
-    parser.add_argument("--readme", action="store_true",
-                        help="also put the tables into README.md's Speed "
-                        "section, as this backend's")
+    parser.add_argument("--readme", nargs="?", const=README, metavar="PATH",
+                        help="also put the tables into README.md's (or "
+                        "PATH's) Speed section, as this backend's and the "
+                        "deployment's")
     parser.add_argument("--measure", nargs="+", default=["inference"],
-                        choices=["inference", "train", "first_prediction"],
+                        choices=["inference", "train", "first_prediction",
+                                 "deployment"],
                         help="inference (default), training steps, time to "
-                        "first prediction in fresh processes")
+                        "first prediction in fresh processes, exported "
+                        "LiteRT and ONNX files")
+    parser.add_argument("--all-backends", nargs="*", metavar="BACKEND",
+                        choices=backends.BACKENDS, help="run the measures "
+                        "once per backend (these, else all three), each in "
+                        "its own process, then the deployment measure once")
+    parser.add_argument("--keras-backends", nargs="+", metavar="BACKEND",
+                        choices=backends.BACKENDS, help="deployment: the "
+                        "backends to time ours on beside the runtimes (the "
+                        "active one, or those of --all-backends)")
     parser.add_argument("--first-runs", type=int, default=3,
                         help="fresh processes per implementation (median)")
     parser.add_argument("--weights-file",
@@ -213,7 +238,15 @@ def main(argv=None):
     import keras
 
     backend = keras.backend.backend()
-    rows, parts = {}, []
+    rows, parts, texts = {}, [], {}
+    if args.all_backends is not None:
+        each = args.all_backends or list(backends.BACKENDS)
+        args.keras_backends = args.keras_backends or each
+        for name, (done, text) in backends.run_each(
+                __file__, sys.argv[1:] if argv is None else argv, each,
+                [m for m in args.measure if m != "deployment"]).items():
+            rows[name], texts[name] = done, text
+        args.measure = [m for m in args.measure if m == "deployment"]
     if "inference" in args.measure:
         rows["inference"] = {}
         for name in args.models:
@@ -231,11 +264,18 @@ def main(argv=None):
             run_worker) for name in args.models}
         parts.append(lifecycle.first_table(rows["first_prediction"], backend,
                                            args))
-    versions = {r["timm"]["versions"] for r in rows.get("inference", {}).values()
-                if "timm" in r}
-    parts.append(f"Machine: {machine()}."
-                 + "".join(f" timm side: {v}." for v in sorted(versions)))
-    text = "\n\n".join(parts)
+    if parts:
+        texts[backend] = "\n\n".join(
+            parts + [machine_line(rows.get("inference", {}))])
+    if "deployment" in args.measure:
+        args.keras_backends = args.keras_backends or [backend]
+        rows["deployment"] = {name: deployment.measure_deployment(
+            name, args, timm, timm_names.get(name), run_worker, measure)
+            for name in args.models}
+        texts["deployment"] = "\n\n".join([
+            deployment.table(rows["deployment"], args),
+            machine_line(rows["deployment"])])
+    text = "\n\n".join(texts.values())
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows if len(rows) > 1 else rows.get("inference", rows),
@@ -243,9 +283,8 @@ def main(argv=None):
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(text + "\n")
-    if args.readme:
-        lifecycle.write_readme(os.path.join(os.path.dirname(HERE), "README.md"),
-                              backend, text)
+    for key, block in texts.items() if args.readme else ():
+        lifecycle.write_readme(args.readme, key, block)
     print(text)
 
 

@@ -5,11 +5,13 @@ never asserted in a test.
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
 
 import keras
+import pytest
 
 from conftest import ROOT
 
@@ -18,21 +20,26 @@ import lifecycle  # noqa: E402  (benchmarks/lifecycle.py)
 
 
 def test_benchmark_prints_a_table_for_the_active_backend(tmp_path):
-    out = tmp_path / "bench.json"
+    """Through --all-backends (here only the active one): a process per
+    backend, its tables into the README's block for it."""
+    out, readme = tmp_path / "bench.json", tmp_path / "README.md"
+    backend = keras.backend.backend()
+    readme.write_text(f"# x\n\n## Speed\n\nText.\n\n<!-- speed:{backend}:begin"
+                      f" -->\nOLD\n<!-- speed:{backend}:end -->\n\n## Next\n")
     done = subprocess.run(
         [sys.executable, os.path.join(ROOT, "benchmarks", "run.py"),
+         "--all-backends", backend,
          "--models", "MobileNetV3Small", "--impls", "keras_applications", "ours",
          "--size", "32", "--batch", "2", "--repeats", "1", "--latency-runs", "1",
-         "--json", str(out)],
+         "--json", str(out), "--readme", str(readme)],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "KERAS_BACKEND": keras.backend.backend()})
     assert done.returncode == 0, done.stderr[-2000:]
-    backend = keras.backend.backend()
     assert f"Backend **{backend}**, batch 2, 32x32" in done.stdout
     row = [line for line in done.stdout.splitlines()
            if line.startswith("| MobileNetV3Small |")]
     assert len(row) == 1
-    figures = json.loads(out.read_text())["MobileNetV3Small"]
+    figures = json.loads(out.read_text())[backend]["MobileNetV3Small"]
     assert set(figures) == {"keras_applications", "ours"}
     for impl in figures.values():
         assert impl["images_per_s"] > 0 and impl["latency_ms"] > 0
@@ -41,6 +48,10 @@ def test_benchmark_prints_a_table_for_the_active_backend(tmp_path):
     assert figures["ours"]["macs"] == figures["keras_applications"]["macs"] > 0
     assert f"| {figures['ours']['macs'] / 1e9:.3f} |" in row[0]
     assert "Machine:" in done.stdout
+    block = readme.read_text().split(f"<!-- speed:{backend}:begin -->\n")[1]
+    block = block.split(f"\n<!-- speed:{backend}:end -->")[0]
+    assert block == done.stdout.strip()
+    assert "OLD" not in readme.read_text()
 
 
 def test_benchmark_training_and_first_prediction_tables(tmp_path):
@@ -98,3 +109,72 @@ def test_segmentation_table_row_is_the_readmes_and_speed_runs():
     speed = [line for line in done.stdout.splitlines()
              if line.startswith("| `MobileNetV3Small` | `LRASPP` |")]
     assert len(speed) == 1 and float(speed[0].split("|")[3]) > 0
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the "
+                    "export runs under TensorFlow whatever the active "
+                    "backend; measured once, in the TensorFlow run")
+def test_deployment_exports_and_times_each_runtime(tmp_path):
+    for module in ("ai_edge_litert", "onnxruntime", "tf2onnx", "onnx"):
+        pytest.importorskip(module, reason=f"the deployment measure needs {module}")
+    out, readme = tmp_path / "bench.json", tmp_path / "README.md"
+    readme.write_text("# x\n\n## Speed\n\nText.\n\n## Next\n")
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "run.py"),
+         "--models", "MobileNetV3Small", "--impls", "ours",
+         "--measure", "deployment", "--size", "32", "--batch", "2",
+         "--repeats", "1", "--latency-runs", "1", "--json", str(out),
+         "--readme", str(readme)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(out.read_text())["deployment"]["MobileNetV3Small"]
+    assert set(rows) == {"litert_float32", "litert_int8", "onnxruntime",
+                         "keras_tensorflow"}
+    for figures in rows.values():
+        assert 0 < figures["images_per_s"] < math.inf
+        assert 0 < figures["latency_ms"] < math.inf
+    # The float files compute the Keras model's outputs; int8 is a quarter
+    # of float32's size (one byte a weight).
+    assert rows["litert_float32"]["max_abs_diff"] < 1e-5
+    assert rows["onnxruntime"]["max_abs_diff"] < 1e-5
+    assert rows["litert_int8"]["file_mb"] < 0.4 * rows["litert_float32"]["file_mb"]
+    assert "Deployment, batch 2, 32x32" in done.stdout
+    text = readme.read_text()
+    assert text.count("<!-- speed:deployment:begin -->") == 1
+    block = text.split("<!-- speed:deployment:begin -->\n")[1]
+    assert block.startswith("Deployment, batch 2") and "Machine:" in block
+    assert "| MobileNetV3Small |" in block
+    assert text.index("speed:deployment:end") < text.index("## Next")
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="tf2onnx is the TensorFlow backend's exporter")
+def test_deployment_freezes_v4_normalization_into_the_onnx_file(tmp_path):
+    """tf2onnx leaves V4's Normalization constants as graph inputs
+    (test_export.py's xfail); the deployment export writes them back, and
+    the file then computes the Keras model's logits."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    import numpy as np
+
+    import deployment  # benchmarks/deployment.py
+    import keras_mobilenets as km
+    from conftest import model_outputs, randomize
+
+    model = km.MobileNetV4ConvSmall(weights=None, input_shape=(64, 64, 3),
+                                    alpha=0.5, classifier_activation=None)
+    randomize(model)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    want = model_outputs(model, x)
+    path = str(tmp_path / "model.onnx")
+    model.export(path, format="onnx", verbose=False)
+    assert len(onnxruntime.InferenceSession(path).get_inputs()) == 3
+    deployment.freeze_normalization(path, model)
+    session = onnxruntime.InferenceSession(path)
+    (graph_input,) = session.get_inputs()
+    got = session.run(None, {graph_input.name: x})[0]
+    diff = np.abs(got - want).max()
+    print(f"ONNX V4 with its Normalization frozen: max abs diff {diff:.2e} "
+          f"(logits up to {np.abs(want).max():.1f})")
+    assert diff <= 1e-4 and np.abs(want).max() > 1
