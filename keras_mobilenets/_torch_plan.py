@@ -35,8 +35,8 @@ _CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
 
 _ELEMENTWISE = {  # Keras activation name -> torch.nn.functional name
     "relu": "relu", "relu6": "relu6", "hard_sigmoid": "hardsigmoid",
-    "hard_silu": "hardswish", "hard_swish": "hardswish", "sigmoid": "sigmoid",
-    "silu": "silu", "swish": "silu",
+    "hard_silu": "hardswish", "hard_swish": "hardswish", "silu": "silu",
+    "swish": "silu",
 }
 
 
@@ -101,8 +101,10 @@ def _activation(fn, ndim):
         return None
     if name == "softmax" and ndim == 2:
         return lambda x: F.softmax(x, dim=-1)
-    if name in _ELEMENTWISE:
+    if name in _ELEMENTWISE:  # each takes `inplace`
         return _InPlace(getattr(F, _ELEMENTWISE[name]))
+    if name == "sigmoid":  # F.sigmoid takes no `inplace`
+        return _InPlace(lambda x, inplace: x.sigmoid_() if inplace else x.sigmoid())
     return False
 
 

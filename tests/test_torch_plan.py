@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import keras_mobilenets as km
-from keras_mobilenets import _torch_plan
+from keras_mobilenets import _torch_plan, segmentation
 
 CASES = [  # (builder, keyword arguments, input size)
     ("MobileNet", dict(alpha=0.25), 64),
@@ -152,3 +152,20 @@ def test_feature_extractor_and_quantized_model():
         want = _keras_call(model, x, training=False)
     assert model.__dict__["_km_torch_plan"] is not plan  # made again
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0, atol=1e-4)
+
+
+def test_segmentation_models_give_keras_outputs():
+    """LR-ASPP (sigmoid attention, resizing) and DeepLabV3 (dilated
+    convolutions, ASPP) heads on a backbone, through the plan."""
+    for builder in (segmentation.LRASPP, segmentation.DeepLabV3):
+        model = builder("MobileNetV3Small", classes=3, input_shape=(64, 64, 3),
+                        backbone_weights=None)
+        _randomize_batch_norm(model, seed=2)
+        x = torch.from_numpy(_images(64))
+        with torch.no_grad():
+            want = _keras_call(model, x, training=False)
+            got = model(x, training=False)
+        assert "_km_torch_plan" in model.__dict__
+        scale = float(want.abs().max())
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0,
+                                   atol=1e-5 * max(scale, 1.0))
