@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from . import layers as km_layers
-from ._graph import foldable_pairs
+from .fast.folding import fold_into_conv, foldable_pairs
 from .builder import CLASS_NAMES_ATTRIBUTE
 
 
@@ -14,17 +14,11 @@ def _array(variable):
 
 def _folded_weights(conv, bn):
     """Kernel and bias of `conv` followed by `bn` in inference mode."""
-    kernel = _array(conv.kernel)
-    depthwise = isinstance(conv, keras.layers.DepthwiseConv2D)
-    # Output channel c * multiplier + m of a depthwise conv is kernel[..., c, m].
-    out_shape = kernel.shape[2:] if depthwise else kernel.shape[3:]
-    channels = int(np.prod(out_shape))
-    bias = _array(conv.bias) if conv.use_bias else np.zeros(channels)
-    gamma = _array(bn.gamma) if bn.scale else np.ones(channels)
-    beta = _array(bn.beta) if bn.center else np.zeros(channels)
-    scale = gamma / np.sqrt(_array(bn.moving_variance) + bn.epsilon)
-    kernel = kernel * scale.reshape(out_shape)
-    return kernel, (bias - _array(bn.moving_mean)) * scale + beta
+    arrays = [None if v is None else _array(v) for v in (
+        conv.kernel, conv.bias, bn.gamma, bn.beta, bn.moving_mean,
+        bn.moving_variance)]
+    return fold_into_conv(*arrays, bn.epsilon,
+                          isinstance(conv, keras.layers.DepthwiseConv2D))
 
 
 def fold_batch_norm(model):

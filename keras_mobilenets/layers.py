@@ -1,7 +1,8 @@
 """The custom layers, for what Keras lacks: layer scale and the multi-query
 attention of MobileNetV4's hybrid models and the blur pooling of its
-anti-aliased variant (only `keras.ops`, so every backend runs them), and convolutions and BatchNorm that are fast on every backend's
-CPU (Keras' own layers, with backend-specific kernels where Keras' are slow)."""
+anti-aliased variant (only `keras.ops`, so every backend runs them); and,
+from `fast.layers`, Keras' convolutions and BatchNorm with kernels that are
+fast on every backend's CPU."""
 
 import math
 
@@ -10,89 +11,8 @@ import numpy as np
 from keras import layers
 from keras import ops
 
-from . import _kernels
-
-
-def _fast_path(layer, inputs):
-    """Which faster kernels apply to this float32 call: "shifted" (JAX on
-    CPU: depthwise as shifted products, 1x1 as matmul), "torch_nhwc" (PyTorch
-    on CPU) or None (Keras' own)."""
-    # Mixed precision keeps Keras' kernels, which accumulate half-precision
-    # inputs in float32 (a sum of bfloat16 products does not).
-    if (layer.data_format != "channels_last"
-            or tuple(layer.dilation_rate) != (1, 1)
-            or layer.padding not in ("same", "valid")
-            or any(d is None for d in inputs.shape[1:3])
-            or keras.backend.standardize_dtype(inputs.dtype) != "float32"):
-        return None
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return "shifted" if jax.default_backend() == "cpu" else None
-    if backend == "torch" and getattr(inputs, "device", None) is not None:
-        return "torch_nhwc" if inputs.device.type == "cpu" else None
-    return None
-
-
-def _finish(layer, outputs):
-    if layer.activation is not None:
-        return layer.activation(outputs)
-    return outputs
-
-
-@keras.saving.register_keras_serializable(package="keras_mobilenets")
-class Conv2D(layers.Conv2D):
-    """`keras.layers.Conv2D` (same arguments, variables and config) with
-    faster CPU kernels: on PyTorch NHWC tensors are convolved without Keras'
-    two layout copies per call (`_kernels.torch_conv_nhwc`), on JAX 1x1
-    convolutions are matrix products (`_kernels.pointwise_matmul`).
-    Elsewhere, and for dilated, grouped or channels_first convolutions, it is
-    Keras' own.
-    """
-
-    def call(self, inputs):
-        path = _fast_path(self, inputs) if self.groups == 1 else None
-        if path == "torch_nhwc":
-            bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
-            return _finish(self, _kernels.torch_conv_nhwc(
-                inputs, ops.convert_to_tensor(self.kernel), bias,
-                self.strides, self.padding, depthwise=False))
-        if path == "shifted" and tuple(self.kernel_size) == (1, 1):
-            outputs = _kernels.pointwise_matmul(
-                inputs, ops.convert_to_tensor(self.kernel), self.strides)
-            if self.use_bias:
-                outputs = outputs + self.bias
-            return _finish(self, outputs)
-        return super().call(inputs)
-
-
-@keras.saving.register_keras_serializable(package="keras_mobilenets")
-class DepthwiseConv2D(layers.DepthwiseConv2D):
-    """`keras.layers.DepthwiseConv2D` (same arguments, variables and config)
-    with faster CPU kernels where the backend's own is slow: on JAX a sum of
-    shifted products instead of XLA's grouped convolution
-    (`_kernels.depthwise_shifted`), on PyTorch the convolution without
-    layout copies (`_kernels.torch_conv_nhwc`). TensorFlow, GPUs, dilated
-    and channels_first convolutions use Keras' own. Outputs agree with Keras'
-    to float32 rounding (summation order differs).
-    """
-
-    def call(self, inputs):
-        path = _fast_path(self, inputs)
-        if path is None:
-            return super().call(inputs)
-        kernel = ops.convert_to_tensor(self.kernel)
-        if path == "torch_nhwc":
-            bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
-            return _finish(self, _kernels.torch_conv_nhwc(
-                inputs, kernel, bias, self.strides, self.padding,
-                depthwise=True))
-        outputs = _kernels.depthwise_shifted(
-            inputs, kernel, self.strides, self.padding)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return _finish(self, outputs)
+from .fast.layers import (  # noqa: F401  (public here)
+    BatchNormalization, Conv2D, DepthwiseConv2D)
 
 
 @keras.saving.register_keras_serializable(package="keras_mobilenets")
@@ -315,44 +235,3 @@ class BlurPool2D(layers.Layer):
         config.update(filter_size=self.filter_size, stride=self.stride,
                       data_format=self.data_format)
         return config
-
-
-@keras.saving.register_keras_serializable(package="keras_mobilenets")
-class BatchNormalization(layers.BatchNormalization):
-    """`keras.layers.BatchNormalization` (same arguments, variables and
-    config) that, on the PyTorch backend on CPU, normalises a float32 NHWC
-    tensor in PyTorch's fused kernels: in inference in one pass
-    (`_kernels.torch_batch_norm_nhwc`), in training with its fused gradient
-    and Keras' update of the moving statistics
-    (`_kernels.torch_batch_norm_train_nhwc`). Masks, renorm, synchronized,
-    other dtypes, axes and backends: Keras' own.
-    """
-
-    def call(self, inputs, training=None, mask=None):
-        if (mask is None and not self.renorm and not self.synchronized
-                and keras.backend.backend() == "torch"
-                and len(inputs.shape) == 4 and self.axis in (-1, 3)
-                and getattr(inputs, "device", None) is not None
-                and inputs.device.type == "cpu"
-                and keras.backend.standardize_dtype(inputs.dtype) == "float32"):
-            def value(variable):
-                return ops.cast(ops.convert_to_tensor(variable), "float32")
-
-            gamma = value(self.gamma) if self.scale else None
-            beta = value(self.beta) if self.center else None
-            if not (training and self.trainable):
-                return _kernels.torch_batch_norm_nhwc(
-                    inputs, value(self.moving_mean),
-                    value(self.moving_variance), gamma, beta, self.epsilon)
-            if math.prod(inputs.shape[:3]) < 2:
-                # One value per channel: PyTorch refuses to train on it.
-                return super().call(inputs, training=training, mask=mask)
-            outputs, mean, variance = _kernels.torch_batch_norm_train_nhwc(
-                inputs, gamma, beta, self.epsilon)
-            for moving, batch in ((self.moving_mean, mean),
-                                  (self.moving_variance, variance)):
-                # Keras' update, in Keras' order of operations.
-                moving.assign(value(moving) * self.momentum
-                              + batch * (1.0 - self.momentum))
-            return outputs
-        return super().call(inputs, training=training, mask=mask)

@@ -2,7 +2,7 @@
 
 import keras
 
-from . import _torch_plan
+from .fast import plan as _torch_plan
 
 
 @keras.saving.register_keras_serializable(package="keras_mobilenets")

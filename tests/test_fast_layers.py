@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_mobilenets import layers as km_layers
-from keras_mobilenets.layers import _fast_path
+from keras_mobilenets.fast.layers import fast_path as _fast_path
 
 BACKEND = keras.backend.backend()
 # What each backend is expected to run on this (CPU) machine.

@@ -1,4 +1,4 @@
-"""Inference on the PyTorch backend runs as a plan (`_torch_plan`) that gives
+"""Inference on the PyTorch backend runs as a plan (`fast.plan`) that gives
 Keras' own functional call's outputs; anything else is Keras' call.
 
 Collected only under the PyTorch backend (conftest.py); the class of every
@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import keras_mobilenets as km
-from keras_mobilenets import _torch_plan, segmentation
+from keras_mobilenets import segmentation
+from keras_mobilenets.fast import plan as fast_plan
 
 CASES = [  # (builder, keyword arguments, input size)
     ("MobileNet", dict(alpha=0.25), 64),
@@ -77,7 +78,7 @@ def test_plan_gives_keras_outputs(name, kwargs, size):
 
 def test_v1_to_v3_plans_need_no_keras_layer_calls():
     for name, kwargs, size in CASES[:4]:
-        plan = _torch_plan.plan_of(_build(name, kwargs, size))
+        plan = fast_plan.plan_of(_build(name, kwargs, size))
         generic = [node.operation.name for fn, ins, out, node in plan.steps
                    if ins is None]
         assert generic == [], (name, generic)
@@ -108,7 +109,7 @@ def test_only_inference_without_gradients_uses_the_plan():
     x = torch.from_numpy(images)
 
     def plan_runs(*args):
-        return _torch_plan.plan_input(model, *args) is not None
+        return fast_plan.plan_input(model, *args) is not None
 
     with torch.no_grad():
         assert plan_runs(x, False, None, {}) and plan_runs(x, None, None, {})
@@ -118,8 +119,8 @@ def test_only_inference_without_gradients_uses_the_plan():
         assert not plan_runs(x[0], False, None, {})
     assert not plan_runs(x, False, None, {})  # gradients recorded
     calls = []
-    real = _torch_plan.Plan.__call__
-    _torch_plan.Plan.__call__ = lambda self, t: calls.append(1) or real(self, t)
+    real = fast_plan.Plan.__call__
+    fast_plan.Plan.__call__ = lambda self, t: calls.append(1) or real(self, t)
     try:
         model.predict_on_batch(images)
         assert len(calls) == 1
@@ -129,7 +130,7 @@ def test_only_inference_without_gradients_uses_the_plan():
         model.compile(optimizer="sgd", loss="mse")
         model.fit(images, np.zeros((2, 1000)), verbose=0)  # trains as Keras
     finally:
-        _torch_plan.Plan.__call__ = real
+        fast_plan.Plan.__call__ = real
     assert len(calls) == predicted
 
 

@@ -1,10 +1,29 @@
-"""Reading a functional model's graph: which BatchNorm can be folded into
-the convolution before it (`fold.fold_batch_norm`, the PyTorch backend's
-inference plan)."""
+"""Folding a BatchNorm into the convolution before it: which pairs of a
+functional model can be folded (`foldable_pairs`) and the arithmetic
+(`fold_into_conv`), shared by `keras_mobilenets.fold_batch_norm` and the
+PyTorch backend's inference plan."""
 
 import keras
 
-_CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+
+
+def fold_into_conv(kernel, bias, gamma, beta, mean, variance, epsilon,
+                   depthwise):
+    """Kernel and bias of a convolution followed by an inference BatchNorm.
+
+    `y = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta` is the
+    convolution with kernel `W * s` and bias `(b - mean) * s + beta`,
+    `s = gamma / sqrt(var + eps)` per output channel. Arrays of any kind
+    with NumPy's operators (NumPy, torch), the kernel in Keras' layout;
+    `bias`, `gamma` and `beta` may be None (no bias, no scale, no center).
+    """
+    # Output channel c * multiplier + m of a depthwise conv is kernel[..., c, m].
+    out_shape = tuple(kernel.shape[2:] if depthwise else kernel.shape[3:])
+    scale = (1.0 if gamma is None else gamma) / (variance + epsilon) ** 0.5
+    shift = (0.0 if bias is None else bias) - mean
+    return (kernel * scale.reshape(out_shape),
+            shift * scale + (0.0 if beta is None else beta))
 
 
 def _outputs_of(model):
@@ -44,7 +63,7 @@ def foldable_pairs(model):
         conv = producers.get(id(layer.input))
         axis = layer.axis if layer.axis >= 0 else len(layer.input.shape) + layer.axis
         wanted = channel_axis % len(layer.input.shape)
-        if (isinstance(conv, _CONVS) and axis == wanted
+        if (isinstance(conv, CONVS) and axis == wanted
                 and tuple(conv.dilation_rate) == (1, 1)
                 and getattr(conv, "groups", 1) == 1
                 and conv.activation in (None, keras.activations.linear)

@@ -1,0 +1,95 @@
+"""PyTorch kernels of the fast layers and of the inference plan, each rule
+written once: Keras' kernel layout as PyTorch's, 'same' padding as PyTorch
+pads, inference BatchNorm in one fused pass.
+
+Keras' PyTorch backend makes every NHWC input and output contiguous in
+NCHW around `conv2d`, two full copies per layer. A permuted view of an
+NHWC tensor is an NCHW tensor in PyTorch's `channels_last` memory format,
+which oneDNN convolves as is and returns in the same format, so permuting
+back is a view too: the `*_nhwc` functions work on such views.
+"""
+
+from .shifted import same_padding
+
+
+def torch_weight(kernel, depthwise):
+    """A Keras convolution kernel as PyTorch's `conv2d` weight.
+
+    Keras: `(rows, cols, in / groups, out)`, depthwise `(rows, cols,
+    channels, multiplier)`; PyTorch: `(out, in / groups, rows, cols)`, the
+    depthwise output channel `c * multiplier + m` as in Keras.
+    """
+    if depthwise:
+        kh, kw, channels, multiplier = kernel.shape
+        return kernel.permute(2, 3, 0, 1).reshape(
+            channels * multiplier, 1, kh, kw)
+    return kernel.permute(3, 2, 0, 1)
+
+
+def conv2d(x, weight, bias, strides, padding, dilation=(1, 1), groups=1):
+    """`F.conv2d` of an NCHW tensor; `padding` is "same" (Keras' rule:
+    PyTorch's own padding where it is symmetric, else an explicit pad
+    first), or PyTorch's (0, or zeros per side of rows and cols)."""
+    import torch.nn.functional as F
+
+    if padding == "same":
+        kh, kw = weight.shape[2], weight.shape[3]
+        top, bottom = same_padding(
+            x.shape[2], (kh - 1) * dilation[0] + 1, strides[0])
+        left, right = same_padding(
+            x.shape[3], (kw - 1) * dilation[1] + 1, strides[1])
+        if (top, left) == (bottom, right):
+            padding = (top, left)
+        else:
+            x = F.pad(x, (left, right, top, bottom))
+            padding = 0
+    return F.conv2d(x, weight, bias, strides, padding, dilation, groups)
+
+
+def conv_nhwc(x, kernel, bias, strides, padding, depthwise):
+    """A Keras convolution ("same" or "valid" padding) of an NHWC torch
+    tensor without layout copies."""
+    groups = kernel.shape[2] if depthwise else 1
+    out = conv2d(x.permute(0, 3, 1, 2), torch_weight(kernel, depthwise), bias,
+                 tuple(strides), "same" if padding == "same" else 0,
+                 groups=groups)
+    return out.permute(0, 2, 3, 1)
+
+
+def batch_norm(x, mean, variance, gamma, beta, epsilon):
+    """Inference BatchNorm over axis 1 in one fused pass (Keras' PyTorch
+    backend makes four elementwise passes)."""
+    import torch.nn.functional as F
+
+    return F.batch_norm(x, mean, variance, gamma, beta, False, 0.0, epsilon)
+
+
+def batch_norm_nhwc(x, mean, variance, gamma, beta, epsilon):
+    """`batch_norm` of an NHWC tensor over its last axis, on its
+    channels_last NCHW view: no copy either way."""
+    out = batch_norm(x.permute(0, 3, 1, 2), mean, variance, gamma, beta,
+                     epsilon)
+    return out.permute(0, 2, 3, 1)
+
+
+def batch_norm_train_nhwc(x, gamma, beta, epsilon):
+    """Training BatchNorm of an NHWC torch tensor: normalised by the batch's
+    mean and (biased) variance over all but the last axis, in PyTorch's
+    fused kernels forward and backward (Keras' PyTorch backend computes the
+    moments and the normalisation in a dozen elementwise and reduction
+    passes, each with its own gradient: half of a MobileNetV4 training
+    step). Returns (outputs, batch mean, batch biased variance), the
+    statistics without gradient, for the caller's moving averages."""
+    import torch
+    import torch.nn.functional as F
+
+    channels = x.shape[-1]
+    # With momentum 1 PyTorch writes the batch's statistics into the running
+    # buffers (zeros times zero, plus one times each): its mean and its
+    # unbiased variance, which n - 1 over n turns into Keras' biased one.
+    mean = torch.zeros(channels, dtype=x.dtype, device=x.device)
+    variance = torch.zeros(channels, dtype=x.dtype, device=x.device)
+    out = F.batch_norm(x.permute(0, 3, 1, 2), mean, variance, gamma, beta,
+                       True, 1.0, epsilon)
+    n = x.numel() // channels
+    return out.permute(0, 2, 3, 1), mean, variance * ((n - 1) / n)
