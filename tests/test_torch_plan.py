@@ -13,6 +13,7 @@ import torch
 import keras_mobilenets as km
 from keras_mobilenets import segmentation
 from keras_mobilenets.fast import plan as fast_plan
+from keras_mobilenets.fast.folding import fold_into_conv
 
 CASES = [  # (builder, keyword arguments, input size)
     ("MobileNet", dict(alpha=0.25), 64),
@@ -170,3 +171,65 @@ def test_segmentation_models_give_keras_outputs():
         scale = float(want.abs().max())
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0,
                                    atol=1e-5 * max(scale, 1.0))
+
+
+def test_plan_is_made_again_after_lora_or_a_new_dtype_policy():
+    """A layer whose weights a step reads and that computes differently
+    (LoRA, another dtype policy) makes the plan stale; the next call makes
+    it again and gives Keras' outputs. Calls in between walk no layers."""
+    model = _build("MobileNetV2", dict(alpha=0.35), 64)
+    x = torch.from_numpy(_images(64))
+    with torch.no_grad():
+        model(x, training=False)
+        plan = model.__dict__["_km_torch_plan"]
+        real = model._flatten_layers
+        model._flatten_layers = None  # a per-call walk over layers would fail
+        try:
+            model(x, training=False)
+        finally:
+            del model._flatten_layers
+            assert model._flatten_layers == real
+        assert model.__dict__["_km_torch_plan"] is plan
+        conv = model.get_layer("block_1_project")
+        conv.enable_lora(2)
+        conv.lora_kernel_b.assign(np.random.default_rng(3).normal(
+            0, 0.5, tuple(conv.lora_kernel_b.shape)).astype("float32"))
+        got = model(x, training=False)
+        want = _keras_call(model, x, training=False)
+        assert model.__dict__["_km_torch_plan"] is not plan
+        plan = model.__dict__["_km_torch_plan"]
+        dense = model.get_layer("predictions")
+        dense.dtype_policy = "bfloat16"
+        got_bf16 = model(x, training=False)
+        want_bf16 = _keras_call(model, x, training=False)
+    assert model.__dict__["_km_torch_plan"] is not plan
+    generic = [node.operation.name
+               for fn, ins, out, node in model.__dict__["_km_torch_plan"].steps
+               if ins is None]
+    assert generic == ["block_1_project", "predictions"]
+    scale = float(want.abs().max())
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0,
+                               atol=1e-5 * max(scale, 1.0))
+    # The Dense of another dtype policy is Keras' own now: bfloat16's
+    # rounding away from Keras' functional call at most.
+    scale = float(want_bf16.float().abs().max())
+    np.testing.assert_allclose(got_bf16.float().numpy(),
+                               want_bf16.float().numpy(), rtol=0,
+                               atol=1e-2 * max(scale, 1.0))
+
+
+def test_batch_norm_fold_is_the_same_on_numpy_and_torch():
+    """`fold_into_conv` serves `fold_batch_norm` (NumPy) and the plan
+    (torch): the same float64 numbers from both."""
+    rng = np.random.default_rng(7)
+    for kernel_shape, depthwise in (((3, 3, 4, 2), True), ((1, 1, 4, 6), False)):
+        channels = int(np.prod(kernel_shape[2:] if depthwise else kernel_shape[3:]))
+        arrays = [rng.normal(0, 1, kernel_shape), rng.normal(0, 1, channels),
+                  rng.uniform(0.5, 1.5, channels), None,
+                  rng.normal(0, 0.2, channels), rng.uniform(0.5, 2, channels)]
+        want = fold_into_conv(*arrays, 1e-3, depthwise)
+        got = fold_into_conv(*(None if a is None else torch.from_numpy(a)
+                               for a in arrays), 1e-3, depthwise)
+        for g, w in zip(got, want):
+            assert g.dtype == torch.float64 and g.shape == w.shape
+            np.testing.assert_array_equal(g.numpy(), w)
