@@ -15,8 +15,30 @@ from .fast.layers import (  # noqa: F401  (public here)
     BatchNormalization, Conv2D, DepthwiseConv2D)
 
 
+class _ArgumentsLayer(layers.Layer):
+    """A layer whose config is Keras' plus its constructor arguments, named
+    in `ARGUMENTS` and kept as attributes of the same names."""
+
+    ARGUMENTS = ()
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({name: getattr(self, name) for name in self.ARGUMENTS})
+        return config
+
+
+def _data_format(data_format):
+    """`data_format`, or Keras' default for None; checked."""
+    data_format = data_format or keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "`data_format` must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}")
+    return data_format
+
+
 @keras.saving.register_keras_serializable(package="keras_mobilenets")
-class LayerScale(layers.Layer):
+class LayerScale(_ArgumentsLayer):
     """Multiplies each channel by a learned scale `gamma` (Touvron et al.,
     https://arxiv.org/abs/2103.17239), as timm's `LayerScale2d`.
 
@@ -25,6 +47,8 @@ class LayerScale(layers.Layer):
             hybrids use 1e-5.
         axis: The channel axis: -1 (channels last) or 1 (channels first).
     """
+
+    ARGUMENTS = ("init_value", "axis")
 
     def __init__(self, init_value=1e-5, axis=-1, **kwargs):
         super().__init__(**kwargs)
@@ -52,14 +76,9 @@ class LayerScale(layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(init_value=self.init_value, axis=self.axis)
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_mobilenets")
-class MultiQueryAttention(layers.Layer):
+class MultiQueryAttention(_ArgumentsLayer):
     """Multi-query dot-product attention between 2D feature maps (Shazeer,
     https://arxiv.org/abs/1911.02150): `num_heads` query heads attend over one
     key and one value head that they all share.
@@ -84,6 +103,8 @@ class MultiQueryAttention(layers.Layer):
             `keras.config.image_data_format()`.
     """
 
+    ARGUMENTS = ("num_heads", "data_format")
+
     def __init__(self, num_heads, data_format=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
@@ -91,14 +112,8 @@ class MultiQueryAttention(layers.Layer):
                 "`num_heads` must be a positive integer. "
                 f"Received: num_heads={num_heads!r}"
             )
-        data_format = data_format or keras.config.image_data_format()
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "`data_format` must be 'channels_last' or 'channels_first'. "
-                f"Received: data_format={data_format!r}"
-            )
         self.num_heads = num_heads
-        self.data_format = data_format
+        self.data_format = _data_format(data_format)
 
     def _channels(self, shape):
         return shape[1] if self.data_format == "channels_first" else shape[-1]
@@ -153,14 +168,9 @@ class MultiQueryAttention(layers.Layer):
             return (query_shape[0], channels) + tuple(query_shape[2:])
         return tuple(query_shape[:-1]) + (channels,)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(num_heads=self.num_heads, data_format=self.data_format)
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_mobilenets")
-class BlurPool2D(layers.Layer):
+class BlurPool2D(_ArgumentsLayer):
     """Blurs each channel with a fixed binomial filter, then subsamples
     (Zhang, "Making Convolutional Networks Shift-Invariant Again",
     https://arxiv.org/abs/1904.11486), as timm's `BlurPool2d` with
@@ -179,6 +189,8 @@ class BlurPool2D(layers.Layer):
             `keras.config.image_data_format()`.
     """
 
+    ARGUMENTS = ("filter_size", "stride", "data_format")
+
     def __init__(self, filter_size=3, stride=2, data_format=None, **kwargs):
         super().__init__(**kwargs)
         for arg, value, low in (("filter_size", filter_size, 2),
@@ -186,14 +198,9 @@ class BlurPool2D(layers.Layer):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"`{arg}` must be an integer >= {low}. "
                                  f"Received: {arg}={value!r}")
-        data_format = data_format or keras.config.image_data_format()
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "`data_format` must be 'channels_last' or 'channels_first'. "
-                f"Received: data_format={data_format!r}")
         self.filter_size = filter_size
         self.stride = stride
-        self.data_format = data_format
+        self.data_format = _data_format(data_format)
 
     @property
     def padding(self):
@@ -229,9 +236,3 @@ class BlurPool2D(layers.Layer):
                 shape[axis] = (shape[axis] + 2 * self.padding
                                - self.filter_size) // self.stride + 1
         return tuple(shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(filter_size=self.filter_size, stride=self.stride,
-                      data_format=self.data_format)
-        return config
