@@ -132,6 +132,11 @@ def _export(args):
               f"({round(top1 * len(held))}/{len(held)}), top-5 {top5:.1%} "
               f"({round(top5 * len(held))}/{len(held)}; the float top-1 "
               "among int8's five best)")
+        ties = exporting.tied(got)
+        if ties:
+            print(f"note: the int8 top class is a tie on {ties} of "
+                  f"{len(held)} images (initial weights?): the agreement "
+                  "says nothing there")
     return 0
 
 

@@ -166,3 +166,11 @@ def agreement(got, want):
     best5 = np.argsort(-got, axis=-1)[:, :5]
     top5 = float(np.mean([r in row for r, row in zip(reference, best5)]))
     return top1, top5
+
+
+def tied(outputs):
+    """How many rows of (images, classes) outputs have their largest value
+    more than once (a top-1 that is an accident of ties)."""
+    outputs = np.asarray(outputs)
+    best = outputs.max(-1, keepdims=True)
+    return int(np.sum((outputs == best).sum(-1) > 1))
