@@ -106,7 +106,7 @@ def _export(args):
         x = np.concatenate([inputs([imagenet.SAMPLE_IMAGE]),
                             entry.preprocess(random.astype("float32"))])
         what = f"{len(x)} inputs (the sample photo, {len(random)} random images)"
-    model(x[:1], training=False)  # the exporters want a called model
+    # Also what the exporters need: a model that was called.
     want = keras.ops.convert_to_numpy(model(x, training=False))
     if args.format == "onnx":
         exporting.export_onnx(model, args.output)
