@@ -9,11 +9,10 @@ Also the two workers it runs, each in a fresh process:
 
 Export (always under the TensorFlow backend, whatever the active one: Keras
 3.15 exports LiteRT only there, and int8 post-training quantization is
-TensorFlow's LiteRT converter): `model.export` to LiteRT float32, to LiteRT
-int8 as notebooks/04_deployment.ipynb does it (calibrated on a few random
-images), and to ONNX (tf2onnx). tf2onnx leaves the two constants of V4's
-in-model Normalization as graph inputs (tests/test_export.py's xfail), so
-the worker writes them back into the file as the constants they are.
+TensorFlow's LiteRT converter) through keras_mobilenets.export, as
+`keras-mobilenets export` does: LiteRT float32, LiteRT int8 (calibrated
+here on a few random images), and ONNX (tf2onnx, V4's in-model
+Normalization constants written back into the file).
 
 Timing: LiteRT's interpreter (XNNPACK, its default CPU delegate) with one
 thread per CPU, its input resized to the batch; ONNX Runtime's
@@ -42,103 +41,36 @@ def export(name, size, directory):
     from the Keras model's outputs}."""
     import keras
     import numpy as np
-    import tensorflow as tf
 
+    from keras_mobilenets import export as exporting
     from keras_mobilenets import registry
 
-    if keras.backend.backend() != "tensorflow":
-        raise SystemExit("Export runs under KERAS_BACKEND=tensorflow; "
-                         f"received: {keras.backend.backend()}")
+    exporting.require_tensorflow()
     entry = registry.get(name)
     model = entry.builder(weights=None, input_shape=(size, size, 3))
     calibration = entry.preprocess(np.random.default_rng(2).uniform(
         0, 255, (CALIBRATION_IMAGES, size, size, 3)).astype("float32"))
     model(calibration[:1], training=False)  # exporters want a called model
     path = {r: os.path.join(directory, f) for r, f in FILES.items()}
-    model.export(path["litert_float32"], format="litert", verbose=False)
-    model.export(
-        path["litert_int8"], format="litert", verbose=False,
-        optimizations=[tf.lite.Optimize.DEFAULT],
-        representative_dataset=lambda: ([c[None]] for c in calibration),
-        target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]})
-    model.export(path["onnxruntime"], format="onnx", verbose=False)
-    freeze_normalization(path["onnxruntime"], model)
+    exporting.export_litert(model, path["litert_float32"])
+    exporting.export_litert(model, path["litert_int8"], calibration)
+    exporting.export_onnx(model, path["onnxruntime"])
     # The float files' outputs against Keras' (a weak check with initial
     # weights, whose softmax is near uniform; test_benchmarks.py checks
     # the frozen Normalization on logits).
     want = keras.ops.convert_to_numpy(model(calibration, training=False))
-    got = {"litert_float32": litert_runner(
+    got = {"litert_float32": exporting.litert_runner(
         path["litert_float32"], len(calibration), size, 1)(calibration),
-        "onnxruntime": onnx_runner(path["onnxruntime"], 1)(calibration)}
+        "onnxruntime": exporting.onnx_runner(path["onnxruntime"], 1)(calibration)}
     return ({r: os.path.getsize(p) for r, p in path.items()},
             {r: float(np.abs(g - want).max()) for r, g in got.items()})
-
-
-def freeze_normalization(path, model):
-    """Makes the graph inputs tf2onnx made of Normalization constants
-    (`.../normalization.../Sub/y:0`: the mean, `.../Sqrt/x:0`: the variance)
-    initializers holding the layer's values. Any other extra input is an
-    error."""
-    import numpy as np
-    import onnx
-    from onnx import numpy_helper
-
-    proto = onnx.load(path)
-    graph = proto.graph
-    extra = list(graph.input)[1:]
-    if not extra:
-        return
-    layers = [layer for layer in model.layers
-              if type(layer).__name__ == "Normalization"]
-    values = {"Sub/y:0": "mean", "Sqrt/x:0": "variance"}
-    for graph_input in extra:
-        suffix = graph_input.name.rsplit("/", 2)[-2:]
-        key = "/".join(suffix)
-        if len(layers) != 1 or key not in values \
-                or "normalization" not in graph_input.name:
-            raise ValueError(f"Unexpected input {graph_input.name!r} in the "
-                             f"ONNX export of {model.name}")
-        value = np.asarray(getattr(layers[0], values[key]), dtype="float32")
-        graph.initializer.append(
-            numpy_helper.from_array(value, graph_input.name))
-        graph.input.remove(graph_input)
-    onnx.save(proto, path)
-
-
-def litert_runner(path, batch, size, threads):
-    """A function of NHWC float32 images, through LiteRT's interpreter
-    with its input resized to `batch`."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=path, num_threads=threads)
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index, [batch, size, size, 3])
-    interpreter.allocate_tensors()
-    out = interpreter.get_output_details()[0]["index"]
-
-    def run(images):
-        interpreter.set_tensor(index, images)
-        interpreter.invoke()
-        return interpreter.get_tensor(out)
-
-    return run
-
-
-def onnx_runner(path, threads):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(
-        path, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda images: session.run(None, {name: images})[0]
 
 
 def time_files(directory, batch, size, repeats, latency_runs):
     """{runtime: figures}, the runtimes called in turn."""
     import numpy as np
 
+    from keras_mobilenets import export as exporting
     from measure import interleaved
 
     threads = os.cpu_count()
@@ -148,9 +80,10 @@ def time_files(directory, batch, size, repeats, latency_runs):
     path = {r: os.path.join(directory, f) for r, f in FILES.items()}
     runs = {}
     for n, x in ((batch, images), (1, single)):
-        runs[n] = {r: litert_runner(path[r], n, size, threads)
+        runs[n] = {r: exporting.litert_runner(path[r], n, size, threads)
                    for r in ("litert_float32", "litert_int8")}
-        runs[n]["onnxruntime"] = onnx_runner(path["onnxruntime"], threads)
+        runs[n]["onnxruntime"] = exporting.onnx_runner(
+            path["onnxruntime"], threads)
         for r, run in runs[n].items():
             if run(x).shape[0] != n:
                 raise SystemExit(f"{r} gave {run(x).shape[0]} outputs for {n}")

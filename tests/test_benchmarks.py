@@ -152,15 +152,16 @@ def test_deployment_exports_and_times_each_runtime(tmp_path):
                     reason="tf2onnx is the TensorFlow backend's exporter")
 def test_deployment_freezes_v4_normalization_into_the_onnx_file(tmp_path):
     """tf2onnx leaves V4's Normalization constants as graph inputs
-    (test_export.py's xfail); the deployment export writes them back, and
-    the file then computes the Keras model's logits."""
+    (test_export.py's xfail); keras_mobilenets.export (the deployment
+    measure's and `keras-mobilenets export`'s) writes them back, and the
+    file then computes the Keras model's logits."""
     onnxruntime = pytest.importorskip("onnxruntime")
     pytest.importorskip("tf2onnx")
     import numpy as np
 
-    import deployment  # benchmarks/deployment.py
     import keras_mobilenets as km
     from conftest import model_outputs, randomize
+    from keras_mobilenets.export import freeze_normalization
 
     model = km.MobileNetV4ConvSmall(weights=None, input_shape=(64, 64, 3),
                                     alpha=0.5, classifier_activation=None)
@@ -170,7 +171,7 @@ def test_deployment_freezes_v4_normalization_into_the_onnx_file(tmp_path):
     path = str(tmp_path / "model.onnx")
     model.export(path, format="onnx", verbose=False)
     assert len(onnxruntime.InferenceSession(path).get_inputs()) == 3
-    deployment.freeze_normalization(path, model)
+    freeze_normalization(path, model)
     session = onnxruntime.InferenceSession(path)
     (graph_input,) = session.get_inputs()
     got = session.run(None, {graph_input.name: x})[0]
