@@ -1,6 +1,6 @@
 """`data_config` and `eval_transform`: timm's keys and timm's pixels, for every
 default MobileNetV4 checkpoint (at its training and test sizes) and for the
-V1-V3 recipe, on several photos (fixtures: weights/tools/
+V1-V3 recipe, on several photos (fixtures: fixture_scripts/
 make_transform_fixtures.py, made with timm's own transform)."""
 
 import json

@@ -1,5 +1,5 @@
 """MobileNetV4's checkpoint table: equal to timm's `pretrained_cfg`s (fixture
-tests/fixtures/v4/checkpoints.json, weights/tools/make_v4_fixtures.py), its
+tests/fixtures/v4/checkpoints.json, fixture_scripts/make_v4_fixtures.py), its
 ImageNet-12k heads (11821 classes) built and loaded by tag and decoded, and
 the README's checkpoint table rendered from it."""
 
