@@ -107,7 +107,7 @@ def _timm_key(builder):
 
 @pytest.mark.parametrize("builder", [km.MobileNetV4ConvSmall, km.MobileNet])
 def test_load_image_is_the_checkpoints_eval_transform(builder, tmp_path):
-    """`imagenet.load_image(path, model=...)` (the README's and the
+    """`imagenet.load_image(path, model=...)` (the docs' and the
     notebooks' way to read a photo) gives the eval transform's pixels, which
     are timm's."""
     path = str(tmp_path / "cat.png")

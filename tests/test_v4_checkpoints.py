@@ -44,10 +44,10 @@ def test_checkpoint_is_timms_pretrained_cfg(name):
     assert data["num_classes"] == cfg["num_classes"]
 
 
-def test_readme_checkpoint_table_is_rendered_from_the_registry():
-    readme = open(os.path.join(ROOT, "README.md")).read()
+def test_docs_checkpoint_table_is_rendered_from_the_registry():
+    page = open(os.path.join(ROOT, "docs", "checkpoints.md")).read()
     table = registry.timm_checkpoint_table()
-    assert table in readme
+    assert table in page
     assert table.count("\n") == len(OURS) + 1  # a header, a rule, a row each
 
 
