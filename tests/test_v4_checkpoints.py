@@ -1,7 +1,7 @@
 """MobileNetV4's checkpoint table: equal to timm's `pretrained_cfg`s (fixture
 tests/fixtures/v4/checkpoints.json, fixture_scripts/make_v4_fixtures.py), its
 ImageNet-12k heads (11821 classes) built and loaded by tag and decoded, and
-the README's checkpoint table rendered from it."""
+the checkpoint table of docs/checkpoints.md rendered from it."""
 
 import json
 import os
