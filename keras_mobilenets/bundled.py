@@ -5,6 +5,7 @@ offline: the official Keras MobileNet (V1) alpha 0.25, 224x224, 1000 classes,
 import hashlib
 import os
 
+from . import registry
 from .errors import WeightsError
 
 MODEL = "MobileNet"
@@ -32,7 +33,5 @@ def weights_file():
 def model(**kwargs):
     """MobileNet alpha 0.25 with the shipped ImageNet weights (`kwargs` go
     to the builder: `input_shape`, `name`, ...)."""
-    from . import registry  # the registry builds models: imported on use
-
     return registry.get(MODEL).builder(alpha=ALPHA, weights=weights_file(),
                                        **kwargs)
