@@ -1,5 +1,5 @@
 """run.py's training-step and first-prediction measurements and tables,
-and the README's Speed section (`--readme`)."""
+and docs/speed.md (`--readme`)."""
 
 import os
 import statistics
@@ -132,8 +132,9 @@ def first_table(rows, backend, args):
 
 
 def write_readme(path, backend, text):
-    """Puts `text` between this backend's markers in the README's Speed
-    section, adding the markers at the section's end the first time."""
+    """Puts `text` between this backend's markers in docs/speed.md (or a
+    page's Speed section), adding the markers at the section's end (the
+    page's, where it has no `## Speed`) the first time."""
     begin = f"<!-- speed:{backend}:begin -->"
     end = f"<!-- speed:{backend}:end -->"
     with open(path) as f:
@@ -143,8 +144,8 @@ def write_readme(path, backend, text):
         head, rest = readme.split(begin, 1)
         readme = head + block + rest.split(end, 1)[1]
     else:
-        start = readme.index("\n## Speed\n")
-        stop = readme.find("\n## ", start + 1)
+        start = readme.find("\n## Speed\n")
+        stop = -1 if start < 0 else readme.find("\n## ", start + 1)
         stop = len(readme) if stop < 0 else stop
         readme = readme[:stop].rstrip("\n") + "\n\n" + block + "\n" + readme[stop:]
     with open(path, "w") as f:

@@ -24,7 +24,7 @@ import deployment
 import lifecycle
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-README = os.path.join(os.path.dirname(HERE), "README.md")
+SPEED_PAGE = os.path.join(os.path.dirname(HERE), "docs", "speed.md")
 REFERENCE_V1_V3 = ("MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large")
 
 
@@ -203,9 +203,9 @@ def main(argv=None):
     parser.add_argument("--timm-python", help="a Python that has timm and torch")
     parser.add_argument("--json", help="also write every measurement here")
     parser.add_argument("--markdown", help="also write the tables here")
-    parser.add_argument("--readme", nargs="?", const=README, metavar="PATH",
-                        help="also put the tables into README.md's (or "
-                        "PATH's) Speed section, as this backend's and the "
+    parser.add_argument("--readme", nargs="?", const=SPEED_PAGE, metavar="PATH",
+                        help="also put the tables into docs/speed.md (or "
+                        "PATH's Speed section), as this backend's and the "
                         "deployment's")
     parser.add_argument("--measure", nargs="+", default=["inference"],
                         choices=["inference", "train", "first_prediction",

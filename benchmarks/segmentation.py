@@ -1,4 +1,4 @@
-"""Segmentation models: the README's table (MACs at 512x512, the
+"""Segmentation models: docs/features-segmentation.md's table (MACs at 512x512, the
 MobileNetV3 paper's setting, and trainable parameters) and images/s on the
 active backend.
 

@@ -1,5 +1,5 @@
-"""Command line: `keras-mobilenets list`, `keras-mobilenets predict IMAGE...
---model NAME` and `keras-mobilenets evaluate --data DIR --model NAME`."""
+"""Command line: `keras-mobilenets list`, `predict [IMAGE...] [--model NAME]`,
+`evaluate --data DIR` and `convert <source> IN OUT --model NAME`."""
 
 import argparse
 import os
@@ -8,7 +8,7 @@ import sys
 import keras
 import numpy as np
 
-from . import data, evaluation, imagenet, labels, registry
+from . import bundled, convert, data, evaluation, imagenet, labels, registry
 from .errors import DownloadError
 
 
@@ -24,11 +24,18 @@ def _list(args):
 
 def _model_and_transform(args):
     """The model the arguments name, and the eval transform of its
-    checkpoint (`--weights` a tag), else of the default one."""
+    checkpoint (`--weights` a tag), else of the default one. No `--model`:
+    MobileNet, at alpha 0.25 with the weights shipped in the package (no
+    download) unless `--alpha` or `--weights` say otherwise."""
+    shipped = args.model is None and args.weights is None \
+        and args.alpha in (None, bundled.ALPHA)
+    args.model = args.model or bundled.MODEL
     entry = registry.get(args.model)
     kwargs = {"weights": args.weights or "imagenet"}
     if args.alpha is not None:
         kwargs["alpha"] = args.alpha
+    if shipped:
+        kwargs = {"alpha": bundled.ALPHA, "weights": bundled.weights_file()}
     model = entry.builder(**kwargs)
     recipe = args.weights if args.weights in entry.tags else "imagenet"
     return entry, model, data.eval_transform(entry.builder, recipe)
@@ -140,15 +147,22 @@ def _export(args):
     return 0
 
 
+def _convert(args):
+    convert_, _, _ = convert.SOURCES[args.source]
+    print(convert_(args.input, args.output, args.model))
+    return 0
+
+
 COMMANDS = {"list": _list, "predict": _predict, "evaluate": _evaluate,
-            "export": _export}
+            "export": _export, "convert": _convert}
 
 
 def _model_arguments(parser):
     parser.add_argument(
-        "--model", default="MobileNetV2", choices=list(registry.ENTRIES),
-        metavar="NAME", help=f"one of {', '.join(registry.ENTRIES)} "
-        "(default MobileNetV2)",
+        "--model", choices=list(registry.ENTRIES), metavar="NAME",
+        help=f"one of {', '.join(registry.ENTRIES)}; without it, MobileNet "
+        "alpha 0.25 with the ImageNet weights shipped in the package (no "
+        "download)",
     )
     parser.add_argument(
         "--weights", metavar="WEIGHTS",
@@ -193,6 +207,17 @@ def main(argv=None):
                         "through the checkpoint's eval transform; every 5th "
                         "(by path, from the first) held back to measure the "
                         "agreement with the float model")
+
+    conversion = sub.add_parser(
+        "convert", help="convert a checkpoint into a Keras weights file that "
+        "weights=<path> loads").add_subparsers(dest="source", required=True)
+    for source, (_, models, what) in convert.SOURCES.items():
+        one = conversion.add_parser(source, help=f"convert {what}")
+        one.add_argument("input", help=what)
+        one.add_argument("output", help="Keras weights file to write: "
+                         ".weights.h5 (Keras 3 layout) or .h5 (by layer name)")
+        one.add_argument("--model", required=True, choices=models(),
+                         help="architecture of the checkpoint")
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)

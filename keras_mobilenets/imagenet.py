@@ -18,7 +18,7 @@ SAMPLE_IMAGE = os.path.join(DATA_DIR, "chelsea.jpg")
 @functools.lru_cache(maxsize=1)
 def class_index():
     """{class id: (WordNet id, name)}; byte-identical to Keras'
-    imagenet_class_index.json (see weights/tools/make_class_index.py)."""
+    imagenet_class_index.json (see fixture_scripts/make_class_index.py)."""
     with open(os.path.join(DATA_DIR, "imagenet_class_index.json")) as f:
         return {int(k): tuple(v) for k, v in json.load(f).items()}
 
@@ -26,7 +26,7 @@ def class_index():
 @functools.lru_cache(maxsize=1)
 def class_index_12k():
     """{class id: (WordNet id, name)} of the 11821 classes of timm's
-    ImageNet-12k heads (see weights/tools/make_imagenet12k_classes.py)."""
+    ImageNet-12k heads (see fixture_scripts/make_imagenet12k_classes.py)."""
     path = os.path.join(DATA_DIR, "imagenet12k_classes.txt.gz")
     with gzip.open(path, "rt", encoding="utf8") as f:
         return {i: tuple(line.rstrip("\n").split("\t"))

@@ -177,8 +177,8 @@ def _cell(value):
 
 
 def timm_checkpoint_table():
-    """Every timm checkpoint of the registry as a markdown table (the
-    README's), one row per tag: model, alpha, tag (`weights=` takes it;
+    """Every timm checkpoint of the registry as a markdown table (the one
+    in docs/checkpoints.md), one row per tag: model, alpha, tag (`weights=` takes it;
     "imagenet" names the default), classes, training size and crop, timm's
     ImageNet-1k top-1 there, and the same at the test size."""
     lines = ["| model | alpha | tag | classes | size | crop | top-1 "

@@ -21,7 +21,7 @@ import lifecycle  # noqa: E402  (benchmarks/lifecycle.py)
 
 def test_benchmark_prints_a_table_for_the_active_backend(tmp_path):
     """Through --all-backends (here only the active one): a process per
-    backend, its tables into the README's block for it."""
+    backend, its tables into the Speed page's block for it."""
     out, readme = tmp_path / "bench.json", tmp_path / "README.md"
     backend = keras.backend.backend()
     readme.write_text(f"# x\n\n## Speed\n\nText.\n\n<!-- speed:{backend}:begin"
@@ -87,7 +87,24 @@ def test_benchmark_training_and_first_prediction_tables(tmp_path):
     assert text.index("TABLE 2") < text.index("## Next")
 
 
-def test_segmentation_table_row_is_the_readmes_and_speed_runs():
+def test_speed_page_holds_the_blocks_that_run_py_writes(tmp_path):
+    """`run.py --readme` writes docs/speed.md by default: every block is
+    there once; a page without a `## Speed` section gets new blocks at its
+    end."""
+    page = open(os.path.join(ROOT, "docs", "speed.md")).read()
+    for block in ("tensorflow", "jax", "torch", "deployment"):
+        assert page.count(f"<!-- speed:{block}:begin -->") == 1, block
+        assert page.count(f"<!-- speed:{block}:end -->") == 1, block
+    run_py = open(os.path.join(ROOT, "benchmarks", "run.py")).read()
+    assert '"docs", "speed.md"' in run_py and "const=SPEED_PAGE" in run_py
+    speed = tmp_path / "speed.md"
+    speed.write_text("# Speed\n\nText.\n")
+    lifecycle.write_readme(str(speed), "jax", "TABLE")
+    assert speed.read_text() == ("# Speed\n\nText.\n\n<!-- speed:jax:begin -->"
+                                 "\nTABLE\n<!-- speed:jax:end -->\n")
+
+
+def test_segmentation_table_row_is_the_docs_and_speed_runs():
     script = os.path.join(ROOT, "benchmarks", "segmentation.py")
     env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
     done = subprocess.run(
@@ -98,8 +115,8 @@ def test_segmentation_table_row_is_the_readmes_and_speed_runs():
     row = [line for line in done.stdout.splitlines()
            if line.startswith("| `MobileNetV4ConvSmall` | `LRASPP` |")]
     assert len(row) == 1
-    readme = open(os.path.join(ROOT, "README.md")).read()
-    assert row[0] in readme.split("## Segmentation")[1]
+    page = open(os.path.join(ROOT, "docs", "features-segmentation.md")).read()
+    assert row[0] in page.split("## Segmentation")[1]
     done = subprocess.run(
         [sys.executable, script, "--speed", "--heads", "LRASPP",
          "--backbones", "MobileNetV3Small", "--size", "64", "--batch", "1",

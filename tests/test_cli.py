@@ -1,4 +1,5 @@
-"""The command line: `keras-mobilenets list` and `keras-mobilenets predict`."""
+"""The command line: `keras-mobilenets list`, `predict`, `evaluate` and
+`convert`."""
 
 import os
 import socket
@@ -12,7 +13,7 @@ from PIL import Image
 
 from conftest import ELEPHANT, V1_025_FILE, shared_file
 import keras_mobilenets as km
-from keras_mobilenets import builder, cli, imagenet, registry
+from keras_mobilenets import builder, bundled, cli, imagenet, registry
 
 CATS = {"tabby", "tiger_cat", "Persian_cat", "Siamese_cat", "Egyptian_cat", "lynx"}
 
@@ -91,16 +92,56 @@ def test_predict_bad_input_is_one_line(argv, message, capsys):
     assert len(err) == 1 and message in err[0]
 
 
-def test_console_entry_point_runs():
-    weights = shared_file(V1_025_FILE)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+def test_console_entry_point_runs(tmp_path):
+    """The README's main command: no model named, an empty Keras cache."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+               KERAS_HOME=str(tmp_path / "empty_keras_home"))
     result = subprocess.run(
-        [sys.executable, "-m", "keras_mobilenets.cli", "predict", ELEPHANT,
-         "--model", "MobileNet", "--alpha", "0.25", "--weights", weights],
+        [sys.executable, "-m", "keras_mobilenets.cli", "predict"],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "African_elephant" in result.stdout.splitlines()[1]
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("chelsea.jpg:") and lines[1].split()[1] in CATS
+
+
+def test_predict_without_a_model_uses_the_shipped_weights_offline(
+        keras_home, monkeypatch, capsys):
+    def no_network(*args, **kwargs):
+        pytest.fail("predict without --model reached for the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(keras.utils, "get_file", no_network)
+    assert cli.main(["predict"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("chelsea.jpg:")
+    assert lines[1].split()[1] in CATS  # a cat class first
+    assert list(keras_home.rglob("*.h5")) == []  # nothing downloaded
+
+
+def test_shipped_weights_are_the_shared_file_and_checked_on_load(
+        tmp_path, monkeypatch, capsys):
+    with open(bundled.FILE, "rb") as f, open(shared_file(V1_025_FILE), "rb") as g:
+        assert f.read() == g.read()
+    assert bundled.weights_file() == bundled.FILE
+    damaged = tmp_path / "damaged.h5"
+    data = bytearray(open(bundled.FILE, "rb").read())
+    data[len(data) // 2] ^= 0xFF  # one byte flipped
+    damaged.write_bytes(bytes(data))
+    monkeypatch.setattr(bundled, "FILE", str(damaged))
+    assert cli.main(["predict"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "damaged" in err[0] and bundled.SHA256 in err[0]
+
+
+def test_convert_takes_a_source_then_its_arguments(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["convert", "torchvision", "in.pth", "out.h5", "--model", "x"])
+    assert "invalid choice: 'torchvision'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["convert", "timm", "in.safetensors", "out.h5",
+                  "--model", "mobilenetv2_100"])
+    assert "mobilenetv4_conv_small" in capsys.readouterr().err
 
 
 def _imagenet_folder(root):

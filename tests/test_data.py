@@ -1,6 +1,6 @@
 """`data_config` and `eval_transform`: timm's keys and timm's pixels, for every
 default MobileNetV4 checkpoint (at its training and test sizes) and for the
-V1-V3 recipe, on several photos (fixtures: weights/tools/
+V1-V3 recipe, on several photos (fixtures: fixture_scripts/
 make_transform_fixtures.py, made with timm's own transform)."""
 
 import json
@@ -107,7 +107,7 @@ def _timm_key(builder):
 
 @pytest.mark.parametrize("builder", [km.MobileNetV4ConvSmall, km.MobileNet])
 def test_load_image_is_the_checkpoints_eval_transform(builder, tmp_path):
-    """`imagenet.load_image(path, model=...)` (the README's and the
+    """`imagenet.load_image(path, model=...)` (the docs' and the
     notebooks' way to read a photo) gives the eval transform's pixels, which
     are timm's."""
     path = str(tmp_path / "cat.png")

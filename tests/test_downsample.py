@@ -1,5 +1,5 @@
 """Anti-aliased downsampling (timm's `aa_layer`): `layers.BlurPool2D` and the
-average pooling equal timm's layers (fixture: weights/tools/
+average pooling equal timm's layers (fixture: fixture_scripts/
 make_v4_fixtures.py), and MobileNetV4ConvAALarge / ConvBlurMedium put them
 where timm does (their whole-network parity is in test_mobilenet_v4.py)."""
 

@@ -1,5 +1,5 @@
 """`drop_path_rate`: stochastic depth on residual branches with timm's per-block
-schedule (fixture: weights/tools/make_drop_path_fixture.py, timm's own rates),
+schedule (fixture: fixture_scripts/make_drop_path_fixture.py, timm's own rates),
 the identity at inference, whole branches dropped per sample in training, and
 kept in the model's config."""
 

@@ -23,7 +23,7 @@ def test_shipped_class_index_is_byte_identical_to_keras():
     assert index[386] == ("n02504458", "African_elephant")
 
 
-# What weights/tools/make_imagenet12k_classes.py printed for the file it
+# What fixture_scripts/make_imagenet12k_classes.py printed for the file it
 # wrote from timm 1.0.31's imagenet12k_synsets.txt and synset lemmas.
 CLASSES_12K_MD5 = "431400958be89ed3e024f8274929aa64"
 

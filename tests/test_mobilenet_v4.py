@@ -17,7 +17,7 @@ from safetensors.numpy import save_file
 
 import keras_mobilenets as km
 from conftest import model_outputs
-from keras_mobilenets import convert, naming, registry
+from keras_mobilenets import cli, naming, registry
 from keras_mobilenets.archs import mobilenet_v4 as v4_arch
 from keras_mobilenets.layers import LayerScale, MultiQueryAttention
 from keras_mobilenets.weights import hub as weights_hub
@@ -333,7 +333,8 @@ def test_converted_file_from_the_command_line_loads_with_and_without_top(
         smallest, tmp_path, capsys):
     _, fx, path = smallest
     for out in (tmp_path / "by_name.h5", tmp_path / "keras3.weights.h5"):
-        assert convert.main([path, str(out), "--model", SMALLEST]) is None
+        assert cli.main(["convert", "timm", path, str(out),
+                         "--model", SMALLEST]) == 0
         assert out.name in capsys.readouterr().out
         model = _build(SMALLEST, weights=str(out))
         x = reference_input(fx["input_shape_small"], fx["seed"])

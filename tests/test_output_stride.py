@@ -1,6 +1,6 @@
 """`output_stride`: dilated last stages. MobileNetV4 against timm's own
 dilated network with the same weights (fixture:
-weights/tools/make_output_stride_fixtures.py); V1-V3 structurally (strides,
+fixture_scripts/make_output_stride_fixtures.py); V1-V3 structurally (strides,
 timm's dilation rule, the same weights load, 32 unchanged)."""
 
 import os

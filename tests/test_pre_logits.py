@@ -1,7 +1,7 @@
 """`include_pre_logits=True` (MobileNetV4): the pretrained top without its
 classifier, (samples, 1280), equal to timm's
 `forward_head(forward_features(x), pre_logits=True)` with the same weights
-(tests/fixtures/v4_pre_logits.npz, from weights/tools/
+(tests/fixtures/v4_pre_logits.npz, from fixture_scripts/
 make_pre_logits_fixture.py), loaded through every timm path: a local
 safetensors file, and the hub with its cached conversion."""
 

@@ -1,6 +1,6 @@
 """`.keras` files saved by the release before the registry redesign still load,
 on every backend, and give the outputs that release computed
-(fixtures: weights/tools/make_saved_models.py)."""
+(fixtures: fixture_scripts/make_saved_models.py)."""
 
 import glob
 import os

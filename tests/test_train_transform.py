@@ -1,6 +1,6 @@
 """The training transform (`train_transform`, `RandomResizedCrop`) against
 timm's `RandomResizedCropAndInterpolation` (tests/fixtures/train_transform.npz,
-from weights/tools/make_train_transform_fixture.py): the same pixels for a
+from fixture_scripts/make_train_transform_fixture.py): the same pixels for a
 given box, the same fallback box, boxes within scale and ratio; seeded
 runs repeat; it runs as a layer on every backend and inside tf.data."""
 

@@ -1,7 +1,7 @@
 """MobileNetV4's checkpoint table: equal to timm's `pretrained_cfg`s (fixture
-tests/fixtures/v4/checkpoints.json, weights/tools/make_v4_fixtures.py), its
+tests/fixtures/v4/checkpoints.json, fixture_scripts/make_v4_fixtures.py), its
 ImageNet-12k heads (11821 classes) built and loaded by tag and decoded, and
-the README's checkpoint table rendered from it."""
+the checkpoint table of docs/checkpoints.md rendered from it."""
 
 import json
 import os
@@ -44,10 +44,10 @@ def test_checkpoint_is_timms_pretrained_cfg(name):
     assert data["num_classes"] == cfg["num_classes"]
 
 
-def test_readme_checkpoint_table_is_rendered_from_the_registry():
-    readme = open(os.path.join(ROOT, "README.md")).read()
+def test_docs_checkpoint_table_is_rendered_from_the_registry():
+    page = open(os.path.join(ROOT, "docs", "checkpoints.md")).read()
     table = registry.timm_checkpoint_table()
-    assert table in readme
+    assert table in page
     assert table.count("\n") == len(OURS) + 1  # a header, a rule, a row each
 
 

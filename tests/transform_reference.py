@@ -1,5 +1,5 @@
 """Photos and a compact summary of an image, shared by the eval-transform
-fixture script (weights/tools/make_transform_fixtures.py, run with timm) and
+fixture script (fixture_scripts/make_transform_fixtures.py, run with timm) and
 tests/test_data.py (run with this package), so both see the same pixels."""
 
 import os

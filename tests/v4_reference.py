@@ -1,7 +1,7 @@
 """Deterministic reference weights/inputs for MobileNetV4 parity tests (numpy only).
 
 The fixtures in ``tests/fixtures/v4/<timm_name>.npz`` were produced by
-``weights/tools/make_v4_fixtures.py``: it built the timm model, loaded
+``fixture_scripts/make_v4_fixtures.py``: it built the timm model, loaded
 ``reference_weights(spec)`` into it and stored timm's outputs for
 ``reference_input(...)``.  Weights are not stored: they are regenerated here
 from the state_dict spec (name, shape, dtype), keyed by a per-tensor seed

@@ -17,7 +17,7 @@ import dataclasses
 import textwrap
 
 from .. import arguments, naming, registry
-from ..spec import MQA, UIB, Arch, Conventions, ConvBN, FusedIB, Top
+from ..spec import MQA, UIB, Arch, Conventions, ConvBN, FusedIB, Top, repeat
 from ..weights import TimmCheckpoint
 
 
@@ -41,16 +41,14 @@ def mqa(num_heads, key_dim, kv_stride, filters):
 
 # One tuple of rows per stage (timm's `blocks.<stage>`); row j of stage i is
 # the block named `blocks_<i>_<j>`. Transcribed from timm's
-# `_gen_mobilenet_v4` arch strings, with repeats written out.
+# `_gen_mobilenet_v4` arch strings; `repeat(n, row)` is n identical
+# consecutive blocks (all at stride 1 here).
 CONV_SMALL = (
     (conv_bn(3, 2, 32), conv_bn(1, 1, 32)),
     (conv_bn(3, 2, 96), conv_bn(1, 1, 64)),
     (
         uib(5, 5, 2, 96, 3.0),  # ExtraDW
-        uib(0, 3, 1, 96, 2.0),  # IB
-        uib(0, 3, 1, 96, 2.0),
-        uib(0, 3, 1, 96, 2.0),
-        uib(0, 3, 1, 96, 2.0),
+        *repeat(4, uib(0, 3, 1, 96, 2.0)),  # IB
         uib(3, 0, 1, 96, 4.0),  # ConvNeXt
     ),
     (
@@ -58,8 +56,7 @@ CONV_SMALL = (
         uib(5, 5, 1, 128, 4.0),
         uib(0, 5, 1, 128, 4.0),
         uib(0, 5, 1, 128, 3.0),
-        uib(0, 3, 1, 128, 4.0),
-        uib(0, 3, 1, 128, 4.0),
+        *repeat(2, uib(0, 3, 1, 128, 4.0)),
     ),
     (conv_bn(1, 1, 960),),
 )
@@ -69,8 +66,7 @@ CONV_MEDIUM = (
     (uib(3, 5, 2, 80, 4.0), uib(3, 3, 1, 80, 2.0)),
     (
         uib(3, 5, 2, 160, 6.0),
-        uib(3, 3, 1, 160, 4.0),
-        uib(3, 3, 1, 160, 4.0),
+        *repeat(2, uib(3, 3, 1, 160, 4.0)),
         uib(3, 5, 1, 160, 4.0),
         uib(3, 3, 1, 160, 4.0),
         uib(3, 0, 1, 160, 4.0),  # ConvNeXt
@@ -80,14 +76,12 @@ CONV_MEDIUM = (
     (
         uib(5, 5, 2, 256, 6.0),
         uib(5, 5, 1, 256, 4.0),
-        uib(3, 5, 1, 256, 4.0),
-        uib(3, 5, 1, 256, 4.0),
+        *repeat(2, uib(3, 5, 1, 256, 4.0)),
         uib(0, 0, 1, 256, 4.0),
         uib(3, 0, 1, 256, 4.0),
         uib(3, 5, 1, 256, 2.0),
         uib(5, 5, 1, 256, 4.0),
-        uib(0, 0, 1, 256, 4.0),
-        uib(0, 0, 1, 256, 4.0),
+        *repeat(2, uib(0, 0, 1, 256, 4.0)),
         uib(5, 0, 1, 256, 2.0),
     ),
     (conv_bn(1, 1, 960),),
@@ -98,31 +92,20 @@ CONV_LARGE = (
     (uib(3, 5, 2, 96, 4.0), uib(3, 3, 1, 96, 4.0)),
     (
         uib(3, 5, 2, 192, 4.0),
-        uib(3, 3, 1, 192, 4.0),
-        uib(3, 3, 1, 192, 4.0),
-        uib(3, 3, 1, 192, 4.0),
+        *repeat(3, uib(3, 3, 1, 192, 4.0)),
         uib(3, 5, 1, 192, 4.0),
-        uib(5, 3, 1, 192, 4.0),
-        uib(5, 3, 1, 192, 4.0),
-        uib(5, 3, 1, 192, 4.0),
-        uib(5, 3, 1, 192, 4.0),
-        uib(5, 3, 1, 192, 4.0),
+        *repeat(5, uib(5, 3, 1, 192, 4.0)),
         uib(3, 0, 1, 192, 4.0),
     ),
     (
         uib(5, 5, 2, 512, 4.0),
-        uib(5, 5, 1, 512, 4.0),
-        uib(5, 5, 1, 512, 4.0),
-        uib(5, 5, 1, 512, 4.0),
+        *repeat(3, uib(5, 5, 1, 512, 4.0)),
         uib(5, 0, 1, 512, 4.0),
         uib(5, 3, 1, 512, 4.0),
-        uib(5, 0, 1, 512, 4.0),
-        uib(5, 0, 1, 512, 4.0),
+        *repeat(2, uib(5, 0, 1, 512, 4.0)),
         uib(5, 3, 1, 512, 4.0),
         uib(5, 5, 1, 512, 4.0),
-        uib(5, 0, 1, 512, 4.0),
-        uib(5, 0, 1, 512, 4.0),
-        uib(5, 0, 1, 512, 4.0),
+        *repeat(3, uib(5, 0, 1, 512, 4.0)),
     ),
     (conv_bn(1, 1, 960),),
 )
@@ -147,8 +130,7 @@ HYBRID_MEDIUM = (
     (
         uib(5, 5, 2, 256, 6.0),
         uib(5, 5, 1, 256, 4.0),
-        uib(3, 5, 1, 256, 4.0),
-        uib(3, 5, 1, 256, 4.0),
+        *repeat(2, uib(3, 5, 1, 256, 4.0)),
         uib(0, 0, 1, 256, 2.0),
         uib(3, 5, 1, 256, 2.0),
         uib(0, 0, 1, 256, 2.0),
@@ -170,12 +152,9 @@ HYBRID_LARGE = (
     (uib(3, 5, 2, 96, 4.0), uib(3, 3, 1, 96, 4.0)),
     (
         uib(3, 5, 2, 192, 4.0),
-        uib(3, 3, 1, 192, 4.0),
-        uib(3, 3, 1, 192, 4.0),
-        uib(3, 3, 1, 192, 4.0),
+        *repeat(3, uib(3, 3, 1, 192, 4.0)),
         uib(3, 5, 1, 192, 4.0),
-        uib(5, 3, 1, 192, 4.0),
-        uib(5, 3, 1, 192, 4.0),
+        *repeat(2, uib(5, 3, 1, 192, 4.0)),
         mqa(8, 48, 2, 192),
         uib(5, 3, 1, 192, 4.0),
         mqa(8, 48, 2, 192),
@@ -187,13 +166,10 @@ HYBRID_LARGE = (
     ),
     (
         uib(5, 5, 2, 512, 4.0),
-        uib(5, 5, 1, 512, 4.0),
-        uib(5, 5, 1, 512, 4.0),
-        uib(5, 5, 1, 512, 4.0),
+        *repeat(3, uib(5, 5, 1, 512, 4.0)),
         uib(5, 0, 1, 512, 4.0),
         uib(5, 3, 1, 512, 4.0),
-        uib(5, 0, 1, 512, 4.0),
-        uib(5, 0, 1, 512, 4.0),
+        *repeat(2, uib(5, 0, 1, 512, 4.0)),
         uib(5, 3, 1, 512, 4.0),
         uib(5, 5, 1, 512, 4.0),
         mqa(8, 64, 1, 512),

@@ -10,7 +10,7 @@ no per-layer table. It is also strict: every tensor of the checkpoint is used
 every variable is filled and every shape checked, or a WeightsError lists what
 is missing, extra or mis-shaped and the model is left untouched.
 
-The maintainer command line is `python -m keras_mobilenets.convert`.
+The command line is `keras-mobilenets convert timm IN OUT --model NAME`.
 """
 
 import os

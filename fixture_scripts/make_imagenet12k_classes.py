@@ -2,7 +2,7 @@
 
 Maintainer tool, run once in an environment where timm is installed:
 
-    python weights/tools/make_imagenet12k_classes.py [--timm-info DIR]
+    python fixture_scripts/make_imagenet12k_classes.py [--timm-info DIR]
 
 The 11821 classes of timm's ImageNet-12k heads (the `*_in12k` MobileNetV4
 checkpoints), in the order of their logits (timm's
@@ -19,7 +19,7 @@ import os
 import timm_info
 
 OUT = os.path.join(
-    os.path.dirname(__file__), "..", "..", "keras_mobilenets", "data",
+    os.path.dirname(__file__), "..", "keras_mobilenets", "data",
     "imagenet12k_classes.txt.gz",
 )
 CLASSES = 11821

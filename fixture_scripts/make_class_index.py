@@ -2,7 +2,7 @@
 
 Maintainer tool, run once in an environment where timm is installed:
 
-    python weights/tools/make_class_index.py [--timm-info DIR]
+    python fixture_scripts/make_class_index.py [--timm-info DIR]
 
 The output has the layout of Keras' ``imagenet_class_index.json``
 (``{"0": ["n01440764", "tench"], ...}``): the class id is the WordNet synset id,
@@ -19,7 +19,7 @@ import timm_info
 
 KERAS_MD5 = "c2c37ea517e94d9795004a39431a14cb"
 OUT = os.path.join(
-    os.path.dirname(__file__), "..", "..", "keras_mobilenets", "data",
+    os.path.dirname(__file__), "..", "keras_mobilenets", "data",
     "imagenet_class_index.json",
 )
 

@@ -5,7 +5,7 @@ few fixed boxes, with bilinear and bicubic resizing (its `__call__` after
 `get_params` falls back to for images too wide or too tall for any try,
 and its default scale and ratio; for tests/test_train_transform.py.
 
-    ../timm-venv/bin/python weights/tools/make_train_transform_fixture.py
+    ../timm-venv/bin/python fixture_scripts/make_train_transform_fixture.py
 """
 
 import inspect
@@ -17,7 +17,7 @@ from PIL import Image
 from timm.data.transforms import RandomResizedCropAndInterpolation, str_to_interp_mode
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "..", "..", "tests", "fixtures", "train_transform.npz")
+OUT = os.path.join(HERE, "..", "tests", "fixtures", "train_transform.npz")
 SIZE = (16, 20)  # rows, cols
 BOXES = [(0, 0, 29, 41), (3, 5, 20, 11), (10, 2, 7, 30), (1, 9, 28, 4)]
 FALLBACK_SHAPES = [(10, 200), (200, 10)]  # rows, cols: no try fits

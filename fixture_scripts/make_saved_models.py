@@ -3,7 +3,7 @@ the release before the registry redesign (commit 68fc7b9), with an input and
 the outputs that release computed, so later releases are tested to load them
 and give the same outputs (tests/test_saved_models.py).
 
-    KERAS_BACKEND=tensorflow python weights/tools/make_saved_models.py
+    KERAS_BACKEND=tensorflow python fixture_scripts/make_saved_models.py
 
 Run once, from a checkout of that release; the files are committed.
 """
@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, ROOT)
 

@@ -2,7 +2,7 @@
 
 Run with a Python that has timm + torch (not a dependency of keras_mobilenets)::
 
-    /path/to/timm-venv/bin/python weights/tools/make_v4_fixtures.py [model ...]
+    /path/to/timm-venv/bin/python fixture_scripts/make_v4_fixtures.py [model ...]
 
 For each timm model (default: the six below) this
 
@@ -60,7 +60,7 @@ import timm
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from v4_reference import reference_input, reference_weights  # noqa: E402
 

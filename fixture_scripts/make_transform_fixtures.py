@@ -6,9 +6,9 @@ config), as `tests/transform_reference.summary` compacts it, with timm's
 resolved configs. tests/test_data.py compares `keras_mobilenets.eval_transform`
 with it.
 
-    ../timm-venv/bin/python weights/tools/make_transform_fixtures.py
+    ../timm-venv/bin/python fixture_scripts/make_transform_fixtures.py
 
-(a virtual environment with timm: see weights/README.md). Needs ../shared
+(a virtual environment with timm: see fixture_scripts/README.md). Needs ../shared
 beside the checkout for the elephant photos.
 """
 
@@ -22,7 +22,7 @@ import timm.data
 import torchvision.transforms as T
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from transform_reference import ELEPHANT, photos, summary  # noqa: E402
 

@@ -3,7 +3,7 @@ block of each MobileNetV4 at drop_path_rate=0.2, {timm name: {module path:
 drop probability}} (blocks whose DropPath is an Identity are left out), for
 tests/test_drop_path.py.
 
-    ../timm-venv/bin/python weights/tools/make_drop_path_fixture.py
+    ../timm-venv/bin/python fixture_scripts/make_drop_path_fixture.py
 """
 
 import json
@@ -13,7 +13,7 @@ import timm
 from timm.layers import DropPath
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "..", "..", "tests", "fixtures", "drop_path.json")
+OUT = os.path.join(HERE, "..", "tests", "fixtures", "drop_path.json")
 MODELS = ["mobilenetv4_conv_small", "mobilenetv4_conv_medium",
           "mobilenetv4_conv_large", "mobilenetv4_hybrid_medium",
           "mobilenetv4_hybrid_large"]

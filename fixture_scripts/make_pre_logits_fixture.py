@@ -6,7 +6,7 @@ parity fixtures (`tests/v4_reference.reference_weights` of the model's
 state-dict spec, seed 0) on `reference_input` of their small input shape, for
 `include_pre_logits=True` in tests/test_pre_logits.py.
 
-    ../timm-venv/bin/python weights/tools/make_pre_logits_fixture.py
+    ../timm-venv/bin/python fixture_scripts/make_pre_logits_fixture.py
 
 Stored per model: `<name>` (2, 1280) float32 and `<name>_input_shape`
 (NHWC); and `seed`, `timm_version`.
@@ -19,7 +19,7 @@ import timm
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from v4_reference import reference_input, reference_weights  # noqa: E402
 

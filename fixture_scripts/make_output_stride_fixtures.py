@@ -3,7 +3,7 @@
 
 Run with a Python that has timm + torch (not a dependency of keras_mobilenets)::
 
-    ../timm-venv/bin/python weights/tools/make_output_stride_fixtures.py
+    ../timm-venv/bin/python fixture_scripts/make_output_stride_fixtures.py
 
 For each (timm model, output stride) in CASES this builds timm's own dilated
 network, ``timm.create_model(name, pretrained=False, features_only=True,
@@ -33,7 +33,7 @@ import timm
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from v4_reference import reference_input, reference_weights  # noqa: E402
 

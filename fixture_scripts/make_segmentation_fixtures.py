@@ -3,7 +3,7 @@
 
 Run with a Python that has torchvision (not a dependency of keras_mobilenets)::
 
-    ../timm-venv/bin/python weights/tools/make_segmentation_fixtures.py
+    ../timm-venv/bin/python fixture_scripts/make_segmentation_fixtures.py
 
 For each case below this builds torchvision's own head
 (``torchvision.models.segmentation.lraspp.LRASPPHead`` or
@@ -34,7 +34,7 @@ from torchvision.models.segmentation.deeplabv3 import DeepLabHead
 from torchvision.models.segmentation.lraspp import LRASPPHead
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from v4_reference import reference_input, reference_weights  # noqa: E402
 
