@@ -2,7 +2,9 @@
 that carries its facts (feature taps, class names, eval recipe) in its
 config, and runs PyTorch inference as a plan."""
 
+import dataclasses
 import math
+import typing
 
 import keras
 
@@ -44,6 +46,34 @@ def _lists(value):
     return value
 
 
+@dataclasses.dataclass(frozen=True)
+class _Facts:
+    """A model's facts, immutable (and a plain object, which no tracker of
+    Keras or TensorFlow wraps)."""
+
+    taps: typing.Optional[tuple] = None  # ((stride, layer name), ...)
+    class_names: typing.Optional[tuple] = None  # ((class id, name), ...)
+    data_config: typing.Optional[tuple] = None  # ((key, value), ...)
+
+    @classmethod
+    def of(cls, taps=None, class_names=None, data_config=None):
+        """From the keyword arguments of `Model` (a config's JSON form
+        too: lists for tuples, [stride, name] pairs for taps)."""
+        taps = _checked_taps(taps)
+        return cls(
+            taps=None if taps is None else tuple(sorted(taps.items())),
+            class_names=_tuples(class_names),
+            data_config=None if data_config is None else tuple(
+                (k, _tuples(v)) for k, v in dict(data_config).items()))
+
+    def config(self):
+        """The three config entries, in JSON's form."""
+        return {"taps": _lists(self.taps),
+                "class_names": _lists(self.class_names),
+                "data_config": None if self.data_config is None else {
+                    k: _lists(v) for k, v in self.data_config}}
+
+
 @keras.saving.register_keras_serializable(package="keras_mobilenets")
 class Model(keras.Model):
     """A functional `keras.Model` (built as `Model(inputs, outputs, name=)`,
@@ -68,58 +98,53 @@ class Model(keras.Model):
       from, or normalises with (timm's keys; `keras_mobilenets.data_config`).
     """
 
-    _taps = _class_names = _data_config = None
+    _facts = None  # a `_Facts`; set in __init__
 
     def __init__(self, inputs, outputs, name=None, **kwargs):
-        facts = {key: kwargs.pop(key, None)
+        given = {key: kwargs.pop(key, None)
                  for key in ("taps", "class_names", "data_config")}
         super().__init__(inputs, outputs, name=name, **kwargs)
-        if all(value is None for value in facts.values()):
+        facts = _Facts.of(**given)
+        if facts == _Facts():
             facts = self._handed_over(outputs) or facts
-        self._taps = _checked_taps(facts["taps"])
-        self._taps = None if self._taps is None else tuple(self._taps.items())
-        self._class_names = _tuples(facts["class_names"])
-        config = facts["data_config"]
-        self._data_config = None if config is None else tuple(
-            (k, _tuples(v)) for k, v in dict(config).items())
+        self._facts = facts
 
     def _handed_over(self, outputs):
-        """The facts of the model `clone_model` is copying, where every
-        tap names a layer of this one."""
+        """The facts of the model `clone_model` is copying (see
+        `_run_through_graph`), where every tap names a layer of this one."""
         flat = keras.tree.flatten(outputs)
         facts = getattr(flat[0], _HANDOFF, None) if flat else None
         if facts is None or any(getattr(x, _HANDOFF, None) is not facts
                                 for x in flat):
             return None
         names = {layer.name for layer in self.layers}
-        taps = facts["taps"] or {}
-        return facts if set(taps.values()) <= names else None
+        return facts if {n for _, n in facts.taps or ()} <= names else None
 
     def _run_through_graph(self, inputs, *args, **kwargs):
         outputs = super()._run_through_graph(inputs, *args, **kwargs)
-        if self._taps or self._class_names or self._data_config:
+        if self._facts is not None and self._facts != _Facts():
             flat = keras.tree.flatten(outputs)
             if flat and all(isinstance(x, keras.KerasTensor) for x in flat):
-                facts = {"taps": self.taps, "class_names": self.class_names,
-                         "data_config": self.data_config}
                 for x in flat:
-                    setattr(x, _HANDOFF, facts)
+                    setattr(x, _HANDOFF, self._facts)
         return outputs
 
     @property
     def taps(self):
         """{stride: layer name} of the feature maps, or None."""
-        return None if self._taps is None else dict(self._taps)
+        taps = self._facts.taps
+        return None if taps is None else dict(taps)
 
     @property
     def class_names(self):
         """((class id, class name), ...) of the top, or None."""
-        return self._class_names
+        return self._facts.class_names
 
     @property
     def data_config(self):
         """The checkpoint's eval recipe (a new dict each time), or None."""
-        return None if self._data_config is None else dict(self._data_config)
+        config = self._facts.data_config
+        return None if config is None else dict(config)
 
     @property
     def pyramid_outputs(self):
@@ -128,22 +153,18 @@ class Model(keras.Model):
         outputs of the tapped layers: keras-hub's `FeaturePyramidBackbone`
         convention, so `keras.Model(model.inputs, model.pyramid_outputs)`
         is a feature extractor."""
-        if self._taps is None:
+        if self._facts.taps is None:
             raise ValueError(
                 f"Model {self.name!r} carries no feature taps (a `.keras` "
                 "file of an earlier release): "
                 "`keras_mobilenets.features.feature_layers(model)` "
                 "recognises them by layer name.")
         return {f"P{int(math.log2(s))}": self.get_layer(n).output
-                for s, n in sorted(self._taps)}
+                for s, n in self._facts.taps}
 
     def get_config(self):
         config = super().get_config()
-        config["taps"] = None if self._taps is None else _lists(
-            sorted(self._taps))
-        config["class_names"] = _lists(self._class_names)
-        config["data_config"] = None if self._data_config is None else {
-            k: _lists(v) for k, v in self._data_config}
+        config.update(self._facts.config())
         return config
 
     def call(self, inputs, training=None, mask=None, **kwargs):
