@@ -289,9 +289,9 @@ def _network(entry, opts, arch, shape, checkpoint, rows):
     taps, the classes the checkpoint names, the eval recipe of the
     checkpoint it normalises with (`Model`)."""
     try:
-        normalizing = checkpoints.normalizing(entry, opts, checkpoint)
+        recipe = checkpoints.normalizing(entry, opts, checkpoint)
     except ValueError:  # an entry without checkpoints: no recipe to carry
-        normalizing = None
+        recipe = None
     inputs, x = _input(opts, shape)
     if arch.preprocessing is not None and opts.include_preprocessing:
         x = preprocessing(x, arch, checkpoints.normalizing(entry, opts,
@@ -312,7 +312,7 @@ def _network(entry, opts, arch, shape, checkpoint, rows):
     class_names = getattr(checkpoint, "class_names", None)
     return Model(inputs, x, name=name, taps=taps,
                  class_names=class_names if opts.include_top else None,
-                 data_config=normalizing and normalizing.data_config())
+                 data_config=recipe and recipe.data_config())
 
 
 def check(entry, arguments):

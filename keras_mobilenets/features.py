@@ -139,9 +139,9 @@ def feature_model(model, name=None):
         name: Name of the new model; defaults to `<model.name>_features`.
 
     Returns:
-        A functional `keras.Model` with `model`'s inputs whose output is a
-        dict `{"stride_2": ..., "stride_4": ..., ..., "stride_32": ...}` (see
-        `key`); the map at stride s has spatial size ceil(input size / s).
+        A `keras_mobilenets.Model` (with `model`'s taps and data config)
+        with `model`'s inputs whose output is a dict `{"stride_2": ...,
+        "stride_4": ..., ..., "stride_32": ...}` (see `key`); the map at stride s has spatial size ceil(input size / s).
         At each stride it is the output of the last block at that resolution;
         stride 32 is the last layer before the top. Layers, channels at
         alpha 1:
