@@ -115,7 +115,7 @@ def test_pyramid_outputs(name):
         assert tensor is model.get_layer(model.taps[stride]).output
         assert tensor.shape[1:3] == (64 // stride, 64 // stride)
     encoder = keras.Model(model.inputs, model.pyramid_outputs)
-    maps = model_outputs(encoder, np.zeros((1, 64, 64, 3), "float32"))
+    maps = model_outputs(encoder, [np.zeros((1, 64, 64, 3), "float32")])
     assert {k: v.shape[1:3] for k, v in maps.items()} == {
         f"P{p}": (64 >> p, 64 >> p) for p in (1, 2, 3, 4)}
 
