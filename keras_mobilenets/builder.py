@@ -1,10 +1,11 @@
-"""The one builder: any `spec.Arch` plus the user's arguments -> a plain
-functional `keras.Model`, with its weights.
+"""The one builder: any `spec.Arch` plus the user's arguments -> a
+functional `keras_mobilenets.Model`, with its weights and facts.
 
 The global rules live here, once: argument checks, the input shape, how
 `alpha` scales widths (the arch's `width` rule), the top, and the feature
 taps (which checkpoint a `weights=` value names: `checkpoints`), recorded while the
-model is built (stride -> name of the last block output at that stride).
+model is built (stride -> name of the last block output at that stride) and
+carried by the model (`Model.taps`).
 """
 
 import contextlib
@@ -21,10 +22,6 @@ from . import spec
 from . import weights as weights_lib
 from ._placeholders import placeholder_weights
 from .model import Model
-
-TAPS_ATTRIBUTE = "_keras_mobilenets_taps"
-# ((class id, class name), ...) of the top, where its weights name them.
-CLASS_NAMES_ATTRIBUTE = "_keras_mobilenets_class_names"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -272,10 +269,7 @@ def build(entry, **arguments):
     # Every variable is assigned from the weights below: skip initialising.
     loads = checkpoint is not None or kind == "path"
     with placeholder_weights() if loads else contextlib.nullcontext():
-        model, taps = _network(entry, opts, arch, shape, checkpoint, rows)
-    setattr(model, TAPS_ATTRIBUTE, dict(taps))
-    if kind == "hub" and opts.include_top and checkpoint.class_names:
-        setattr(model, CLASS_NAMES_ATTRIBUTE, checkpoint.class_names)
+        model = _network(entry, opts, arch, shape, checkpoint, rows)
 
     # The top's layers (timm modules) a weights file may hold and this
     # model lacks: all of them without the top, the classifier without it
@@ -291,7 +285,13 @@ def build(entry, **arguments):
 
 
 def _network(entry, opts, arch, shape, checkpoint, rows):
-    """The model of `arch` at `opts` (without weights) and its taps."""
+    """The model of `arch` at `opts` (without weights), with its facts:
+    taps, the classes the checkpoint names, the eval recipe of the
+    checkpoint it normalises with (`Model`)."""
+    try:
+        recipe = checkpoints.normalizing(entry, opts, checkpoint)
+    except ValueError:  # an entry without checkpoints: no recipe to carry
+        recipe = None
     inputs, x = _input(opts, shape)
     if arch.preprocessing is not None and opts.include_preprocessing:
         x = preprocessing(x, arch, checkpoints.normalizing(entry, opts,
@@ -309,7 +309,10 @@ def _network(entry, opts, arch, shape, checkpoint, rows):
     elif opts.pooling == "max":
         x = layers.GlobalMaxPooling2D(name=fixed["max_pool"])(x)
     name = opts.name or entry.model_name.format(alpha=opts.alpha, rows=rows)
-    return Model(inputs, x, name=name), taps
+    class_names = getattr(checkpoint, "class_names", None)
+    return Model(inputs, x, name=name, taps=taps,
+                 class_names=class_names if opts.include_top else None,
+                 data_config=recipe and recipe.data_config())
 
 
 def check(entry, arguments):

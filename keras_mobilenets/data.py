@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from . import registry
+from .model import Model
 
 RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR,
             "bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS}
@@ -24,10 +25,28 @@ def _entry(builder_or_name):
     if not isinstance(name, str):
         raise TypeError(
             "Expected a builder of this package (e.g. "
-            "keras_mobilenets.MobileNetV4ConvSmall) or its name. "
-            f"Received: {builder_or_name!r} of type "
+            "keras_mobilenets.MobileNetV4ConvSmall), its name or a model it "
+            f"built. Received: {builder_or_name!r} of type "
             f"{type(builder_or_name).__name__}")
     return registry.get(name)
+
+
+def _carried(model, weights):
+    """The data configuration `model` carries (`Model.data_config`)."""
+    config = model.data_config if isinstance(model, Model) else None
+    if config is None:
+        raise ValueError(
+            f"Model {model.name!r} carries no data configuration (built by "
+            "keras.applications, or loaded from a `.keras` file of an "
+            "earlier release): pass its builder and weights instead, e.g. "
+            "`data_config(keras_mobilenets.MobileNetV2, 'imagenet')`. "
+            f"Received: model={model.name!r} of type {type(model).__name__}")
+    if weights != "imagenet":
+        raise ValueError(
+            "A model carries the data configuration of its own checkpoint: "
+            "`weights` is for builders. Received: "
+            f"model={model.name!r}, weights={weights!r}")
+    return config
 
 
 def data_config(builder_or_name, weights="imagenet", use_test_size=False):
@@ -35,31 +54,32 @@ def data_config(builder_or_name, weights="imagenet", use_test_size=False):
 
     Args:
         builder_or_name: a builder (`keras_mobilenets.MobileNetV4ConvSmall`)
-            or its name.
-        weights: "imagenet" (the default checkpoint at alpha 1) or a tag.
+            or its name, or a model built by this package (which carries
+            the configuration of its checkpoint: the one `weights=` named,
+            else the one it normalises with).
+        weights: "imagenet" (the default checkpoint at alpha 1) or a tag;
+            for a builder only.
         use_test_size: the test resolution and crop where the checkpoint
             has them (timm's `resolve_data_config(use_test_size=True)`).
 
     Returns:
         A dict with timm's keys: `input_size` (3, rows, cols),
         `interpolation`, `crop_pct`, `crop_mode`, `mean`, `std` (of pixels
-        in [0, 1]) and `num_classes`. V4 checkpoints carry timm's
+        in [0, 1]), `num_classes`, `test_input_size` and `test_crop_pct`
+        where the checkpoint has them, and `weights`: the `weights=` value
+        of the checkpoint ("imagenet" for keras.applications' files, a
+        timm tag, an "hf-hub:" repository). V4 checkpoints carry timm's
         `pretrained_cfg`; V1-V3 the TF-Slim recipe their Keras weights were
         evaluated with (see `weights.sources.KerasCheckpoint`).
     """
-    ckpt = _entry(builder_or_name).checkpoint(weights)
-    size, crop = ckpt.input_size, ckpt.crop_pct
-    if use_test_size and ckpt.test_input_size:
-        size, crop = ckpt.test_input_size, ckpt.test_crop_pct or crop
-    return {
-        "input_size": (3, size, size),
-        "interpolation": ckpt.interpolation,
-        "crop_pct": crop,
-        "crop_mode": ckpt.crop_mode,
-        "mean": tuple(ckpt.mean),
-        "std": tuple(ckpt.std),
-        "num_classes": ckpt.num_classes,
-    }
+    if isinstance(builder_or_name, keras.Model):
+        config = _carried(builder_or_name, weights)
+    else:
+        config = _entry(builder_or_name).checkpoint(weights).data_config()
+    if use_test_size and config.get("test_input_size"):
+        config["input_size"] = config["test_input_size"]
+        config["crop_pct"] = config.get("test_crop_pct", config["crop_pct"])
+    return config
 
 
 class EvalTransform:
@@ -130,7 +150,7 @@ class EvalTransform:
 
 def eval_transform(builder_or_name, weights="imagenet", use_test_size=False):
     """The evaluation transform of a checkpoint (`data_config`'s
-    arguments): a callable from a PIL image, an (rows, cols, 3) uint8 array
+    arguments: a builder or its name, or a model): a callable from a PIL image, an (rows, cols, 3) uint8 array
     or a path to a float32 (rows, cols, 3) array in [0, 255], resized and
     cropped as timm's eval transform for that checkpoint."""
     return EvalTransform(data_config(builder_or_name, weights, use_test_size))

@@ -2,21 +2,21 @@
 DeepLabV3+, FPN): one map per stride 2, 4, 8, 16 and 32 of any MobileNet
 (up to its `output_stride`).
 
-The taps are recorded by the builder while it builds (`builder.body`): at
-each stride, the output of the last block that runs at that resolution
-(timm's `feature_location="bottleneck"`, its default for `features_only`,
-and torchvision's MobileNet FPN backbones), so a map has the block's output
+The taps are recorded by the builder while it builds (`builder.body`) and
+carried by the model (`Model.taps`, kept in its config): at each stride,
+the output of the last block that runs at that resolution (timm's
+`feature_location="bottleneck"`, its default for `features_only`, and
+torchvision's MobileNet FPN backbones), so a map has the block's output
 width, not an expansion's; stride 32 is the last layer of the network
-without its top. A model that does not carry them (loaded from a `.keras`
-file, folded, or built by keras.applications) is recognised by the blocks
-its layer names show, against the registry.
+without its top. A model that does not carry them (built by
+keras.applications, or a `.keras` file of an earlier release) is
+recognised by the blocks its layer names show, against the registry.
 """
 
 import keras
 
 from . import registry
 from .blocks import DOWNSAMPLE_LAYERS
-from .builder import TAPS_ATTRIBUTE
 from .model import Model
 
 STRIDES = (2, 4, 8, 16, 32)
@@ -53,8 +53,7 @@ def _reference_taps(name, output_stride=32):
         extra = {} if output_stride == 32 else {"output_stride": output_stride}
         model = entry.builder(weights=None, include_top=False,
                               **entry.test_config, **extra)
-        cached = _REFERENCE_TAPS[(name, output_stride)] = (
-            entry, dict(getattr(model, TAPS_ATTRIBUTE)))
+        cached = _REFERENCE_TAPS[(name, output_stride)] = (entry, model.taps)
     return cached[1]
 
 
@@ -111,9 +110,11 @@ def variant_of(model):
 
 def feature_layers(model):
     """{stride: name of the layer whose output is the map at that stride},
-    for the strides of `STRIDES` up to the model's output stride."""
+    for the strides of `STRIDES` up to the model's output stride: the taps
+    `model` carries, else those of the registry model its layer names
+    show."""
     _check_model(model)
-    taps = getattr(model, TAPS_ATTRIBUTE, None)
+    taps = model.taps if isinstance(model, Model) else None
     if taps is None:
         taps = _reference_taps(variant_of(model), _output_stride(model))
         names = {layer.name for layer in model.layers}
@@ -138,9 +139,9 @@ def feature_model(model, name=None):
         name: Name of the new model; defaults to `<model.name>_features`.
 
     Returns:
-        A functional `keras.Model` with `model`'s inputs whose output is a
-        dict `{"stride_2": ..., "stride_4": ..., ..., "stride_32": ...}` (see
-        `key`); the map at stride s has spatial size ceil(input size / s).
+        A `keras_mobilenets.Model` (with `model`'s taps and data config)
+        with `model`'s inputs whose output is a dict `{"stride_2": ...,
+        "stride_4": ..., ..., "stride_32": ...}` (see `key`); the map at stride s has spatial size ceil(input size / s).
         At each stride it is the output of the last block at that resolution;
         stride 32 is the last layer before the top. Layers, channels at
         alpha 1:
@@ -166,4 +167,6 @@ def feature_model(model, name=None):
     outputs = {key(s): model.get_layer(name).output
                for s, name in layers.items()}
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    return Model(inputs, outputs, name=name or f"{model.name}_features")
+    config = model.data_config if isinstance(model, Model) else None
+    return Model(inputs, outputs, name=name or f"{model.name}_features",
+                 taps=layers, data_config=config)

@@ -5,7 +5,7 @@ import numpy as np
 
 from . import layers as km_layers
 from .fast.folding import fold_into_conv, foldable_pairs
-from .builder import CLASS_NAMES_ATTRIBUTE
+from .model import Model
 
 
 def _array(variable):
@@ -38,7 +38,9 @@ def fold_batch_norm(model):
         model: a functional `keras.Model` (any model built by this package).
 
     Returns:
-        A functional `keras.Model`.
+        A functional `keras.Model`: a `keras_mobilenets.Model` with the
+        same facts for one (a tap on a folded BatchNorm moves to its
+        convolution, whose output the copy computes).
     """
     # Functional and Sequential models have `inputs`; subclassed ones do not.
     if not isinstance(model, keras.Model) or not hasattr(model, "inputs"):
@@ -78,7 +80,13 @@ def fold_batch_norm(model):
             target.bias.assign(bias.astype(target.bias.dtype))
         else:
             target.set_weights(layer.get_weights())
-    if hasattr(model, CLASS_NAMES_ATTRIBUTE):  # the same top, the same classes
-        setattr(folded, CLASS_NAMES_ATTRIBUTE,
-                getattr(model, CLASS_NAMES_ATTRIBUTE))
+    if isinstance(model, Model):  # the same facts; a folded tap is its conv
+        taps = model.taps and {s: pairs[n].name if n in pairs else n
+                               for s, n in model.taps.items()}
+        copy = Model(folded.input, folded.output, name=folded.name,
+                     taps=taps, class_names=model.class_names,
+                     data_config=model.data_config)
+        if folded.compiled:
+            copy.compile_from_config(folded.get_compile_config())
+        folded = copy
     return folded

@@ -85,10 +85,11 @@ def load_image(path, size=None, model=None, weights="imagenet",
     [0, 255], through an eval transform (`keras_mobilenets.EvalTransform`).
 
     With `model` (a builder such as `keras_mobilenets.MobileNetV4ConvSmall`,
-    or its name): the eval transform of its checkpoint `weights` ("imagenet"
-    or a tag), as `keras_mobilenets.eval_transform(model, weights,
-    use_test_size)`, at `size` (rows, cols) where given. Without: the whole
-    image resized bilinearly to `size`.
+    or its name; or a model it built, which carries its checkpoint's): the
+    eval transform of its checkpoint `weights` ("imagenet" or a tag), as
+    `keras_mobilenets.eval_transform(model, weights, use_test_size)`, at
+    `size` (rows, cols) where given. Without: the whole image resized
+    bilinearly to `size`.
     """
     if size is not None and (
             not isinstance(size, (tuple, list)) or len(size) != 2

@@ -6,18 +6,18 @@ import keras
 import numpy as np
 
 from . import imagenet
-from .builder import CLASS_NAMES_ATTRIBUTE
+from .model import Model
 
 
 def class_names(model):
     """((class id, class name), ...), one per output of `model`'s top,
     where its weights named them (`weights="hf-hub:..."` from a repository
-    whose config.json has `label_names`), else None."""
+    whose config.json has `label_names`; `Model.class_names`), else None."""
     if not isinstance(model, keras.Model):
         raise TypeError(
             "`model` must be a keras.Model built by keras_mobilenets. "
             f"Received: model={model!r} of type {type(model).__name__}")
-    return getattr(model, CLASS_NAMES_ATTRIBUTE, None)
+    return model.class_names if isinstance(model, Model) else None
 
 
 def decode_predictions(preds, top=5, model=None):

@@ -1,8 +1,77 @@
-"""The class of every model this package builds."""
+"""The class of every model this package builds: a functional `keras.Model`
+that carries its facts (feature taps, class names, eval recipe) in its
+config, and runs PyTorch inference as a plan."""
+
+import dataclasses
+import math
+import typing
 
 import keras
 
-from .fast import plan as _torch_plan
+from .fast import plan as fast_plan
+
+# Set on the outputs `keras.models.clone_model` gets from `_run_through_graph`
+# and read by the `Model(...)` it builds next, which it passes no facts.
+_HANDOFF = "_keras_mobilenets_facts"
+
+
+def _checked_taps(taps):
+    """{stride: layer name} from a dict or [stride, name] pairs (a config's
+    JSON form), or None."""
+    if taps is None:
+        return None
+    pairs = taps.items() if isinstance(taps, dict) else taps
+    try:
+        out = {int(s): n for s, n in pairs}
+    except (TypeError, ValueError):
+        out = None
+    if not out or not all(isinstance(n, str) and s > 0
+                          for s, n in out.items()):
+        raise ValueError("`taps` must map strides (positive ints) to layer "
+                         f"names. Received: taps={taps!r}")
+    return out
+
+
+def _tuples(value):
+    """`value` with every list turned into a tuple (a config's JSON lists)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def _lists(value):
+    """`value` with every tuple turned into a list (JSON's form)."""
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class _Facts:
+    """A model's facts, immutable (and a plain object, which no tracker of
+    Keras or TensorFlow wraps)."""
+
+    taps: typing.Optional[tuple] = None  # ((stride, layer name), ...)
+    class_names: typing.Optional[tuple] = None  # ((class id, name), ...)
+    data_config: typing.Optional[tuple] = None  # ((key, value), ...)
+
+    @classmethod
+    def of(cls, taps=None, class_names=None, data_config=None):
+        """From the keyword arguments of `Model` (a config's JSON form
+        too: lists for tuples, [stride, name] pairs for taps)."""
+        taps = _checked_taps(taps)
+        return cls(
+            taps=None if taps is None else tuple(sorted(taps.items())),
+            class_names=_tuples(class_names),
+            data_config=None if data_config is None else tuple(
+                (k, _tuples(v)) for k, v in dict(data_config).items()))
+
+    def config(self):
+        """The three config entries, in JSON's form."""
+        return {"taps": _lists(self.taps),
+                "class_names": _lists(self.class_names),
+                "data_config": None if self.data_config is None else {
+                    k: _lists(v) for k, v in self.data_config}}
 
 
 @keras.saving.register_keras_serializable(package="keras_mobilenets")
@@ -11,14 +80,95 @@ class Model(keras.Model):
     with everything a functional model has: config, `.keras` files, cloning,
     nesting) whose inference on the PyTorch backend runs as a flat list of
     PyTorch calls, convolutions with their BatchNorm folded
-    (`_torch_plan`): `predict` and calls under `torch.no_grad()` with
+    (`fast.plan`): `predict` and calls under `torch.no_grad()` with
     `training` falsy. Anything else (training, recorded gradients, masks,
     other dtypes, other backends, `torch.compile` and export) is Keras' own
     functional call. Both give the same outputs to float32 rounding.
+
+    It carries three facts, keyword arguments kept in its config (so
+    `.keras` files, `keras.models.clone_model`, `fold_batch_norm` and a
+    reload in another process keep them; each is None where unknown, e.g.
+    in a `.keras` file of an earlier release):
+
+    - `taps`: {stride: name of the layer whose output is the feature map
+      at that stride} (the last block at each resolution; `pyramid_outputs`);
+    - `class_names`: ((class id, class name), ...) of the top, where its
+      weights name its classes (a hub repository's `label_names`);
+    - `data_config`: the eval recipe of the checkpoint the model was built
+      from, or normalises with (timm's keys; `keras_mobilenets.data_config`).
     """
 
+    _facts = None  # a `_Facts`; set in __init__
+
+    def __init__(self, inputs, outputs, name=None, **kwargs):
+        given = {key: kwargs.pop(key, None)
+                 for key in ("taps", "class_names", "data_config")}
+        super().__init__(inputs, outputs, name=name, **kwargs)
+        facts = _Facts.of(**given)
+        if facts == _Facts():
+            facts = self._handed_over(outputs) or facts
+        self._facts = facts
+
+    def _handed_over(self, outputs):
+        """The facts of the model `clone_model` is copying (see
+        `_run_through_graph`), where every tap names a layer of this one."""
+        flat = keras.tree.flatten(outputs)
+        facts = getattr(flat[0], _HANDOFF, None) if flat else None
+        if facts is None or any(getattr(x, _HANDOFF, None) is not facts
+                                for x in flat):
+            return None
+        names = {layer.name for layer in self.layers}
+        return facts if {n for _, n in facts.taps or ()} <= names else None
+
+    def _run_through_graph(self, inputs, *args, **kwargs):
+        outputs = super()._run_through_graph(inputs, *args, **kwargs)
+        if self._facts is not None and self._facts != _Facts():
+            flat = keras.tree.flatten(outputs)
+            if flat and all(isinstance(x, keras.KerasTensor) for x in flat):
+                for x in flat:
+                    setattr(x, _HANDOFF, self._facts)
+        return outputs
+
+    @property
+    def taps(self):
+        """{stride: layer name} of the feature maps, or None."""
+        taps = self._facts.taps
+        return None if taps is None else dict(taps)
+
+    @property
+    def class_names(self):
+        """((class id, class name), ...) of the top, or None."""
+        return self._facts.class_names
+
+    @property
+    def data_config(self):
+        """The checkpoint's eval recipe (a new dict each time), or None."""
+        config = self._facts.data_config
+        return None if config is None else dict(config)
+
+    @property
+    def pyramid_outputs(self):
+        """{"P1": map at stride 2, ..., "P5": map at stride 32} (up to the
+        model's output stride; P is log2 of the stride), the symbolic
+        outputs of the tapped layers: keras-hub's `FeaturePyramidBackbone`
+        convention, so `keras.Model(model.inputs, model.pyramid_outputs)`
+        is a feature extractor."""
+        if self._facts.taps is None:
+            raise ValueError(
+                f"Model {self.name!r} carries no feature taps (a `.keras` "
+                "file of an earlier release): "
+                "`keras_mobilenets.features.feature_layers(model)` "
+                "recognises them by layer name.")
+        return {f"P{int(math.log2(s))}": self.get_layer(n).output
+                for s, n in self._facts.taps}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._facts.config())
+        return config
+
     def call(self, inputs, training=None, mask=None, **kwargs):
-        tensor = _torch_plan.plan_input(self, inputs, training, mask, kwargs)
+        tensor = fast_plan.plan_input(self, inputs, training, mask, kwargs)
         if tensor is not None:
-            return _torch_plan.plan_of(self)(tensor)
+            return fast_plan.plan_of(self)(tensor)
         return super().call(inputs, training=training, mask=mask, **kwargs)

@@ -52,6 +52,19 @@ def test_folded_model_computes_the_same(name):
     np.testing.assert_array_equal(model_outputs(model, x), before)
     ours = {id(v) for v in model.weights}
     assert not any(id(v) in ours for v in folded.weights)
+    # The copy keeps the facts; a tap on a folded BatchNorm moves to its
+    # convolution, whose output is the same map.
+    assert type(folded) is km.Model
+    assert folded.data_config == model.data_config is not None
+    assert folded.class_names == model.class_names
+    assert folded.taps == {s: pairs[n].name if n in pairs else n
+                           for s, n in model.taps.items()}
+    got = model_outputs(km.feature_model(folded), x)
+    want = model_outputs(km.feature_model(model), x)
+    assert sorted(got) == sorted(want)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=0, err_msg=k,
+                                   atol=1e-4 * max(np.abs(want[k]).max(), 1.0))
 
 
 def test_folded_real_weights_classify_the_same(tmp_path):

@@ -8,6 +8,7 @@ The repositories hold the V4 parity fixture of mobilenetv4_conv_small_050
 
 import json
 
+import keras
 import numpy as np
 import pytest
 from safetensors.numpy import save
@@ -163,11 +164,12 @@ def _decoded_order(model, top):
     return preds, [list(np.argsort(-p, kind="stable")[:top]) for p in preds]
 
 
-def test_label_names_decode_the_repositorys_classes(fake_hub, reference):
+def test_label_names_decode_the_repositorys_classes(fake_hub, reference,
+                                                   tmp_path):
     """timm's push_to_hf_hub writes `label_names` (and `label_descriptions`)
     at the top of config.json: decoding a model built from it gives them,
-    as (name, description, score), best first; fold_batch_norm's copy
-    keeps them."""
+    as (name, description, score), best first; fold_batch_norm's copy and
+    a `.keras` file keep them, with the repository's data config."""
     _, state = reference
     repo = "someone/mobilenetv4-pets"
     _serve(fake_hub, repo, _ten_classes(state, 3), num_classes=3,
@@ -184,6 +186,16 @@ def test_label_names_decode_the_repositorys_classes(fake_hub, reference):
         d[:2] for d in decoded]
     folded = km.fold_batch_norm(model)
     assert km.decode_predictions(preds, top=3, model=folded) == decoded
+    path = str(tmp_path / "pets.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert km.decode_predictions(preds, top=3, model=loaded) == decoded
+    config = km.data_config(loaded)
+    assert config == km.data_config(model) == km.data_config(folded)
+    assert config == {
+        "input_size": (3, 224, 224), "interpolation": "bicubic",
+        "crop_pct": 0.875, "crop_mode": "center", "mean": MEAN, "std": STD,
+        "num_classes": 3, "weights": f"hf-hub:{repo}"}
     with pytest.raises(ValueError, match=r"has 3 classes.*Received shape: "
                        r"\(1, 1000\)"):
         km.decode_predictions(np.zeros((1, 1000)), model=model)

@@ -13,7 +13,6 @@ from safetensors.numpy import save_file
 import keras_mobilenets as km
 from conftest import ROOT, model_outputs, randomize
 from keras_mobilenets import features, registry
-from keras_mobilenets.builder import TAPS_ATTRIBUTE
 from v4_reference import load_fixture, reference_input, reference_weights
 
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "output_stride.npz")
@@ -81,7 +80,7 @@ def test_v4_matches_timms_dilated_network(dilated):
 
 def test_v4_taps_report_the_real_strides(dilated):
     case, model = dilated
-    taps = getattr(model, TAPS_ATTRIBUTE)
+    taps = model.taps
     assert max(taps) == case["output_stride"]
     assert sorted(taps) == sorted({int(t["stride"]) for t in case["taps"]})
 
@@ -115,7 +114,7 @@ def test_v1_v3_stride_dilation_and_the_same_weights(name, tmp_path):
         model.load_weights(path)  # the same variables, in the same order
         assert model.output_shape[1:3] == (64 // output_stride,
                                            96 // output_stride)
-        taps = getattr(model, TAPS_ATTRIBUTE)
+        taps = model.taps
         assert max(taps) == output_stride
         maps = features.feature_layers(model)
         assert sorted(maps) == [s for s in features.STRIDES
@@ -147,8 +146,11 @@ def test_taps_of_a_reloaded_dilated_model_are_recognised(tmp_path):
     path = str(tmp_path / "m.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert not hasattr(loaded, TAPS_ATTRIBUTE)
-    assert features.feature_layers(loaded) == getattr(model, TAPS_ATTRIBUTE)
+    assert loaded.taps == model.taps and max(model.taps) == 16
+    assert features.feature_layers(loaded) == model.taps
+    # Without them (a plain functional model), recognised by layer names.
+    bare = keras.Model(loaded.inputs, loaded.outputs)
+    assert features.feature_layers(bare) == model.taps
 
 
 @pytest.mark.parametrize("value", [4, 64, "16", True, 16.0])

@@ -26,6 +26,27 @@ from ..errors import WeightsError
 from . import cache, h5, hub, timm
 
 
+def _data_config(checkpoint, weights):
+    """timm's data configuration of a Keras or timm checkpoint (square
+    sizes), with the `weights=` value that names it."""
+    size, test_size = checkpoint.input_size, checkpoint.test_input_size
+    config = {
+        "input_size": (3, size, size),
+        "interpolation": checkpoint.interpolation,
+        "crop_pct": checkpoint.crop_pct,
+        "crop_mode": checkpoint.crop_mode,
+        "mean": tuple(checkpoint.mean),
+        "std": tuple(checkpoint.std),
+        "num_classes": checkpoint.num_classes,
+    }
+    if test_size:
+        config["test_input_size"] = (3, test_size, test_size)
+    if checkpoint.test_crop_pct is not None:
+        config["test_crop_pct"] = checkpoint.test_crop_pct
+    config["weights"] = weights
+    return config
+
+
 @dataclasses.dataclass(frozen=True)
 class KerasCheckpoint:
     """One official keras.applications weight file pair, for one alpha and
@@ -60,6 +81,11 @@ class KerasCheckpoint:
     @property
     def input_size(self):
         return self.size
+
+    def data_config(self):
+        """Its eval recipe in timm's keys (`keras_mobilenets.data_config`);
+        `weights` is "imagenet", which names it at its alpha and size."""
+        return _data_config(self, "imagenet")
 
     def load(self, model, include_top, ignore=()):
         path = cache.fetch(self.with_top if include_top else self.no_top)
@@ -102,6 +128,11 @@ class TimmCheckpoint:
     def weights(self):
         """The same checkpoint as a `weights=` string."""
         return hub.spec(self.hf_hub_id)
+
+    def data_config(self):
+        """timm's `pretrained_cfg` eval recipe (`keras_mobilenets.
+        data_config`); `weights` is its tag."""
+        return _data_config(self, self.tag)
 
     def converted_fname(self, include_top, ignore=()):
         """Name of the cached Keras weights (in the Keras cache) converted
@@ -181,6 +212,9 @@ class HubConfig:
     input_size: typing.Optional[tuple] = None  # (channels, rows, cols)
     crop_pct: typing.Optional[float] = None
     interpolation: typing.Optional[str] = None
+    crop_mode: typing.Optional[str] = None
+    test_input_size: typing.Optional[tuple] = None
+    test_crop_pct: typing.Optional[float] = None
     label_names: typing.Optional[tuple] = None  # per class; None in gaps
     label_descriptions: typing.Optional[tuple] = None  # per class, or None
 
@@ -253,7 +287,7 @@ def parse_config(text, where):
                 or num_classes < 1:
             raise ValueError(f"num_classes {num_classes!r} is not a count")
         labels, descriptions = _labels(config, cfg, num_classes)
-        size = cfg.get("input_size")
+        size, test_size = cfg.get("input_size"), cfg.get("test_input_size")
         return HubConfig(
             architecture=architecture,
             num_classes=num_classes,
@@ -263,6 +297,10 @@ def parse_config(text, where):
                 int(v) for v in _floats(size, 3)),
             crop_pct=cfg.get("crop_pct"),
             interpolation=cfg.get("interpolation"),
+            crop_mode=cfg.get("crop_mode"),
+            test_input_size=None if test_size is None else tuple(
+                int(v) for v in _floats(test_size, 3)),
+            test_crop_pct=cfg.get("test_crop_pct"),
             label_names=labels,
             label_descriptions=descriptions,
         )
@@ -335,6 +373,27 @@ class HubRepo:
     @property
     def class_names(self):
         return self._config().class_names
+
+    def data_config(self):
+        """The eval recipe of its config.json's `pretrained_cfg`, with
+        timm's defaults (`resolve_data_config`) where it gives none;
+        `weights` is the "hf-hub:" value."""
+        cfg = self._config()
+        config = {
+            "input_size": cfg.input_size or (3, 224, 224),
+            "interpolation": cfg.interpolation or "bilinear",
+            "crop_pct": cfg.crop_pct or 0.875,
+            "crop_mode": cfg.crop_mode or "center",
+            "mean": cfg.mean,
+            "std": cfg.std,
+            "num_classes": cfg.num_classes,
+        }
+        if cfg.test_input_size:
+            config["test_input_size"] = cfg.test_input_size
+        if cfg.test_crop_pct is not None:
+            config["test_crop_pct"] = cfg.test_crop_pct
+        config["weights"] = self.weights
+        return config
 
     def load(self, model, include_top, ignore=()):
         path = fetch_safetensors(self.repo_id, self.revision)
