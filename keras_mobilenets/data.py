@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from . import registry
+from . import builder, registry
 
 RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR,
             "bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS}
@@ -36,7 +36,9 @@ def data_config(builder_or_name, weights="imagenet", use_test_size=False):
     Args:
         builder_or_name: a builder (`keras_mobilenets.MobileNetV4ConvSmall`)
             or its name.
-        weights: "imagenet" (the default checkpoint at alpha 1) or a tag.
+        weights: what the builder's `weights=` takes: "imagenet" (the
+            default checkpoint at alpha 1), a tag, "hf-hub:<repo_id>" (its
+            config's recipe); None or a path: the default checkpoint's.
         use_test_size: the test resolution and crop where the checkpoint
             has them (timm's `resolve_data_config(use_test_size=True)`).
 
@@ -47,19 +49,12 @@ def data_config(builder_or_name, weights="imagenet", use_test_size=False):
         `pretrained_cfg`; V1-V3 the TF-Slim recipe their Keras weights were
         evaluated with (see `weights.sources.KerasCheckpoint`).
     """
-    ckpt = _entry(builder_or_name).checkpoint(weights)
-    size, crop = ckpt.input_size, ckpt.crop_pct
-    if use_test_size and ckpt.test_input_size:
-        size, crop = ckpt.test_input_size, ckpt.test_crop_pct or crop
-    return {
-        "input_size": (3, size, size),
-        "interpolation": ckpt.interpolation,
-        "crop_pct": crop,
-        "crop_mode": ckpt.crop_mode,
-        "mean": tuple(ckpt.mean),
-        "std": tuple(ckpt.std),
-        "num_classes": ckpt.num_classes,
-    }
+    entry = _entry(builder_or_name)
+    _, resolved = builder.resolve(entry, weights=weights)
+    if resolved.recipe is None:
+        raise ValueError(f"{entry.name} has no checkpoint, so no data "
+                         f"configuration. Received: weights={weights!r}")
+    return resolved.recipe.data_config(use_test_size)
 
 
 class EvalTransform:

@@ -61,6 +61,9 @@ class KerasCheckpoint:
     def input_size(self):
         return self.size
 
+    def data_config(self, use_test_size=False):
+        return data_config(self, use_test_size)
+
     def load(self, model, include_top, ignore=()):
         path = cache.fetch(self.with_top if include_top else self.no_top)
         h5.load_weights(model, path)
@@ -93,6 +96,9 @@ class TimmCheckpoint:
     def sizes(self):
         """The sizes timm reports accuracy at."""
         return tuple(s for s in (self.test_input_size, self.input_size) if s)
+
+    def data_config(self, use_test_size=False):
+        return data_config(self, use_test_size)
 
     @property
     def hf_hub_id(self):
@@ -150,6 +156,27 @@ class LocalFile:
         for name in ignore:  # by layer name: the top may be left out
             arrays.pop(name, None)
         h5.assign_strict(model, arrays, os.path.basename(self.path))
+
+
+def data_config(checkpoint, use_test_size=False):
+    """timm's data configuration of a `KerasCheckpoint` or `TimmCheckpoint`:
+    `input_size` (3, rows, cols), `interpolation`, `crop_pct`, `crop_mode`,
+    `mean`, `std` (of pixels in [0, 1]) and `num_classes`; at the test size
+    and crop where `use_test_size` and the checkpoint has them (timm's
+    `resolve_data_config(use_test_size=True)`)."""
+    size, crop = checkpoint.input_size, checkpoint.crop_pct
+    if use_test_size and checkpoint.test_input_size:
+        size = checkpoint.test_input_size
+        crop = checkpoint.test_crop_pct or crop
+    return {
+        "input_size": (3, size, size),
+        "interpolation": checkpoint.interpolation,
+        "crop_pct": crop,
+        "crop_mode": checkpoint.crop_mode,
+        "mean": tuple(checkpoint.mean),
+        "std": tuple(checkpoint.std),
+        "num_classes": checkpoint.num_classes,
+    }
 
 
 def fetch_safetensors(repo_id, revision=None):
@@ -335,6 +362,20 @@ class HubRepo:
     @property
     def class_names(self):
         return self._config().class_names
+
+    def data_config(self, use_test_size=False):
+        """timm's data configuration of the repository's `pretrained_cfg`
+        (timm's defaults where it leaves a key out)."""
+        config = self._config()
+        return {
+            "input_size": config.input_size or (3, 224, 224),
+            "interpolation": config.interpolation or "bicubic",
+            "crop_pct": config.crop_pct or 0.875,
+            "crop_mode": "center",
+            "mean": tuple(config.mean),
+            "std": tuple(config.std),
+            "num_classes": config.num_classes,
+        }
 
     def load(self, model, include_top, ignore=()):
         path = fetch_safetensors(self.repo_id, self.revision)
