@@ -1,8 +1,7 @@
 """The public arguments of every builder, declared once: the default,
 documentation and check of each (`ARGUMENTS`), a builder's signature (a list
-of names) and docstring from one template, and `check`, which turns a
-builder's arguments into `Options`. Errors say what was received and what
-is allowed."""
+of names) and docstring from one template, and `check` of all of them.
+Errors say what was received and what is allowed."""
 
 import dataclasses
 import inspect
@@ -41,36 +40,36 @@ class Argument:
 
 # Checks of one value ---------------------------------------------------------
 
+def _type_error(name, value, allowed):
+    return TypeError(f"`{name}` must be {allowed}. Received: {name}={value!r} "
+                     f"of type {type(value).__name__}")
+
+
+def _value_error(name, value, allowed):
+    return ValueError(f"`{name}` must be {allowed}. Received: {name}={value!r}")
+
+
 def boolean(name, value):
     if not isinstance(value, bool):
-        raise TypeError(
-            f"`{name}` must be True or False. "
-            f"Received: {name}={value!r} of type {type(value).__name__}"
-        )
+        raise _type_error(name, value, "True or False")
     return value
 
 
 def number(low=0.0, high=None, include_low=False, include_high=True):
     """A check of a real number between `low` and `high` (open or closed
     ends); the value as a float."""
+    interval = ("[" if include_low else "(") + f"{low}, " + (
+        "inf)" if high is None else f"{high}" + ("]" if include_high else ")"))
 
     def check(name, value):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(
-                f"`{name}` must be a number. "
-                f"Received: {name}={value!r} of type {type(value).__name__}"
-            )
+            raise _type_error(name, value, "a number")
         ok = math.isfinite(value) and (
             value >= low if include_low else value > low)
         if high is not None:
             ok = ok and (value <= high if include_high else value < high)
         if not ok:
-            interval = ("[" if include_low else "(") + f"{low}, " + (
-                "inf)" if high is None
-                else f"{high}" + ("]" if include_high else ")"))
-            raise ValueError(
-                f"`{name}` must be in {interval}. Received: {name}={value!r}"
-            )
+            raise _value_error(name, value, f"in {interval}")
         return float(value)
 
     return check
@@ -82,15 +81,9 @@ rate = number(0.0, 1.0, include_low=True, include_high=False)
 def integer(minimum=1):
     def check(name, value):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(
-                f"`{name}` must be an integer >= {minimum}. "
-                f"Received: {name}={value!r} of type {type(value).__name__}"
-            )
+            raise _type_error(name, value, f"an integer >= {minimum}")
         if value < minimum:
-            raise ValueError(
-                f"`{name}` must be an integer >= {minimum}. "
-                f"Received: {name}={value!r}"
-            )
+            raise _value_error(name, value, f"an integer >= {minimum}")
         return int(value)
 
     return check
@@ -102,10 +95,8 @@ def choice(*allowed):
 
     def check(name, value):
         if type(value) is not int or value not in allowed:
-            raise ValueError(
-                f"`{name}` must be one of {', '.join(map(str, allowed))}. "
-                f"Received: {name}={value!r}"
-            )
+            raise _value_error(name, value,
+                               f"one of {', '.join(map(str, allowed))}")
         return value
 
     return check
@@ -113,10 +104,7 @@ def choice(*allowed):
 
 def pooling(name, value):
     if value not in (None, "avg", "max"):
-        raise ValueError(
-            f"`{name}` must be None, 'avg' or 'max'. "
-            f"Received: {name}={value!r}"
-        )
+        raise _value_error(name, value, "None, 'avg' or 'max'")
     return value
 
 
@@ -126,11 +114,8 @@ def weights_value(name, value):
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if value is not None and not isinstance(value, str):
-        raise TypeError(
-            f"`{name}` must be None, 'imagenet', a checkpoint tag, "
-            "'hf-hub:<repo_id>' or the path to a weights file. "
-            f"Received: {name}={value!r} of type {type(value).__name__}"
-        )
+        raise _type_error(name, value, "None, 'imagenet', a checkpoint tag, "
+                          "'hf-hub:<repo_id>' or the path to a weights file")
     return value
 
 
@@ -139,20 +124,17 @@ ARGUMENTS = {
         (channels last) or `(3, rows, cols)`; rows and cols may be None, else
         at least 32. Ignored when `input_tensor` is given."""),
     "alpha": Argument(1.0, """Width multiplier: scales the number of filters
-        of every layer.""",
-        check=number()),
+        of every layer.""", check=number()),
     "depth_multiplier": Argument(1, """Depth multiplier of the depthwise
         convolutions (channels out per channel in). ImageNet weights need 1.""",
         check=integer()),
     "dropout": Argument(1e-3, """Dropout rate before the classifier.
-        Defaults to 0.001.""",
-        check=rate, absent=0.0),
+        Defaults to 0.001.""", check=rate, absent=0.0),
     "minimalistic": Argument(False, """Use the minimalistic variant: 3x3
         kernels, ReLU, no squeeze-excite (faster on some hardware).""",
         check=boolean),
     "include_top": Argument(True, """Whether to include the classifier.
-        Defaults to True.""",
-        check=boolean),
+        Defaults to True.""", check=boolean),
     "weights": Argument("imagenet", """None (random initialization),
         "imagenet" (download the default ImageNet weights into the Keras
         cache), a checkpoint tag where the model has several, the path of
@@ -167,35 +149,29 @@ ARGUMENTS = {
         `label_names`, where it has them, name the classes for
         `decode_predictions(preds, model=model)`). Loading
         is strict: a file that does not fit the model raises a ValueError
-        naming what does not fit.""",
-        check=weights_value),
+        naming what does not fit.""", check=weights_value),
     "input_tensor": Argument(None, """Optional Keras tensor (output of
         `keras.Input()`) to use as the model's input."""),
     "pooling": Argument(None, """Without the top: None (4D feature map),
-        "avg" or "max" (global pooling to a 2D tensor).""",
-        check=pooling),
+        "avg" or "max" (global pooling to a 2D tensor).""", check=pooling),
     "classes": Argument(1000, """Number of classes of the top. With
         pretrained weights and the top, those of the weights: left at
         1000, it takes theirs (11821 for MobileNetV4's ImageNet-12k tags,
         the repository's for "hf-hub:" weights); another value must equal
-        them.""",
-        check=integer()),
+        them.""", check=integer()),
     "dropout_rate": Argument(0.2, """Dropout rate before the classifier.
-        Defaults to 0.2.""",
-        check=rate, absent=0.0, option="dropout"),
+        Defaults to 0.2.""", check=rate, absent=0.0, option="dropout"),
     "classifier_activation": Argument("softmax", """Activation of the top (a
         name or callable); None returns logits. With pretrained weights: None
         or "softmax"."""),
     "include_preprocessing": Argument(True, """Normalise [0, 255] inputs
-        inside the model. Defaults to True.""",
-        check=boolean, absent=False),
+        inside the model. Defaults to True.""", check=boolean, absent=False),
     "name": Argument(None, "Name of the model."),
     "drop_path_rate": Argument(0.0, """Stochastic depth for training: the
         residual branch of block n of N is dropped per sample with
         probability drop_path_rate * n / N (timm's schedule), the identity
         at inference. Defaults to 0 (no drop layers). Not in
-        keras.applications: an addition after its arguments.""",
-        check=rate),
+        keras.applications: an addition after its arguments.""", check=rate),
     "include_pre_logits": Argument(False, """With `include_top=False`,
         return the pretrained top without its classifier: global average
         pooling, the 1x1 `conv_head` conv, its BatchNorm and activation, a
@@ -203,8 +179,7 @@ ARGUMENTS = {
         `forward_head(x, pre_logits=True)`, for linear probes and
         retrieval. `pooling` must then be None or "avg". Defaults to False
         (the last feature map, or its pooling). Not in keras.applications:
-        an addition after its arguments.""",
-        check=boolean),
+        an addition after its arguments.""", check=boolean),
     "output_stride": Argument(32, """Ratio of the input size to the size of
         the last feature map: 32 (the classifier's), 16 or 8 (for dense
         prediction, as DeepLab and timm's `output_stride`). Below 32 the
@@ -212,28 +187,9 @@ ARGUMENTS = {
         convolutions instead (the first block of such a stage at the
         previous dilation, later ones at twice it, timm's rule); the
         weights are the same. Not in keras.applications: an addition after
-        its arguments.""",
-        check=choice(32, 16, 8)),
+        its arguments.""", check=choice(32, 16, 8)),
 }
 
-
-
-def _options_fields():
-    fields = {}
-    for name, argument in ARGUMENTS.items():
-        fields.setdefault(argument.option or name, argument.absent)
-    # The input shape without batch (`input_shape`), its rows and cols.
-    fields.update(shape=None, rows=None, cols=None)
-    return [(k, object, dataclasses.field(default=v))
-            for k, v in fields.items()]
-
-
-Options = dataclasses.make_dataclass("Options", _options_fields(),
-                                     frozen=True)
-Options.__module__ = __name__
-Options.__doc__ = """A builder's arguments after `check`, one field per
-`ARGUMENTS` option (those the builder does not take at their `absent`
-value), and the input `shape` without batch with its `rows` and `cols`."""
 
 
 # keras.applications' order, per generation; our additions come after it.
@@ -298,9 +254,11 @@ def docstring(title, paper, names, preprocessing, weights_note):
 # Checks across arguments -------------------------------------------------------
 
 def check(names, values, default_size=None):
-    """`Options` from the arguments `values` of a builder taking `names`:
-    each through its own check, then those that depend on others (the
-    classifier's activation, the pre-logits, the input shape)."""
+    """The arguments `values` of a builder taking `names`, checked: each
+    through its own check, then those that depend on others (the
+    classifier's activation, the pre-logits, the input shape). Returns
+    {option: value} (`Argument.option`) with the input `shape` without
+    batch, its `rows` and `cols`."""
     given = {}
     for name in names:
         argument = ARGUMENTS[name]
@@ -316,8 +274,7 @@ def check(names, values, default_size=None):
     shape = input_shape(given["input_shape"], given["input_tensor"],
                         default_size, 32, given["include_top"], pretrained)
     _, row_axis, col_axis = data_format_axes()
-    return Options(**given, shape=shape, rows=shape[row_axis],
-                   cols=shape[col_axis])
+    return dict(given, shape=shape, rows=shape[row_axis], cols=shape[col_axis])
 
 
 def check_pre_logits(include_top, pooling):
@@ -399,12 +356,11 @@ def input_shape(shape, input_tensor, default_size, min_size, include_top,
     if input_tensor is not None:
         shape = _tensor_shape(shape, input_tensor)
     if shape is None:
+        shape = [None, None, None]
+        shape[channel_axis] = 3
         if include_top and default_size is not None:
-            out = [None, None, None]
-            out[channel_axis] = 3
-            out[row_axis] = out[col_axis] = default_size
-            return tuple(out)
-        return (3, None, None) if channel_axis == 0 else (None, None, 3)
+            shape[row_axis] = shape[col_axis] = default_size
+        return tuple(shape)
     if not isinstance(shape, (tuple, list)) or len(shape) != 3:
         raise ValueError(
             "`input_shape` must be a tuple of three entries "

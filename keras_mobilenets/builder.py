@@ -24,8 +24,23 @@ from .model import Model
 TAPS_ATTRIBUTE = "_keras_mobilenets_taps"
 # ((class id, class name), ...) of the top, where its weights name them.
 CLASS_NAMES_ATTRIBUTE = "_keras_mobilenets_class_names"
-# The user's arguments after validation: `arguments.check`.
-Options = arguments.Options
+
+
+def _options_fields():
+    fields = {}
+    for name, argument in arguments.ARGUMENTS.items():
+        fields.setdefault(argument.option or name, argument.absent)
+    fields.update(shape=None, rows=None, cols=None)
+    return [(k, object, dataclasses.field(default=v))
+            for k, v in fields.items()]
+
+
+Options = dataclasses.make_dataclass("Options", _options_fields(),
+                                     frozen=True)
+Options.__module__ = __name__
+Options.__doc__ = """The user's arguments after `check`: a field per option
+of `arguments.ARGUMENTS` (at its `absent` value where the builder does not
+take it), and the input `shape` without batch with its `rows` and `cols`."""
 
 
 def scale_width(filters, alpha, rule):
@@ -286,4 +301,5 @@ def _network(entry, opts, arch, resolved):
 def check(entry, values):
     """Validates the public arguments of `entry` (all of them, by name);
     returns `Options` (`arguments.check`)."""
-    return arguments.check(entry.arguments, values, entry.default_size)
+    return Options(**arguments.check(entry.arguments, values,
+                                     entry.default_size))

@@ -37,8 +37,9 @@ def data_config(builder_or_name, weights="imagenet", use_test_size=False):
         builder_or_name: a builder (`keras_mobilenets.MobileNetV4ConvSmall`)
             or its name.
         weights: what the builder's `weights=` takes: "imagenet" (the
-            default checkpoint at alpha 1), a tag, "hf-hub:<repo_id>" (its
-            config's recipe); None or a path: the default checkpoint's.
+            default checkpoint at alpha 1), a tag (at its alpha),
+            "hf-hub:<repo_id>" (its config's recipe); None or a path: the
+            default checkpoint's.
         use_test_size: the test resolution and crop where the checkpoint
             has them (timm's `resolve_data_config(use_test_size=True)`).
 
@@ -50,7 +51,10 @@ def data_config(builder_or_name, weights="imagenet", use_test_size=False):
         evaluated with (see `weights.sources.KerasCheckpoint`).
     """
     entry = _entry(builder_or_name)
-    _, resolved = builder.resolve(entry, weights=weights)
+    # A tag names one checkpoint, at its own alpha.
+    alpha = {c.alpha for c in entry.checkpoints if c.tag == weights}
+    _, resolved = builder.resolve(entry, weights=weights,
+                                  **{"alpha": a for a in alpha})
     if resolved.recipe is None:
         raise ValueError(f"{entry.name} has no checkpoint, so no data "
                          f"configuration. Received: weights={weights!r}")
