@@ -38,7 +38,7 @@ class Argument:
             object.__setattr__(self, "absent", self.default)
 
 
-# Checks of one value ---------------------------------------------------------
+# Checks of one value -------------------------------------------------------
 
 def _type_error(name, value, allowed):
     return TypeError(f"`{name}` must be {allowed}. Received: {name}={value!r} "
@@ -46,7 +46,8 @@ def _type_error(name, value, allowed):
 
 
 def _value_error(name, value, allowed):
-    return ValueError(f"`{name}` must be {allowed}. Received: {name}={value!r}")
+    return ValueError(
+        f"`{name}` must be {allowed}. Received: {name}={value!r}")
 
 
 def boolean(name, value):
@@ -251,7 +252,7 @@ def docstring(title, paper, names, preprocessing, weights_note):
         args="\n".join(_arg_doc(n) for n in names))
 
 
-# Checks across arguments -------------------------------------------------------
+# Checks across arguments ---------------------------------------------------
 
 def check(names, values, default_size=None):
     """The arguments `values` of a builder taking `names`, checked: each
