@@ -1,51 +1,43 @@
 """The one builder: any `spec.Arch` plus the user's arguments -> a
 functional `keras_mobilenets.Model`, with its weights and facts.
 
-The global rules live here, once: argument checks, the input shape, how
-`alpha` scales widths (the arch's `width` rule), the top, and the feature
-taps (which checkpoint a `weights=` value names: `checkpoints`), recorded while the
-model is built (stride -> name of the last block output at that stride) and
-carried by the model (`Model.taps`).
+The global rules live here, once: how `alpha` scales widths (the arch's
+`width` rule), the top, and the feature taps, recorded while the model is
+built (stride -> name of the last block output at that stride) and
+carried by the model (`Model.taps`). The
+arguments are checked by `arguments.check`; what `weights=` names is
+`weights.resolve`'s, asked once per model.
 """
 
 import contextlib
 import dataclasses
-import typing
 
 import keras
 from keras import layers
 
-from . import _args
+from . import arguments
 from . import blocks
-from . import checkpoints
 from . import spec
 from . import weights as weights_lib
 from ._placeholders import placeholder_weights
 from .model import Model
 
 
-@dataclasses.dataclass(frozen=True)
-class Options:
-    """The user's arguments after validation (every builder's and those
-    some generations have, at the values that change nothing elsewhere)."""
+def _options_fields():
+    fields = {}
+    for name, argument in arguments.ARGUMENTS.items():
+        fields.setdefault(argument.option or name, argument.absent)
+    fields.update(shape=None, rows=None, cols=None)
+    return [(k, object, dataclasses.field(default=v))
+            for k, v in fields.items()]
 
-    input_shape: typing.Optional[tuple]
-    alpha: float
-    include_top: bool
-    weights: object  # None, "imagenet", a checkpoint tag, a path or a HubRepo
-    input_tensor: object
-    pooling: typing.Optional[str]
-    classes: int
-    classifier_activation: object
-    name: typing.Optional[str]
-    weights_kind: str = "none"  # "none", "imagenet", "tag", "path" or "hub"
-    depth_multiplier: int = 1
-    dropout: float = 0.0
-    minimalistic: bool = False
-    include_preprocessing: bool = False
-    drop_path_rate: float = 0.0
-    include_pre_logits: bool = False
-    output_stride: int = 32
+
+Options = dataclasses.make_dataclass("Options", _options_fields(),
+                                     frozen=True)
+Options.__module__ = __name__
+Options.__doc__ = """The user's arguments after `check`: a field per option
+of `arguments.ARGUMENTS` (at its `absent` value where the builder does not
+take it), and the input `shape` without batch with its `rows` and `cols`."""
 
 
 def scale_width(filters, alpha, rule):
@@ -245,31 +237,27 @@ def _input(opts, shape):
     return inputs, inputs
 
 
-def build(entry, **arguments):
-    """Builds `entry` (a `registry.Entry`) from its public arguments."""
-    opts = check(entry, arguments)
-    kind = opts.weights_kind
-    pretrained = kind != "none"
-    sizes = {s for c in checkpoints.candidates(entry, opts) for s in c.sizes
-             if kind in ("imagenet", "tag") and c.alpha == opts.alpha}
-    default_size = entry.default_size
-    _, row_axis, col_axis = _args.data_format_axes()
-    shape_in = opts.input_shape
-    if (default_size is not None and isinstance(shape_in, (tuple, list))
-            and len(shape_in) == 3 and shape_in[row_axis] == shape_in[col_axis]
-            and shape_in[row_axis] in sizes):
-        default_size = shape_in[row_axis]
-    shape = _args.resolve_input_shape(
-        shape_in, opts.input_tensor, default_size, min_size=32,
-        include_top=opts.include_top, pretrained=pretrained)
-    rows, cols = shape[row_axis], shape[col_axis]
-    checkpoint, rows, opts = checkpoints.resolve(entry, opts, rows, cols)
+def resolve(entry, **values):
+    """(`Options`, `weights.Resolved`): the public arguments of `entry`
+    checked (those left out at its defaults) and what `weights=` names, with
+    the top's classes the weights bring. Builds nothing."""
+    sig = arguments.signature(entry.arguments, entry.defaults)
+    bound = sig.bind(**values)
+    bound.apply_defaults()
+    opts = check(entry, bound.arguments)
+    resolved = weights_lib.resolve(entry, opts)
+    return dataclasses.replace(opts, classes=resolved.classes), resolved
 
+
+def build(entry, **values):
+    """Builds `entry` (a `registry.Entry`) from its public arguments."""
+    opts, resolved = resolve(entry, **values)
     arch = entry.arch_for(opts)
+    source = resolved.source
     # Every variable is assigned from the weights below: skip initialising.
-    loads = checkpoint is not None or kind == "path"
+    loads = source is not None
     with placeholder_weights() if loads else contextlib.nullcontext():
-        model = _network(entry, opts, arch, shape, checkpoint, rows)
+        model = _network(entry, opts, arch, resolved)
 
     # The top's layers (timm modules) a weights file may hold and this
     # model lacks: all of them without the top, the classifier without it
@@ -277,25 +265,18 @@ def build(entry, **arguments):
     kept = {layer.name for layer in model.layers}
     ignore = () if opts.include_top else tuple(
         n for n in arch.naming.top_layers if n not in kept)
-    if checkpoint is not None:
-        weights_lib.load(model, checkpoint, opts.include_top, ignore)
-    elif kind == "path":
-        weights_lib.load(model, opts.weights, opts.include_top, ignore)
+    if loads:
+        weights_lib.load(model, source, opts.include_top, ignore)
     return model
 
 
-def _network(entry, opts, arch, shape, checkpoint, rows):
+def _network(entry, opts, arch, resolved):
     """The model of `arch` at `opts` (without weights), with its facts:
-    taps, the classes the checkpoint names, the eval recipe of the
+    taps, the classes the weights name, the eval recipe of the
     checkpoint it normalises with (`Model`)."""
-    try:
-        recipe = checkpoints.normalizing(entry, opts, checkpoint)
-    except ValueError:  # an entry without checkpoints: no recipe to carry
-        recipe = None
-    inputs, x = _input(opts, shape)
+    inputs, x = _input(opts, opts.shape)
     if arch.preprocessing is not None and opts.include_preprocessing:
-        x = preprocessing(x, arch, checkpoints.normalizing(entry, opts,
-                                                           checkpoint))
+        x = preprocessing(x, arch, resolved.recipe)
     x, taps = body(x, arch, opts.alpha, opts.depth_multiplier,
                    opts.drop_path_rate, opts.output_stride)
     fixed = arch.naming.fixed
@@ -308,48 +289,15 @@ def _network(entry, opts, arch, shape, checkpoint, rows):
         x = layers.GlobalAveragePooling2D(name=fixed["avg_pool"])(x)
     elif opts.pooling == "max":
         x = layers.GlobalMaxPooling2D(name=fixed["max_pool"])(x)
-    name = opts.name or entry.model_name.format(alpha=opts.alpha, rows=rows)
-    class_names = getattr(checkpoint, "class_names", None)
+    name = opts.name or entry.model_name.format(alpha=opts.alpha,
+                                                rows=resolved.rows)
     return Model(inputs, x, name=name, taps=taps,
-                 class_names=class_names if opts.include_top else None,
-                 data_config=recipe and recipe.data_config())
+                 class_names=resolved.class_names,
+                 data_config=resolved.data_config)
 
 
-def check(entry, arguments):
-    """Validates the public arguments of `entry`; returns `Options`."""
-    a = dict(arguments)
-    _args.check_bool("include_top", a["include_top"])
-    kind, weights = _args.check_weights(a["weights"], entry.tags)
-    alpha = _args.check_number("alpha", a["alpha"])
-    classes = _args.check_int("classes", a["classes"])
-    _args.check_pooling(a["pooling"])
-    pretrained = weights is not None
-    if a["include_top"]:
-        _args.check_activation(a["classifier_activation"], pretrained)
-    extra = {}
-    if "depth_multiplier" in a:
-        extra["depth_multiplier"] = _args.check_int("depth_multiplier",
-                                                    a["depth_multiplier"])
-    for key in ("dropout", "dropout_rate"):
-        if key in a:
-            extra["dropout"] = _args.check_number(
-                key, a[key], 0.0, 1.0, include_low=True, include_high=False)
-    if "drop_path_rate" in a:
-        extra["drop_path_rate"] = _args.check_number(
-            "drop_path_rate", a["drop_path_rate"], 0.0, 1.0, include_low=True,
-            include_high=False)
-    if "output_stride" in a:
-        extra["output_stride"] = _args.check_choice(
-            "output_stride", a["output_stride"], (32, 16, 8))
-    for key in ("minimalistic", "include_preprocessing", "include_pre_logits"):
-        if key in a:
-            _args.check_bool(key, a[key])
-            extra[key] = a[key]
-    if extra.get("include_pre_logits"):
-        _args.check_pre_logits(a["include_top"], a["pooling"])
-    return Options(
-        input_shape=a["input_shape"], alpha=alpha,
-        include_top=a["include_top"], weights=weights,
-        input_tensor=a["input_tensor"], pooling=a["pooling"], classes=classes,
-        classifier_activation=a["classifier_activation"], name=a["name"],
-        weights_kind=kind, **extra)
+def check(entry, values):
+    """Validates the public arguments of `entry` (all of them, by name);
+    returns `Options` (`arguments.check`)."""
+    return Options(**arguments.check(entry.arguments, values,
+                                     entry.default_size))

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from . import registry
+from . import builder, registry
 from .model import Model
 
 RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR,
@@ -57,8 +57,10 @@ def data_config(builder_or_name, weights="imagenet", use_test_size=False):
             or its name, or a model built by this package (which carries
             the configuration of its checkpoint: the one `weights=` named,
             else the one it normalises with).
-        weights: "imagenet" (the default checkpoint at alpha 1) or a tag;
-            for a builder only.
+        weights: for a builder, what its `weights=` takes: "imagenet" (the
+            default checkpoint at alpha 1), a tag (at its alpha),
+            "hf-hub:<repo_id>" (its config's recipe); None or a path: the
+            default checkpoint's.
         use_test_size: the test resolution and crop where the checkpoint
             has them (timm's `resolve_data_config(use_test_size=True)`).
 
@@ -75,7 +77,15 @@ def data_config(builder_or_name, weights="imagenet", use_test_size=False):
     if isinstance(builder_or_name, keras.Model):
         config = _carried(builder_or_name, weights)
     else:
-        config = _entry(builder_or_name).checkpoint(weights).data_config()
+        entry = _entry(builder_or_name)
+        # A tag names one checkpoint, at its own alpha.
+        alpha = {c.alpha for c in entry.checkpoints if c.tag == weights}
+        _, resolved = builder.resolve(entry, weights=weights,
+                                      **{"alpha": a for a in alpha})
+        if resolved.data_config is None:
+            raise ValueError(f"{entry.name} has no checkpoint, so no data "
+                             f"configuration. Received: weights={weights!r}")
+        config = resolved.data_config
     if use_test_size and config.get("test_input_size"):
         config["input_size"] = config["test_input_size"]
         config["crop_pct"] = config.get("test_crop_pct", config["crop_pct"])

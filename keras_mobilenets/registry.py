@@ -58,11 +58,6 @@ class Entry:
     builder: typing.Optional[typing.Callable] = None  # set by `register`
 
     @property
-    def native_size(self):
-        """The input size of the default weights."""
-        return self.checkpoint("imagenet").input_size
-
-    @property
     def tags(self):
         return tuple(c.tag for c in self.checkpoints if c.tag)
 
@@ -83,22 +78,6 @@ class Entry:
 
     def preprocess(self, images):
         return self.preprocess_input(images)
-
-    def checkpoint(self, weights="imagenet"):
-        """The checkpoint `weights` names at alpha 1 and default arguments:
-        a tag, or for "imagenet" the default (at the largest size where
-        there is one per size)."""
-        found = [c for c in self.checkpoints if c.tag == weights] or [
-            c for c in self.checkpoints
-            if weights == "imagenet" and c.default and c.alpha == 1.0
-            and all(arguments.ARGUMENTS[k].default == v
-                    for k, v in c.options.items())]
-        if not found:
-            allowed = ", ".join(repr(w) for w in ("imagenet",) + self.tags)
-            raise ValueError(
-                f"{self.name} has no checkpoint {weights!r}; it has {allowed}. "
-                f"Received: weights={weights!r}")
-        return max(found, key=lambda c: c.input_size)
 
     def weights_summary(self):
         """The checkpoints in one line: timm tags, or alphas x sizes (and

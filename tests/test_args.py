@@ -114,3 +114,29 @@ def test_imagenet_at_an_untrained_size_warns_and_uses_224(keras_home, monkeypatc
         with pytest.raises(OSError):
             km.MobileNet(include_top=False, input_shape=(100, 120, 3))
     assert chosen == ["mobilenet_1_0_224_tf_no_top.h5"]
+
+
+def test_one_resolver_names_source_classes_recipe_and_data_config(tmp_path):
+    """`builder.resolve` checks the arguments and asks `weights.resolve`
+    once: what to load, the top's classes, the checkpoint the model
+    normalises with and is evaluated with, the rows it is loaded at."""
+    from keras_mobilenets import builder, registry, weights
+
+    v2 = registry.get("MobileNetV2")
+    opts, r = builder.resolve(v2, alpha=0.35, input_shape=(96, 96, 3))
+    assert (r.source.alpha, r.source.size, r.rows) == (0.35, 96, 96)
+    assert r.recipe is r.source and r.classes == opts.classes == 1000
+    assert r.data_config["input_size"] == (3, 96, 96)
+    assert r.data_config["crop_mode"] == "squash" and r.class_names is None
+    small = registry.get("MobileNetV4ConvSmall")
+    _, r = builder.resolve(small, weights=None, alpha=0.5)
+    assert r.source is None and (r.recipe.alpha, r.recipe.default) == (0.5, True)
+    assert r.data_config == km.data_config(small.builder, r.recipe.tag)
+    path = tmp_path / "mine.weights.h5"
+    path.write_bytes(b"")
+    _, r = builder.resolve(small, weights=path, include_top=False)
+    assert r.source == weights.LocalFile(str(path))
+    opts, r = builder.resolve(registry.get("MobileNetV4ConvMedium"),
+                              weights="e180_r384_in12k")
+    assert r.source.tag == "e180_r384_in12k" and r.rows == 384
+    assert r.classes == opts.classes == r.data_config["num_classes"] == 11821

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import keras_mobilenets as km
-from keras_mobilenets import registry
+from keras_mobilenets import builder as builder_lib, registry
 from keras_mobilenets.data import EvalTransform
 from transform_reference import photos, summary
 
@@ -101,7 +101,7 @@ def _timm_key(builder):
     entry = registry.get(builder.__name__)
     if not entry.timm_name:
         return "slim|0"
-    ckpt = entry.checkpoint("imagenet")
+    ckpt = builder_lib.resolve(entry)[1].source
     return f"{ckpt.model}.{ckpt.tag}|0"
 
 

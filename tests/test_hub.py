@@ -15,7 +15,7 @@ from safetensors.numpy import save
 
 import keras_mobilenets as km
 from conftest import model_outputs
-from keras_mobilenets import _args, cli, imagenet, mobilenet_v4, registry
+from keras_mobilenets import builder, cli, imagenet, mobilenet_v4, registry
 from keras_mobilenets.errors import DownloadError, WeightsError
 from v4_reference import load_fixture, reference_input, reference_weights
 
@@ -147,9 +147,9 @@ def test_classes_come_from_the_repository(fake_hub, reference):
     with pytest.raises(ValueError, match=r"10 classes.*Received: classes=7"):
         _build(f"hf-hub:{repo}", classes=7)
     # The label names stay with the source.
-    kind, source = _args.check_weights(f"hf-hub:{repo}")
-    assert kind == "hub"
-    assert source.read_config().label_names == tuple(names)
+    _, resolved = builder.resolve(ENTRY, alpha=ALPHA, weights=f"hf-hub:{repo}")
+    assert resolved.source.label_names == tuple(names)
+    assert resolved.classes == resolved.data_config["num_classes"] == 10
 
 
 ANIMALS = ["cat", "dog", "bird"]

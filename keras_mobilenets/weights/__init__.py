@@ -1,4 +1,5 @@
-"""Weights: one entry point, `load(model, source)`, for every source
+"""Weights: what a `weights=` value names, `resolve(entry, opts)`
+(`resolver.py`), and one entry point, `load(model, source)`, for every source
 (`sources.py`), over the Hugging Face hub (`hub.py`), a strict loader (`h5.py`), a NumPy converter of timm
 checkpoints (`timm.py`) and the Keras cache (`cache.py`). Nothing here
 imports a model module."""
@@ -22,6 +23,7 @@ from .sources import (  # noqa: F401
     LocalFile,
     TimmCheckpoint,
 )
+from .resolver import Resolved, resolve  # noqa: F401
 
 
 def load(model, source, include_top=True, ignore=()):

@@ -381,7 +381,7 @@ class HubRepo:
         cfg = self._config()
         config = {
             "input_size": cfg.input_size or (3, 224, 224),
-            "interpolation": cfg.interpolation or "bilinear",
+            "interpolation": cfg.interpolation or "bicubic",
             "crop_pct": cfg.crop_pct or 0.875,
             "crop_mode": cfg.crop_mode or "center",
             "mean": cfg.mean,

@@ -1,0 +1,213 @@
+"""What a `weights=` value names, in one step: `resolve(entry, opts)` turns
+None, "imagenet", a checkpoint tag, a path or "hf-hub:<repo_id>", with the
+checked arguments, into the source to load, the top's classes, the
+checkpoint whose recipe (mean, std, data config) the model follows and the
+input rows it is loaded at. `entry` is read as data (its name, checkpoints,
+tags, default size, timm names): nothing here imports a model module."""
+
+import dataclasses
+import os
+import typing
+import warnings
+
+from . import hub
+from .sources import HubRepo, LocalFile
+
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".pkl", ".pickle")
+WEIGHT_SUFFIXES = (".h5", ".hdf5", ".keras", ".safetensors")
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """What `weights=` names, for one model.
+
+    - `source`: what to load (a checkpoint of the registry, a `HubRepo`
+      with its config read, a `LocalFile`), or None (`weights=None`).
+    - `classes`: the classes of the top (those of the weights, where they
+      bring a top).
+    - `recipe`: the checkpoint whose mean and std the model normalises with
+      and whose `data_config` it is evaluated with: the one `weights`
+      names, else the default of this alpha, else of alpha 1 (None where
+      the model has no checkpoint).
+    - `rows`: the input rows the weights are loaded at (the model's name).
+    - `class_names`: ((class id, name), ...) of the top where the weights
+      name them (a hub repository's `label_names`), else None.
+    - `data_config`: timm's data configuration of `recipe`.
+    """
+
+    source: object
+    classes: int
+    recipe: object
+    rows: typing.Optional[int]
+    class_names: typing.Optional[tuple] = None
+    data_config: typing.Optional[dict] = None
+
+
+def resolve(entry, opts):
+    """The `Resolved` of `opts.weights` for the registry entry `entry` and
+    the checked arguments `opts` (`arguments.Options`); raises a ValueError
+    or TypeError that says what was received and what is allowed, before
+    anything but a hub repository's config.json is downloaded."""
+    kind, value = _kind(opts.weights, entry.tags)
+    source, classes, rows, names = None, opts.classes, opts.rows, None
+    if kind in ("imagenet", "tag"):
+        source, rows = select(entry, opts)
+        classes = top_classes(opts, source.num_classes,
+                              f"weights={opts.weights!r}")
+    elif kind == "hub":
+        if not entry.timm_names():  # refused before anything is downloaded
+            raise ValueError(
+                f"{entry.name} has no timm counterpart: `weights='hf-hub:...'` "
+                "loads timm checkpoints into the MobileNetV4 models only. "
+                f"Received: weights={value.weights!r}")
+        source = value.read_config()
+        classes = check_hub_repo(entry, opts, source)
+        names = source.class_names if opts.include_top else None
+    elif kind == "path":
+        source = LocalFile(value)
+    recipe = source if kind in ("imagenet", "tag", "hub") else _default(
+        entry, opts)
+    return Resolved(source=source, classes=classes, recipe=recipe, rows=rows,
+                    class_names=names,
+                    data_config=None if recipe is None else
+                    recipe.data_config())
+
+
+def _kind(weights, tags=()):
+    """("none" | "imagenet" | "tag" | "path" | "hub", the value) of None or
+    a string (`arguments.weights_value`): a hub repository
+    ("hf-hub:<repo_id>[@<revision>]") as a `HubRepo`."""
+    if weights is None:
+        return "none", None
+    if weights == "imagenet":
+        return "imagenet", weights
+    if weights in tags:
+        return "tag", weights
+    if weights.startswith(hub.PREFIX):
+        return "hub", HubRepo(*hub.parse(weights))
+    if weights.lower().endswith(PICKLE_SUFFIXES):
+        raise ValueError(
+            f"Refusing to read `weights={weights!r}`: pickle checkpoints "
+            "(.pth, .pt, .bin, .ckpt, .pkl) can run arbitrary code when loaded, "
+            "so they are never opened. Convert it to safetensors first, e.g. "
+            "`safetensors.torch.save_file(torch.load(path, weights_only=True), "
+            "'model.safetensors')` in a trusted environment."
+        )
+    if not os.path.isfile(weights):
+        allowed = "None, 'imagenet'"
+        if tags:
+            allowed += ", one of the tags " + ", ".join(repr(t) for t in tags)
+        raise ValueError(
+            f"`weights` must be {allowed}, 'hf-hub:<repo_id>' (a timm "
+            "repository of the Hugging Face hub) or the path to an existing weights "
+            f"file ({', '.join(WEIGHT_SUFFIXES)}). "
+            f"Received: weights={weights!r}, which is not an existing file."
+        )
+    return "path", weights
+
+
+def _default(entry, opts):
+    """The checkpoint a model without one named normalises with: the
+    default of this alpha, else of alpha 1."""
+    for alpha in (opts.alpha, 1.0):
+        for c in entry.checkpoints:
+            if c.default and c.alpha == alpha:
+                return c
+    if getattr(opts, "include_preprocessing", False) and \
+            entry.arch.preprocessing is not None:
+        raise ValueError(f"{entry.name} has no checkpoint to normalise with.")
+    return None
+
+
+def _matches(checkpoint, opts):
+    return all(getattr(opts, k) == v for k, v in checkpoint.options.items())
+
+
+def candidates(entry, opts):
+    """The checkpoints `opts.weights` may name, before alpha and size."""
+    if opts.weights == "imagenet":
+        return [c for c in entry.checkpoints if c.default and _matches(c, opts)]
+    return [c for c in entry.checkpoints
+            if c.tag == opts.weights and _matches(c, opts)]
+
+
+def _option_text(entry, opts):
+    """The arguments other than alpha that choose a checkpoint, as text."""
+    keys = {k for c in entry.checkpoints for k in c.options}
+    return "".join(f", {k}={getattr(opts, k)}" for k in sorted(keys))
+
+
+def select(entry, opts):
+    """(checkpoint, rows): the checkpoint `opts.weights` ("imagenet" or a
+    tag) names at this alpha and input size, and the rows it is loaded at;
+    raises a ValueError that says what exists."""
+    rows, cols = opts.rows, opts.cols
+    found = candidates(entry, opts)
+    alphas = sorted({c.alpha for c in found})
+    if opts.alpha not in alphas:
+        if not found:  # another argument rules every checkpoint out
+            wanted = sorted({f"{k}={v}" for c in entry.checkpoints
+                             for k, v in c.options.items()
+                             if getattr(opts, k) != v})
+            raise ValueError(
+                f"{entry.name} has ImageNet weights only for "
+                f"{', '.join(wanted)}. Received:"
+                f"{_option_text(entry, opts)[1:]}")
+        tag = f", weights={opts.weights!r}" if opts.weights != "imagenet" else ""
+        raise ValueError(
+            f"{entry.name} has ImageNet weights for alpha in {alphas} with "
+            f"these arguments. Received: alpha={opts.alpha}"
+            f"{_option_text(entry, opts)}{tag}")
+    found = [c for c in found if c.alpha == opts.alpha]
+    sizes = sorted({s for c in found for s in c.sizes})
+    for c in found:
+        if rows == cols and rows in c.sizes:
+            return c, rows
+    if opts.include_top and entry.default_size is not None:
+        # Generations with a default size (V1, V2) take only the trained
+        # sizes under their pretrained top, as keras.applications does.
+        raise ValueError(
+            f"With `weights='imagenet'` and `include_top=True`, {entry.name} "
+            f"takes square inputs of size {sizes}. Received: "
+            f"input_shape={opts.input_shape}")
+    size = found[-1].sizes[-1]
+    if opts.input_shape is not None or opts.input_tensor is not None:
+        warnings.warn(
+            f"There are no ImageNet weights of {entry.name} for input size "
+            f"{rows}x{cols}; loading those for {size}x{size}.",
+            stacklevel=6)  # the user's call of the public builder
+    return found[-1], size
+
+
+def check_hub_repo(entry, opts, repo):
+    """Checks that the timm repository `repo` (a `HubRepo` with its config
+    read) holds this model at this alpha; returns the number of classes of
+    the top (`top_classes`)."""
+    names = entry.timm_names()
+    held = repo.architecture
+    received = f"Received: weights={repo.weights!r}, alpha={opts.alpha}"
+    if held in names and names[held] != opts.alpha:
+        raise ValueError(
+            f"{repo.weights} holds timm's {held!r}, which is {entry.name} "
+            f"with alpha={names[held]}. {received}")
+    if held not in names:
+        called = {a: n for n, a in names.items()}.get(opts.alpha)
+        raise ValueError(
+            f"{repo.weights} holds timm's {held!r}, another model than "
+            f"{entry.name} (timm's {', '.join(repr(n) for n in names)}"
+            + (f"; {called!r} at this alpha" if called else "") + "). "
+            f"{received}")
+    return top_classes(opts, repo.num_classes, repo.weights)
+
+
+def top_classes(opts, num_classes, source):
+    """The classes of the top with weights of `num_classes` classes (a
+    checkpoint's or a hub repository's): those where `classes` is left at
+    its default (1000) or equals them; else a ValueError."""
+    if opts.include_top and opts.classes not in (num_classes, 1000):
+        raise ValueError(
+            f"{source} has a top of {num_classes} classes: with "
+            "`include_top=True`, leave `classes` at its default (the "
+            f"weights') or pass classes={num_classes}, or pass "
+            f"`include_top=False`. Received: classes={opts.classes}")
+    return num_classes if opts.include_top else opts.classes
