@@ -23,8 +23,8 @@ def _list(args):
 
 
 def _model_and_transform(args):
-    """The model the arguments name, and the eval transform of its
-    checkpoint (`--weights` a tag), else of the default one. No `--model`:
+    """The model the arguments name, and the eval transform of the
+    checkpoint it carries (`--weights`, else the default at its alpha). No `--model`:
     MobileNet, at alpha 0.25 with the weights shipped in the package (no
     download) unless `--alpha` or `--weights` say otherwise."""
     shipped = args.model is None and args.weights is None \
@@ -37,8 +37,7 @@ def _model_and_transform(args):
     if shipped:
         kwargs = {"alpha": bundled.ALPHA, "weights": bundled.weights_file()}
     model = entry.builder(**kwargs)
-    recipe = args.weights if args.weights in entry.tags else "imagenet"
-    return entry, model, data.eval_transform(entry.builder, recipe)
+    return entry, model, data.eval_transform(model)  # its checkpoint's recipe
 
 
 def _predict(args):
@@ -96,8 +95,7 @@ def _export(args):
     if args.size is not None:
         kwargs["input_shape"] = (args.size, args.size, 3)
     model = entry.builder(**kwargs)
-    recipe = args.weights if args.weights in entry.tags else "imagenet"
-    config = data.data_config(entry.builder, recipe)
+    config = data.data_config(model)  # its checkpoint's recipe
     size = args.size or config["input_size"][1]
     transform = data.EvalTransform({**config, "input_size": (3, size, size)})
 
