@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from . import bundled, convert, data, evaluation, imagenet, labels, registry
+from . import export as exporting
 from .errors import DownloadError
 
 
@@ -69,8 +70,6 @@ def _export(args):
     """`--model` to a LiteRT or ONNX file, checked against Keras; int8
     calibrated on part of `--calibration`, the rest held back to measure
     its agreement with the float model."""
-    from . import export as exporting
-
     if args.int8 and args.format != "litert":
         raise ValueError("`--int8` quantizes LiteRT files only (TensorFlow's "
                          "LiteRT converter): pass `--format litert`. "

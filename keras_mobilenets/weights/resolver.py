@@ -107,12 +107,18 @@ def _kind(weights, tags=()):
 
 
 def _default(entry, opts):
-    """The checkpoint a model without one named normalises with: the
-    default of this alpha, else of alpha 1."""
+    """The checkpoint a model without one named normalises with and is
+    evaluated with: the default of this alpha (else of alpha 1) for the
+    other arguments, at the model's square input size where there is one
+    for it, else at the largest size."""
     for alpha in (opts.alpha, 1.0):
-        for c in entry.checkpoints:
-            if c.default and c.alpha == alpha:
-                return c
+        found = [c for c in entry.checkpoints
+                 if c.default and c.alpha == alpha and _matches(c, opts)] or [
+            c for c in entry.checkpoints if c.default and c.alpha == alpha]
+        if found:
+            square = opts.rows if opts.rows == opts.cols else None
+            return next((c for c in found if square in c.sizes),
+                        max(found, key=lambda c: c.input_size))
     if getattr(opts, "include_preprocessing", False) and \
             entry.arch.preprocessing is not None:
         raise ValueError(f"{entry.name} has no checkpoint to normalise with.")
