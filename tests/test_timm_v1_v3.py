@@ -1,0 +1,92 @@
+"""timm's MobileNet V1-V3 networks (`archs/timm_mobilenet_v*.py`) equal
+timm in float64, loaded through the timm conversion by layer names.
+
+Fixtures (tests/fixtures/timm_v1_v3/<timm architecture>.npz, from
+weights/tools/make_timm_v1_v3_fixtures.py) hold timm 1.0.31's float64
+logits at 96x128 (non-square) for weights that `v4_reference.reference_weights`
+regenerates, with the BatchNorm statistics stored in the fixture, and timm's
+own float32 error there. Our float32 model must be within twice that error
+(plus 1e-6 of the largest logit: two float32 implementations may round
+apart by a few ulps of the logits even where timm's own error is smaller),
+and have timm's trainable parameter count.
+
+Every architecture is swept on JAX only; one per family (V1, V2, V3) runs on
+the other backends.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import keras_mobilenets as km
+from conftest import model_outputs
+from keras_mobilenets.archs import _timm_v1_v3
+from v4_reference import reference_input, reference_weights
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "fixtures", "timm_v1_v3")
+ARCHS = sorted(f[:-len(".npz")] for f in os.listdir(FIXTURES)
+               if f.endswith(".npz"))
+SWEPT_ON = "jax"
+PER_FAMILY = ("mobilenetv1_100h", "mobilenetv2_050", "mobilenetv3_small_050")
+RELATIVE_FLOOR = 1e-6
+
+
+def load_fixture(arch):
+    with np.load(os.path.join(FIXTURES, f"{arch}.npz")) as z:
+        d = {k: z[k] for k in z.files}
+    spec = [(str(n), tuple(int(s) for s in shape[:k]), str(t)) for n, shape, k, t
+            in zip(d["spec_names"], d["spec_shapes"], d["spec_ndim"],
+                   d["spec_dtypes"])]
+    weights = reference_weights(spec, int(d["seed"]))
+    for key, value in d.items():
+        if key.startswith("stats:"):
+            name = key[len("stats:"):]
+            assert weights[name].shape == value.shape, name
+            weights[name] = value
+    return d, weights
+
+
+def _skip_unless_swept(arch):
+    if keras.backend.backend() != SWEPT_ON and arch not in PER_FAMILY:
+        pytest.skip(f"swept on {SWEPT_ON}; one per family here")
+
+
+def test_every_checkpoint_architecture_has_a_fixture():
+    with open(os.path.join(FIXTURES, "checkpoints.json")) as f:
+        cfgs = json.load(f)["pretrained_cfgs"]
+    archs = {name.split(".")[0] for name in cfgs}
+    assert len(cfgs) == 23 and len(archs) == 20
+    assert archs == set(ARCHS)
+    ours = {f"{c.model}.{c.tag}" for entry, _ in _timm_v1_v3.TIMM_NAMES.values()
+            for c in entry.checkpoints}
+    assert ours == set(cfgs)
+    assert archs <= set(_timm_v1_v3.TIMM_NAMES)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_equals_timm_in_float64(arch, tmp_path):
+    _skip_unless_swept(arch)
+    fx, weights = load_fixture(arch)
+    path = str(tmp_path / f"{arch}.safetensors")
+    save_file(weights, path)
+    entry, alpha = _timm_v1_v3.TIMM_NAMES[arch]
+    shape = tuple(int(s) for s in fx["input_shape"])
+    model = entry.builder(alpha=alpha, weights=path, input_shape=shape[1:],
+                          classifier_activation=None,
+                          include_preprocessing=False)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == int(fx["param_count"])
+    x = reference_input(shape, int(fx["seed"]))
+    ours = np.asarray(model_outputs(model, x), np.float64)
+    want = fx["logits64"]
+    bar = 2 * float(fx["float32_error"]) + RELATIVE_FLOOR * np.abs(want).max()
+    worst = np.abs(ours - want).max()
+    print(f"{arch} {keras.backend.backend()}: worst {worst:.3g}, bar {bar:.3g}")
+    assert worst <= bar, (arch, worst, bar)
+    # Not a constant model: the two images' logits differ clearly.
+    assert np.abs(want[0] - want[1]).max() > 100 * bar
