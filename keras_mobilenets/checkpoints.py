@@ -124,11 +124,12 @@ def top_classes(opts, num_classes, source):
 def normalizing(entry, opts, checkpoint):
     """The checkpoint whose mean and std the model normalises with: the one
     `weights` names (a hub repository: its config's), else the default of
-    this alpha, else of alpha 1."""
+    this alpha, else of alpha 1, else the first default (timm's `d`
+    variants have only theirs)."""
     if checkpoint is not None:
         return checkpoint
-    for alpha in (opts.alpha, 1.0):
+    for alpha in (opts.alpha, 1.0, None):
         for c in entry.checkpoints:
-            if c.default and c.alpha == alpha:
+            if c.default and alpha in (c.alpha, None):
                 return c
     raise ValueError(f"{entry.name} has no checkpoint to normalise with.")
