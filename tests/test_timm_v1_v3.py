@@ -10,7 +10,7 @@ own float32 error there. Our float32 model must be within twice that error
 apart by a few ulps of the logits even where timm's own error is smaller),
 and have timm's trainable parameter count.
 
-Every architecture is swept on JAX only; one per family (V1, V2, V3) runs on
+Every architecture is swept on PyTorch only; one per family (V1, V2, V3) runs on
 the other backends.
 """
 
@@ -25,13 +25,14 @@ from safetensors.numpy import save_file
 import keras_mobilenets as km
 from conftest import model_outputs
 from keras_mobilenets.archs import _timm_v1_v3
+from keras_mobilenets.weights import timm as timm_weights
 from v4_reference import reference_input, reference_weights
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                         "fixtures", "timm_v1_v3")
 ARCHS = sorted(f[:-len(".npz")] for f in os.listdir(FIXTURES)
                if f.endswith(".npz"))
-SWEPT_ON = "jax"
+SWEPT_ON = "torch"  # the fastest to build and run these here
 PER_FAMILY = ("mobilenetv1_100h", "mobilenetv2_050", "mobilenetv3_small_050")
 RELATIVE_FLOOR = 1e-6
 
@@ -90,3 +91,38 @@ def test_equals_timm_in_float64(arch, tmp_path):
     assert worst <= bar, (arch, worst, bar)
     # Not a constant model: the two images' logits differ clearly.
     assert np.abs(want[0] - want[1]).max() > 100 * bar
+
+
+@pytest.mark.parametrize("arch, keras_builder, options", [
+    ("tf_mobilenetv3_small_100", "MobileNetV3Small", {}),
+    ("tf_mobilenetv3_large_minimal_100", "MobileNetV3Large",
+     {"minimalistic": True}),
+])
+def test_tf_ports_are_keras_applications_v3(arch, keras_builder, options):
+    """timm's `tf_` ports are keras.applications' V3 networks: the same
+    tensors, matched by layer order (timm's Linear classifier is Keras'
+    1x1 `logits` conv), give the same logits. They differ in names and
+    the classifier's layer type only."""
+    _skip_unless_swept(arch)
+    fx, weights = load_fixture(arch)
+    shape = tuple(int(s) for s in fx["input_shape"])
+    entry, alpha = _timm_v1_v3.TIMM_NAMES[arch]
+    common = dict(weights=None, input_shape=shape[1:],
+                  classifier_activation=None, include_preprocessing=False)
+    ours = entry.builder(alpha=alpha, **common)
+    converted = timm_weights.convert_state_dict(ours, weights)
+    keras_v3 = getattr(km, keras_builder)(alpha=alpha, dropout_rate=0.0,
+                                          **options, **common)
+    keras_layers = [l for l in keras_v3.layers if l.weights]
+    timm_layers = [l for l in ours.layers if l.weights]
+    assert len(keras_layers) == len(timm_layers) == len(converted)
+    for theirs, mine in zip(keras_layers, timm_layers):
+        assert type(theirs).__name__ == type(mine).__name__ or (
+            mine.name == "classifier"), (theirs.name, mine.name)
+        theirs.set_weights([np.reshape(a, v.shape) for a, v in
+                            zip(converted[mine.name], theirs.weights)])
+    x = reference_input(shape, int(fx["seed"]))
+    got = np.asarray(model_outputs(keras_v3, x), np.float64)
+    bar = 2 * float(fx["float32_error"]) + RELATIVE_FLOOR * np.abs(
+        fx["logits64"]).max()
+    assert np.abs(got - fx["logits64"]).max() <= bar
