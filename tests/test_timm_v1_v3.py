@@ -69,6 +69,28 @@ def test_every_checkpoint_architecture_has_a_fixture():
     assert archs <= set(_timm_v1_v3.TIMM_NAMES)
 
 
+def test_checkpoints_are_timms_pretrained_cfgs():
+    """Every `weights=` tag of these builders carries timm's own
+    `pretrained_cfg` (fixture checkpoints.json), and `weights="imagenet"`
+    names timm's default tag of each architecture."""
+    with open(os.path.join(FIXTURES, "checkpoints.json")) as f:
+        data = json.load(f)
+    entries = {e.name: e for e, _ in _timm_v1_v3.TIMM_NAMES.values()}
+    for entry in entries.values():
+        for c in entry.checkpoints:
+            cfg = data["pretrained_cfgs"][f"{c.model}.{c.tag}"]
+            test_size = cfg["test_input_size"]
+            assert (c.num_classes, c.input_size, c.crop_pct, c.test_input_size,
+                    c.test_crop_pct, c.interpolation, c.crop_mode) == (
+                cfg["num_classes"], cfg["input_size"][1], cfg["crop_pct"],
+                test_size and test_size[1], cfg["test_crop_pct"],
+                cfg["interpolation"], cfg["crop_mode"]), (c.model, c.tag)
+            np.testing.assert_allclose(c.mean, cfg["mean"])
+            np.testing.assert_allclose(c.std, cfg["std"])
+            assert c.default == (data["default_tags"][c.model] == c.tag), (
+                c.model, c.tag)
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_equals_timm_in_float64(arch, tmp_path):
     _skip_unless_swept(arch)
