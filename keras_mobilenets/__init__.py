@@ -23,5 +23,19 @@ from .mobilenet_v4 import (  # noqa: F401
     MobileNetV4HybridLarge,
     MobileNetV4HybridMedium,
 )
+from .archs.timm_mobilenet_v1 import (  # noqa: F401
+    TimmMobileNetV1, TimmMobileNetV1H)
+from .archs.timm_mobilenet_v2 import (  # noqa: F401
+    TimmMobileNetV2, TimmMobileNetV2D110, TimmMobileNetV2D120)
+from .archs.timm_mobilenet_v3 import (  # noqa: F401
+    TfMobileNetV3Large,
+    TfMobileNetV3LargeMinimal,
+    TfMobileNetV3Small,
+    TfMobileNetV3SmallMinimal,
+    TimmMobileNetV3Large,
+    TimmMobileNetV3LargeD150,
+    TimmMobileNetV3RW,
+    TimmMobileNetV3Small,
+)
 
 __version__ = "0.1.0"

@@ -215,22 +215,43 @@ def conv_bn_act(x, filters, kernel_size, stride, act, prefix, style,
 
 
 def depthwise_separable(x, filters, kernel_size, stride, act, names, style,
-                        multiplier=1, dilation=1):
+                        multiplier=1, dilation=1, pw_act=True, se_ratio=0.0,
+                        residual=False, drop_rate=0.0):
     """MobileNet V1's block (`spec.DepthwiseSeparable`): depthwise conv, BN,
-    activation, then pointwise conv, BN, activation; roles dw*, pw*."""
-    x = conv_bn(x, None, kernel_size, stride, act, names, style,
-                ("dw", "dw_bn", "dw_act"), depthwise=True,
-                multiplier=multiplier, dilation=dilation)
-    return conv_bn(x, filters, 1, 1, act, names, style, ("pw", "pw_bn", "pw_act"))
-
-
-def squeeze_excite(x, filters, se_ratio, names):
-    """SE of MobileNetV3: pool, reduce (ReLU), expand (hard sigmoid), rescale."""
+    activation, [squeeze-excite,] pointwise conv, BN[, activation][,
+    residual when stride and width allow]; roles sep_dw*, sep_pw*, se_*,
+    add (distinct from the inverted residual's, whose BatchNorms timm
+    numbers differently)."""
     name = namer(names)
+    shortcut = x
+    x = conv_bn(x, None, kernel_size, stride, act, name, style,
+                ("sep_dw", "sep_dw_bn", "sep_dw_act"), depthwise=True,
+                multiplier=multiplier, dilation=dilation)
+    if se_ratio:
+        x = squeeze_excite(x, channels(x), se_ratio, name, style, act)
+    x = conv_bn(x, filters, 1, 1, act if pw_act else None, name, style,
+                ("sep_pw", "sep_pw_bn", "sep_pw_act"))
+    if residual and stride == 1 and channels(shortcut) == filters:
+        x = drop_path(x, drop_rate, name)
+        x = layers.Add(name=name("add"))([shortcut, x])
+    return x
+
+
+def squeeze_excite(x, filters, se_ratio, names, style=None, act="relu"):
+    """SE of MobileNetV3: pool, reduce (ReLU), expand (hard sigmoid),
+    rescale. `style.se_round` rounds the reduced width, `style.se_act`
+    (None: the block's `act`) activates it (`spec.Conventions`)."""
+    name = namer(names)
+    style = style or Conventions()
+    reduced = filters * se_ratio
+    reduced = (round(reduced) if style.se_round == "round"
+               else make_divisible(reduced))
     s = layers.GlobalAveragePooling2D(keepdims=True, name=name("se_pool"))(x)
-    s = km_layers.Conv2D(make_divisible(filters * se_ratio), 1, padding="same",
-                         name=name("se_reduce"))(s)
-    s = layers.ReLU(name=name("se_reduce_act"))(s)
+    s = km_layers.Conv2D(reduced, 1, padding="same", name=name("se_reduce"))(s)
+    if style.se_act is None:
+        s = activation(s, act, name("se_reduce_act"))
+    else:
+        s = activation(s, style.se_act, name("se_reduce_act"))
     s = km_layers.Conv2D(filters, 1, padding="same", name=name("se_expand"))(s)
     # relu6(x + 3) / 6 written as keras.applications does, which is bit-exact
     # with it on every backend; Activation("hard_sigmoid") rounds differently
@@ -254,7 +275,7 @@ def inverted_residual(x, filters, kernel_size, stride, expand_ratio, act,
     x = conv_bn(x, None, kernel_size, stride, act, name, style,
                 ("dw", "dw_bn", "dw_act"), depthwise=True, dilation=dilation)
     if se_ratio:
-        x = squeeze_excite(x, channels(x), se_ratio, name)
+        x = squeeze_excite(x, channels(x), se_ratio, name, style, act)
     x = conv(x, filters, 1, name("project"), style)
     x = batch_norm(x, name("project_bn"), style)
     if stride == 1 and channels(shortcut) == filters:

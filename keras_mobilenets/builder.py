@@ -94,7 +94,9 @@ def add_row(x, row, alpha, arch, names, depth_multiplier=1, drop_rate=0.0,
     if isinstance(row, spec.DepthwiseSeparable):
         return blocks.depthwise_separable(x, filters, row.kernel_size,
                                           row.stride, act, names, style,
-                                          depth_multiplier, dilation)
+                                          depth_multiplier, dilation,
+                                          row.pw_act, row.se, row.residual,
+                                          drop_rate)
     if isinstance(row, spec.InvertedResidual):
         return blocks.inverted_residual(x, filters, row.kernel_size,
                                         row.stride, row.expand_ratio, act,
@@ -178,7 +180,7 @@ def head(x, arch, alpha, keepdims=False):
             alpha, arch.width, None)
         use_bn = spec_top.hidden_norm
         x = blocks.conv(x, width, 1, fixed["hidden"], arch.conventions,
-                        use_bias=not use_bn)
+                        use_bias=spec_top.hidden_bias and not use_bn)
         if use_bn:
             x = blocks.batch_norm(x, fixed["hidden_bn"], arch.conventions)
         x = blocks.activation(x, arch.conventions.activation,

@@ -85,6 +85,35 @@ def _downsampling(model):
     return None
 
 
+def _fingerprint(arch):
+    """What tells apart networks with the same blocks (timm's V3-Large,
+    its `rw`, its `tf_` port and that port's `minimal`; V1 and V1 `100h`):
+    the stem's BatchNorm epsilon, whether blocks squeeze-excite, whether a
+    conv follows the blocks, whether the stem pads explicitly."""
+    se = any(getattr(row, "se", 0.0) for stage in arch.stages for row in stage)
+    return (arch.conventions.bn_epsilon, se, arch.last_conv is not None,
+            arch.conventions.pad_all)
+
+
+def _model_fingerprint(model, naming, names):
+    """`_fingerprint` of what `model`'s layers show, in `naming`'s names."""
+    try:
+        epsilon = model.get_layer(naming.fixed["stem_bn"]).epsilon
+    except (KeyError, ValueError):
+        return None
+    template = naming.roles.get("se_reduce", naming.default)
+    suffix = template.replace("{p}", "").format(role="se_reduce") \
+        if template else None
+    last = naming.fixed.get("last_bn")
+    return (epsilon, bool(suffix) and any(suffix in n for n in names),
+            last in names, naming.fixed["stem_conv"] + "_pad" in names)
+
+
+def _fingerprints(entry):
+    return {_fingerprint(entry.arch)} | {
+        _fingerprint(variant(entry.arch)) for variant in entry.variants.values()}
+
+
 def variant_of(model):
     """The registry name of `model`'s architecture (e.g. "MobileNetV2"),
     recognised by the blocks its layer names show (see
@@ -97,7 +126,9 @@ def variant_of(model):
     for name, entry in registry.ENTRIES.items():
         naming = entry.arch.naming
         if (naming.keys_in(names) == block_keys(entry.arch)
-                and downsampling == entry.arch.conventions.downsample):
+                and downsampling == entry.arch.conventions.downsample
+                and _model_fingerprint(model, naming, names)
+                in _fingerprints(entry)):
             return name
     raise ValueError(
         "Expected a MobileNet built by keras_mobilenets (one of "
@@ -159,6 +190,19 @@ def feature_model(model, name=None):
         | MobileNetV4HybridLarge | bn1_act 24 | blocks_0_0_bn2 48 | blocks_1_1_add 96 | blocks_2_14_add 192 | blocks_4_0_bn1_act 960 |
         | MobileNetV4ConvAALarge | bn1_act 24 | blocks_0_0_bn2 48 | blocks_1_1_add 96 | blocks_2_10_add 192 | blocks_4_0_bn1_act 960 |
         | MobileNetV4ConvBlurMedium | bn1_act 32 | blocks_0_0_bn2 48 | blocks_1_1_add 80 | blocks_2_7_add 160 | blocks_4_0_bn1_act 960 |
+        | TimmMobileNetV1 | blocks_0_0_bn2_act 64 | blocks_1_1_bn2_act 128 | blocks_2_1_bn2_act 256 | blocks_3_5_bn2_act 512 | blocks_4_1_bn2_act 1024 |
+        | TimmMobileNetV1H | blocks_0_0_bn2_act 64 | blocks_1_1_bn2_act 128 | blocks_2_1_bn2_act 256 | blocks_3_5_bn2_act 512 | bn2_act 1024 |
+        | TimmMobileNetV2 | blocks_0_0_bn2 16 | blocks_1_1_add 24 | blocks_2_2_add 32 | blocks_4_2_add 96 | bn2_act 1280 |
+        | TimmMobileNetV2D110 | blocks_0_0_bn2 16 | blocks_1_2_add 24 | blocks_2_3_add 32 | blocks_4_3_add 104 | bn2_act 1280 |
+        | TimmMobileNetV2D120 | blocks_0_0_bn2 24 | blocks_1_2_add 32 | blocks_2_4_add 40 | blocks_4_4_add 112 | bn2_act 1280 |
+        | TimmMobileNetV3Large | blocks_0_0_add 16 | blocks_1_1_add 24 | blocks_2_2_add 40 | blocks_4_1_add 112 | blocks_6_0_bn1_act 960 |
+        | TimmMobileNetV3LargeD150 | blocks_0_1_add 24 | blocks_1_2_add 40 | blocks_2_3_add 64 | blocks_4_2_add 168 | blocks_6_1_bn1_act 1440 |
+        | TimmMobileNetV3Small | bn1_act 16 | blocks_0_0_bn2 16 | blocks_1_1_add 24 | blocks_3_1_add 48 | blocks_5_0_bn1_act 576 |
+        | TimmMobileNetV3RW | blocks_0_0_bn2 16 | blocks_1_1_add 24 | blocks_2_2_add 40 | blocks_4_1_add 112 | blocks_6_0_bn1_act 960 |
+        | TfMobileNetV3Large | blocks_0_0_add 16 | blocks_1_1_add 24 | blocks_2_2_add 40 | blocks_4_1_add 112 | blocks_6_0_bn1_act 960 |
+        | TfMobileNetV3LargeMinimal | blocks_0_0_add 16 | blocks_1_1_add 24 | blocks_2_2_add 40 | blocks_4_1_add 112 | blocks_6_0_bn1_act 960 |
+        | TfMobileNetV3Small | bn1_act 16 | blocks_0_0_bn2 16 | blocks_1_1_add 24 | blocks_3_1_add 48 | blocks_5_0_bn1_act 576 |
+        | TfMobileNetV3SmallMinimal | bn1_act 16 | blocks_0_0_bn2 16 | blocks_1_1_add 24 | blocks_3_1_add 48 | blocks_5_0_bn1_act 576 |
 
     Raises:
         ValueError: `model` is not one of this package's MobileNets.

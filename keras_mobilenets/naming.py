@@ -82,10 +82,10 @@ KERAS_V1 = Naming(
         "avg_pool": None, "max_pool": None,
     },
     roles={
-        "dw_pad": "conv_pad_{n1}", "dw": "conv_dw_{n1}",
-        "dw_bn": "conv_dw_{n1}_bn", "dw_act": "conv_dw_{n1}_relu",
-        "pw": "conv_pw_{n1}", "pw_bn": "conv_pw_{n1}_bn",
-        "pw_act": "conv_pw_{n1}_relu",
+        "sep_dw_pad": "conv_pad_{n1}", "sep_dw": "conv_dw_{n1}",
+        "sep_dw_bn": "conv_dw_{n1}_bn", "sep_dw_act": "conv_dw_{n1}_relu",
+        "sep_pw": "conv_pw_{n1}", "sep_pw_bn": "conv_pw_{n1}_bn",
+        "sep_pw_act": "conv_pw_{n1}_relu",
     },
     block_key="conv_pw_{n1}",
     block_pattern=r"^conv_pw_\d+",
@@ -160,4 +160,40 @@ TIMM = Naming(
     block_key="{p}",
     block_pattern=r"^blocks_\d+_\d+_",
     top_layers=("conv_head", "norm_head", "classifier"),
+)
+
+# timm's module paths of its MobileNet V1-V3 (`EfficientNet` and
+# `MobileNetV3` classes of timm/models/efficientnet.py and mobilenetv3.py,
+# blocks of _efficientnet_blocks.py), written as `TIMM`'s. The blocks number
+# their BatchNorms in order: a depthwise separable block (`ds`/`dsa`) has
+# conv_dw, bn1, conv_pw, bn2; an inverted residual conv_pw (the expansion),
+# bn1, conv_dw, bn2, conv_pwl, bn3; both name their squeeze-excite `se`. The
+# conv before pooling of V1 (`100h`) and V2 is `conv_head` with `bn2`; the
+# one after pooling of V3 is `conv_head` with `act2`.
+TIMM_EFFICIENTNET = Naming(
+    name="timm MobileNet V1-V3",
+    prefix=lambda i, j, n: f"blocks_{i}_{j}_",
+    fixed={
+        "stem_conv": "conv_stem", "stem_bn": "bn1", "stem_act": "bn1_act",
+        "last_conv": "conv_head", "last_bn": "bn2", "last_act": "bn2_act",
+        "pool": "global_pool", "hidden": "conv_head", "hidden_act": "act2",
+        "flatten": "flatten", "dropout": "dropout", "classifier": "classifier",
+        "avg_pool": "avg_pool", "max_pool": "max_pool",
+        "preprocessing": "normalization",
+    },
+    roles=_keras_block({
+        "sep_dw": "conv_dw", "sep_dw_pad": "conv_dw_pad", "sep_dw_bn": "bn1",
+        "sep_dw_act": "bn1_act", "sep_pw": "conv_pw", "sep_pw_bn": "bn2",
+        "sep_pw_act": "bn2_act",
+        "expand": "conv_pw", "expand_bn": "bn1", "expand_act": "bn1_act",
+        "dw": "conv_dw", "dw_pad": "conv_dw_pad", "dw_bn": "bn2",
+        "dw_act": "bn2_act", "project": "conv_pwl", "project_bn": "bn3",
+        "se_pool": "se_pool", "se_reduce": "se_conv_reduce",
+        "se_reduce_act": "se_act1", "se_expand": "se_conv_expand",
+        "se_gate": "se_gate", "se_mul": "se_mul",
+    }),
+    default="{p}{role}",  # ConvBnAct (`cn`): conv, bn1, bn1_act; add
+    block_key="{p}",
+    block_pattern=r"^blocks_\d+_\d+_",
+    top_layers=("conv_head", "classifier"),
 )

@@ -7,6 +7,7 @@ papers' tables; `builder.py` turns an `Arch` into a Keras model and
 """
 
 import dataclasses
+import math
 import typing
 
 
@@ -30,11 +31,19 @@ class ConvBN:
 
 @dataclasses.dataclass(frozen=True)
 class DepthwiseSeparable:
-    """Depthwise 3x3 conv-BN-act, then pointwise conv-BN-act (MobileNet V1)."""
+    """Depthwise 3x3 conv-BN-act, then pointwise conv-BN-act (MobileNet V1;
+    timm `dsa`). timm's `ds` (the first block of its V2 and V3) has a
+    linear pointwise conv (`pw_act=False`), optional squeeze-excite on the
+    depthwise output (`se`, as `InvertedResidual`) and a residual where
+    stride and width allow (`residual`)."""
 
     filters: int
     stride: int
     kernel_size: int = 3
+    pw_act: bool = True
+    se: float = 0.0
+    residual: bool = False
+    act: str = "default"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +118,7 @@ class Top:
     hidden: typing.Optional[int] = None
     hidden_scale: str = "fixed"
     hidden_norm: bool = False
+    hidden_bias: bool = True  # without `hidden_norm` (timm's mobilenetv3_rw: none)
     always_dropout: bool = False  # a Dropout layer even at rate 0 (V1)
 
 
@@ -132,6 +142,11 @@ class Conventions:
     pad_all: bool = False  # pad every strided conv explicitly, not only depthwise
     layer_scale: typing.Optional[float] = None
     downsample: typing.Optional[str] = None
+    # Squeeze-excite: how the reduced width is rounded ("divisible":
+    # make_divisible, "round": Python's round, timm's mobilenetv3_rw) and
+    # the activation after the reduction (None: the block's).
+    se_round: str = "divisible"
+    se_act: typing.Optional[str] = "relu"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,3 +170,21 @@ class Arch:
     width: str = "divisible"
     preprocessing: typing.Optional[str] = None
     last_conv: typing.Optional[ConvBN] = None  # after the stages, before the top
+
+
+def scale_depth(stage, multiplier=1.0):
+    """The rows of a stage written as (row, repeats) pairs, with the repeats
+    scaled by `multiplier` as timm's `_scale_stage_depth` does (its "ceil"
+    rule: the stage's total is ceil(total * multiplier), shared out over
+    the pairs from the last one, each keeping at least one); the stride on
+    the first row of the stage only."""
+    total = sum(n for _, n in stage)
+    left = int(math.ceil(total * multiplier))
+    scaled = []
+    for _, n in reversed(stage):
+        share = max(1, round(n / total * left))
+        scaled.append(share)
+        total, left = total - n, left - share
+    rows = tuple(dataclasses.replace(row, stride=1) for (row, _), k in
+                 zip(stage, reversed(scaled)) for _ in range(k))
+    return (dataclasses.replace(rows[0], stride=stage[0][0].stride),) + rows[1:]

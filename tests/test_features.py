@@ -35,6 +35,22 @@ PAPER_CHANNELS = {
     # timm's anti-aliased variants of Conv-Large and Conv-Medium.
     "MobileNetV4ConvAALarge": [24, 48, 96, 192, 960],
     "MobileNetV4ConvBlurMedium": [32, 48, 80, 160, 960],
+    # timm's V1-V3 networks, at their builders' default alpha: timm's
+    # `feature_info` channels, but at stride 32 the last layer before the
+    # top (V1 100h and V2: the 1x1 `conv_head`), as for our other models.
+    "TimmMobileNetV1": [64, 128, 256, 512, 1024],
+    "TimmMobileNetV1H": [64, 128, 256, 512, 1024],
+    "TimmMobileNetV2": [16, 24, 32, 96, 1280],
+    "TimmMobileNetV2D110": [16, 24, 32, 104, 1280],
+    "TimmMobileNetV2D120": [24, 32, 40, 112, 1280],
+    "TimmMobileNetV3Large": [16, 24, 40, 112, 960],
+    "TimmMobileNetV3LargeD150": [24, 40, 64, 168, 1440],
+    "TimmMobileNetV3Small": [16, 16, 24, 48, 576],
+    "TimmMobileNetV3RW": [16, 24, 40, 112, 960],
+    "TfMobileNetV3Large": [16, 24, 40, 112, 960],
+    "TfMobileNetV3LargeMinimal": [16, 24, 40, 112, 960],
+    "TfMobileNetV3Small": [16, 16, 24, 48, 576],
+    "TfMobileNetV3SmallMinimal": [16, 16, 24, 48, 576],
 }
 V4_ENTRIES = {e.name: e for e in registry.ENTRIES.values() if e.timm_name}
 

@@ -1,0 +1,89 @@
+"""What timm's MobileNet V1-V3 modules share: their conventions, their
+checkpoints (timm 1.0.31's `pretrained_cfgs`) and one registration."""
+
+import textwrap
+
+from .. import arguments, naming, registry
+from ..spec import Arch, Conventions
+from ..weights import TimmCheckpoint
+
+IMNET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+INCEP = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+ZERO_ONE = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # the miil checkpoints
+
+# timm's networks: PyTorch BatchNorm (eps 1e-5, Keras momentum 0.9) and
+# symmetric padding of every strided convolution (`get_padding`).
+TIMM = Conventions(activation="relu6", bn_epsilon=1e-5, bn_momentum=0.9,
+                   padding="symmetric", pad_all=True)
+# timm's `tf_` ports of the TF-Slim checkpoints: TensorFlow's BatchNorm
+# epsilon and 'same' padding, which for strided convs is keras.applications'
+# `correct_pad` (the stem pads by its own 'same').
+TF = Conventions(activation="hard_swish", bn_epsilon=1e-3, bn_momentum=0.9,
+                 padding="correct")
+
+
+def ckpt(model, tag, alpha, size, crop, test_size, test_crop, norm,
+         interpolation="bicubic", default=False, classes=1000):
+    """One timm checkpoint: architecture, tag, alpha, `input_size`,
+    `crop_pct`, `test_input_size`, `test_crop_pct`, (mean, std),
+    interpolation, whether it is timm's default tag of the architecture,
+    classes of its head. No top-1 yet."""
+    mean, std = norm
+    return TimmCheckpoint(model, tag, alpha, size, crop, test_size, test_crop,
+                          mean, std, None, None, interpolation=interpolation,
+                          default=default, num_classes=classes)
+
+
+def _weights_note(checkpoints):
+    lines = textwrap.wrap(
+        "The network is timm's (its conventions and its layer names, so its "
+        "checkpoints convert mechanically). `weights` may name one of these "
+        "tags (downloaded from the Hugging Face hub and converted on first "
+        "use) or the path of a timm .safetensors checkpoint of this "
+        "architecture. Tag: alpha, training resolution, classes.", 76)
+    for c in checkpoints:
+        default = " (`weights='imagenet'`)" if c.default else ""
+        lines.append(f"- {c.tag!r}{default}: {c.alpha}, "
+                     f"{c.input_size}x{c.input_size}, {c.num_classes} "
+                     "classes.")
+    return "\n".join(lines)
+
+
+def register(name, title, paper, stem, stages, top, conventions, params,
+             checkpoints, timm_names, test_alpha, module, last_conv=None):
+    """Registers one timm network; `timm_names` {timm architecture: alpha}
+    (the widths timm registers), the first one's alpha the default."""
+    arch = Arch(name=name, stem=stem, stages=stages, top=top,
+                naming=naming.TIMM_EFFICIENTNET, conventions=conventions,
+                width="divisible", preprocessing="normalize",
+                last_conv=last_conv)
+    alpha = next(iter(timm_names.values()))
+    entry = registry.Entry(
+        name=name,
+        arch=arch,
+        arguments=arguments.V4,
+        defaults={"alpha": alpha} if alpha != 1.0 else {},
+        title=title,
+        paper=paper,
+        preprocess_input=_identity,
+        preprocessing_doc="the model itself (`include_preprocessing=True`: the "
+        "mean and std of the checkpoint `weights` names, else of the default "
+        "one); `preprocess_input` is the identity",
+        weights_note=_weights_note(checkpoints),
+        params=params,
+        checkpoints=checkpoints,
+        model_name=name,
+        test_config=dict(alpha=test_alpha),
+    )
+    TIMM_NAMES.update({n: (entry, a) for n, a in timm_names.items()})
+    return registry.register(entry, module)
+
+
+# {timm architecture: (registry entry, alpha)} of the networks here.
+TIMM_NAMES = {}
+
+
+def _identity(x, data_format=None):
+    """The identity: these models normalise their input themselves
+    (`include_preprocessing=True`)."""
+    return x

@@ -1,0 +1,155 @@
+"""timm's MobileNetV3 (`mobilenetv3_*`, `tf_mobilenetv3_*` of
+timm/models/mobilenetv3.py), the networks of its checkpoints: Large and
+Small in timm's conventions, the depth-scaled Large `150d`, the
+`mobilenetv3_rw` of timm's first port, and the `tf_` ports of the TF-Slim
+checkpoints (TensorFlow's padding and BatchNorm epsilon: keras.applications'
+MobileNetV3 networks with timm's layer names; `minimal` is its
+`minimalistic`).
+
+Against keras.applications' MobileNetV3: timm's layer names, the expansion
+ratios of timm's arch strings, a Dense classifier, and (but in the `tf_`
+ports) timm's conventions (symmetric padding, BatchNorm epsilon 1e-5).
+"""
+
+import dataclasses
+
+from ..spec import ConvBN, DepthwiseSeparable, InvertedResidual, Top
+from ..spec import scale_depth
+from . import _timm_v1_v3 as t
+
+PAPER = "https://arxiv.org/abs/1905.02244"
+SE = 0.25
+
+
+def ds(stride, filters, se=False, act="relu", residual=True):
+    """timm's `ds_r1_k3_s{stride}_e1_c{filters}[_se0.25][_nre]`."""
+    return (DepthwiseSeparable(filters, stride, pw_act=False,
+                               se=SE if se else 0.0, residual=residual,
+                               act=act), 1)
+
+
+def ir(repeats, kernel, stride, expand, filters, se=False, act="default"):
+    """timm's `ir_r{repeats}_k{kernel}_s{stride}_e{expand}_c{filters}
+    [_se0.25][_nre]` ("relu" for `_nre`, else the model's activation)."""
+    return (InvertedResidual(kernel, expand, filters, stride,
+                             se=SE if se else 0.0, act=act), repeats)
+
+
+def cn(filters):
+    """timm's `cn_r1_k1_s1_c{filters}`: the 1x1 conv before pooling."""
+    return (ConvBN(1, 1, filters), 1)
+
+
+RE = "relu"
+# timm's `_gen_mobilenet_v3` arch_defs (the paper's Tables 1 and 2), one
+# stage per line.
+LARGE = (
+    (ds(1, 16, act=RE),),
+    (ir(1, 3, 2, 4.0, 24, act=RE), ir(1, 3, 1, 3.0, 24, act=RE)),
+    (ir(3, 5, 2, 3.0, 40, se=True, act=RE),),
+    (ir(1, 3, 2, 6.0, 80), ir(1, 3, 1, 2.5, 80), ir(2, 3, 1, 2.3, 80)),
+    (ir(2, 3, 1, 6.0, 112, se=True),),
+    (ir(3, 5, 2, 6.0, 160, se=True),),
+    (cn(960),),
+)
+SMALL = (
+    (ds(2, 16, se=True, act=RE),),
+    (ir(1, 3, 2, 4.5, 24, act=RE), ir(1, 3, 1, 3.67, 24, act=RE)),
+    (ir(1, 5, 2, 4.0, 40, se=True), ir(2, 5, 1, 6.0, 40, se=True)),
+    (ir(2, 5, 1, 3.0, 48, se=True),),
+    (ir(3, 5, 2, 6.0, 96, se=True),),
+    (cn(576),),
+)
+# `_gen_mobilenet_v3_rw`: Large with no residual in the first block.
+RW = ((ds(1, 16, act=RE, residual=False),),) + LARGE[1:]
+
+
+def minimal(arch_def):
+    """timm's `minimal` arch_defs: 3x3 kernels, no squeeze-excite, ReLU
+    (the model's activation) everywhere; the last 1x1 conv unchanged."""
+    def plain(row):
+        if isinstance(row, ConvBN):
+            return row
+        return dataclasses.replace(row, kernel_size=3, se=0.0, act="default")
+
+    return tuple(tuple((plain(row), n) for row, n in stage)
+                 for stage in arch_def)
+
+
+def _register(name, title, arch_def, hidden, params, checkpoints,
+              timm_names, test_alpha, conventions, depth=1.0,
+              hidden_bias=True):
+    return t.register(
+        name, title, PAPER,
+        # timm leaves the stem at 16 below alpha 0.75 (`fix_stem`); the
+        # 16 rounds to 16 at 0.75 to 1: "widen".
+        stem=ConvBN(3, 2, 16, scale="widen"),
+        stages=tuple(scale_depth(stage, depth) for stage in arch_def),
+        # The efficient head: pool, the 1x1 `conv_head` (never scaled by
+        # alpha) and its activation, a Dense classifier.
+        top=Top(classifier="dense", hidden=hidden, hidden_bias=hidden_bias),
+        conventions=conventions, params=params, checkpoints=checkpoints,
+        timm_names=timm_names, test_alpha=test_alpha, module=__name__)
+
+
+HS = dataclasses.replace(t.TIMM, activation="hard_swish")
+ck = t.ckpt
+
+TimmMobileNetV3Large = _register(
+    "TimmMobileNetV3Large", "MobileNetV3-Large, timm's network", LARGE, 1280,
+    5_483_032, (
+        ck("mobilenetv3_large_100", "ra_in1k", 1.0, 224, 0.875, None, None, t.IMNET, default=True),
+        ck("mobilenetv3_large_100", "ra4_e3600_r224_in1k", 1.0, 224, 0.95, 256, 1.0, t.INCEP),
+        ck("mobilenetv3_large_100", "miil_in21k_ft_in1k", 1.0, 224, 0.875, None, None, t.ZERO_ONE, "bilinear"),
+        ck("mobilenetv3_large_100", "miil_in21k", 1.0, 224, 0.875, None, None, t.ZERO_ONE, "bilinear", classes=11221),
+    ), {"mobilenetv3_large_100": 1.0, "mobilenetv3_large_075": 0.75}, 0.75, HS)
+TimmMobileNetV3LargeD150 = _register(
+    "TimmMobileNetV3LargeD150",
+    "MobileNetV3-Large 1.5 wide, 1.2 deep (timm's 150d)", LARGE, 1280,
+    14_622_320, (
+        ck("mobilenetv3_large_150d", "ra4_e3600_r256_in1k", 1.5, 256, 0.95, 320, 1.0, t.INCEP, "bilinear", default=True),
+    ), {"mobilenetv3_large_150d": 1.5}, 0.75, HS, depth=1.2)
+TimmMobileNetV3Small = _register(
+    "TimmMobileNetV3Small", "MobileNetV3-Small, timm's network", SMALL, 1024,
+    2_542_856, (
+        ck("mobilenetv3_small_100", "lamb_in1k", 1.0, 224, 0.875, None, None, t.IMNET, default=True),
+        ck("mobilenetv3_small_050", "lamb_in1k", 0.5, 224, 0.875, None, None, t.IMNET, default=True),
+        ck("mobilenetv3_small_075", "lamb_in1k", 0.75, 224, 0.875, None, None, t.IMNET, default=True),
+    ), {"mobilenetv3_small_100": 1.0, "mobilenetv3_small_050": 0.5,
+        "mobilenetv3_small_075": 0.75}, 0.5, HS)
+# timm's first MobileNetV3: TensorFlow's BatchNorm epsilon, squeeze-excite
+# with the block's activation and a reduced width rounded by round(), no
+# bias in the head conv.
+TimmMobileNetV3RW = _register(
+    "TimmMobileNetV3RW", "MobileNetV3-Large, timm's first network (rw)", RW,
+    1280, 5_479_918, (
+        ck("mobilenetv3_rw", "rmsp_in1k", 1.0, 224, 0.875, None, None, t.IMNET, default=True),
+    ), {"mobilenetv3_rw": 1.0}, 0.75,
+    dataclasses.replace(HS, bn_epsilon=1e-3, se_round="round", se_act=None),
+    hidden_bias=False)
+TfMobileNetV3Large = _register(
+    "TfMobileNetV3Large", "MobileNetV3-Large, timm's port of the TF-Slim "
+    "checkpoints", LARGE, 1280, 5_483_032, (
+        ck("tf_mobilenetv3_large_100", "in1k", 1.0, 224, 0.875, None, None, t.INCEP, "bilinear", default=True),
+        ck("tf_mobilenetv3_large_075", "in1k", 0.75, 224, 0.875, None, None, t.INCEP, "bilinear", default=True),
+    ), {"tf_mobilenetv3_large_100": 1.0, "tf_mobilenetv3_large_075": 0.75},
+    0.75, t.TF)
+TfMobileNetV3LargeMinimal = _register(
+    "TfMobileNetV3LargeMinimal", "MobileNetV3-Large minimalistic, timm's port "
+    "of the TF-Slim checkpoint", minimal(LARGE), 1280, 3_924_288, (
+        ck("tf_mobilenetv3_large_minimal_100", "in1k", 1.0, 224, 0.875, None, None, t.INCEP, "bilinear", default=True),
+    ), {"tf_mobilenetv3_large_minimal_100": 1.0}, 0.75,
+    dataclasses.replace(t.TF, activation="relu"))
+TfMobileNetV3Small = _register(
+    "TfMobileNetV3Small", "MobileNetV3-Small, timm's port of the TF-Slim "
+    "checkpoints", SMALL, 1024, 2_542_856, (
+        ck("tf_mobilenetv3_small_100", "in1k", 1.0, 224, 0.875, None, None, t.INCEP, "bilinear", default=True),
+        ck("tf_mobilenetv3_small_075", "in1k", 0.75, 224, 0.875, None, None, t.INCEP, "bilinear", default=True),
+    ), {"tf_mobilenetv3_small_100": 1.0, "tf_mobilenetv3_small_075": 0.75},
+    0.75, t.TF)
+TfMobileNetV3SmallMinimal = _register(
+    "TfMobileNetV3SmallMinimal", "MobileNetV3-Small minimalistic, timm's port "
+    "of the TF-Slim checkpoint", minimal(SMALL), 1024, 2_044_736, (
+        ck("tf_mobilenetv3_small_minimal_100", "in1k", 1.0, 224, 0.875, None, None, t.INCEP, "bilinear", default=True),
+    ), {"tf_mobilenetv3_small_minimal_100": 1.0}, 0.75,
+    dataclasses.replace(t.TF, activation="relu"))

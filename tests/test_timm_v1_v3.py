@@ -1,0 +1,150 @@
+"""timm's MobileNet V1-V3 networks (`archs/timm_mobilenet_v*.py`) equal
+timm in float64, loaded through the timm conversion by layer names.
+
+Fixtures (tests/fixtures/timm_v1_v3/<timm architecture>.npz, from
+fixture_scripts/make_timm_v1_v3_fixtures.py) hold timm 1.0.31's float64
+logits at 96x128 (non-square) for weights that `v4_reference.reference_weights`
+regenerates, with the BatchNorm statistics stored in the fixture, and timm's
+own float32 error there. Our float32 model must be within twice that error
+(plus 1e-6 of the largest logit: two float32 implementations may round
+apart by a few ulps of the logits even where timm's own error is smaller),
+and have timm's trainable parameter count.
+
+Every architecture is swept on PyTorch only; one per family (V1, V2, V3) runs on
+the other backends.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import keras_mobilenets as km
+from conftest import model_outputs
+from keras_mobilenets.archs import _timm_v1_v3
+from keras_mobilenets.weights import timm as timm_weights
+from v4_reference import reference_input, reference_weights
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "fixtures", "timm_v1_v3")
+ARCHS = sorted(f[:-len(".npz")] for f in os.listdir(FIXTURES)
+               if f.endswith(".npz"))
+SWEPT_ON = "torch"  # the fastest to build and run these here
+PER_FAMILY = ("mobilenetv1_100h", "mobilenetv2_050", "mobilenetv3_small_050")
+RELATIVE_FLOOR = 1e-6
+
+
+def load_fixture(arch):
+    with np.load(os.path.join(FIXTURES, f"{arch}.npz")) as z:
+        d = {k: z[k] for k in z.files}
+    spec = [(str(n), tuple(int(s) for s in shape[:k]), str(t)) for n, shape, k, t
+            in zip(d["spec_names"], d["spec_shapes"], d["spec_ndim"],
+                   d["spec_dtypes"])]
+    weights = reference_weights(spec, int(d["seed"]))
+    for key, value in d.items():
+        if key.startswith("stats:"):
+            name = key[len("stats:"):]
+            assert weights[name].shape == value.shape, name
+            weights[name] = value
+    return d, weights
+
+
+def _skip_unless_swept(arch):
+    if keras.backend.backend() != SWEPT_ON and arch not in PER_FAMILY:
+        pytest.skip(f"swept on {SWEPT_ON}; one per family here")
+
+
+def test_every_checkpoint_architecture_has_a_fixture():
+    with open(os.path.join(FIXTURES, "checkpoints.json")) as f:
+        cfgs = json.load(f)["pretrained_cfgs"]
+    archs = {name.split(".")[0] for name in cfgs}
+    assert len(cfgs) == 23 and len(archs) == 20
+    assert archs == set(ARCHS)
+    ours = {f"{c.model}.{c.tag}" for entry, _ in _timm_v1_v3.TIMM_NAMES.values()
+            for c in entry.checkpoints}
+    assert ours == set(cfgs)
+    assert archs <= set(_timm_v1_v3.TIMM_NAMES)
+
+
+def test_checkpoints_are_timms_pretrained_cfgs():
+    """Every `weights=` tag of these builders carries timm's own
+    `pretrained_cfg` (fixture checkpoints.json), and `weights="imagenet"`
+    names timm's default tag of each architecture."""
+    with open(os.path.join(FIXTURES, "checkpoints.json")) as f:
+        data = json.load(f)
+    entries = {e.name: e for e, _ in _timm_v1_v3.TIMM_NAMES.values()}
+    for entry in entries.values():
+        for c in entry.checkpoints:
+            cfg = data["pretrained_cfgs"][f"{c.model}.{c.tag}"]
+            test_size = cfg["test_input_size"]
+            assert (c.num_classes, c.input_size, c.crop_pct, c.test_input_size,
+                    c.test_crop_pct, c.interpolation, c.crop_mode) == (
+                cfg["num_classes"], cfg["input_size"][1], cfg["crop_pct"],
+                test_size and test_size[1], cfg["test_crop_pct"],
+                cfg["interpolation"], cfg["crop_mode"]), (c.model, c.tag)
+            np.testing.assert_allclose(c.mean, cfg["mean"])
+            np.testing.assert_allclose(c.std, cfg["std"])
+            assert c.default == (data["default_tags"][c.model] == c.tag), (
+                c.model, c.tag)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_equals_timm_in_float64(arch, tmp_path):
+    _skip_unless_swept(arch)
+    fx, weights = load_fixture(arch)
+    path = str(tmp_path / f"{arch}.safetensors")
+    save_file(weights, path)
+    entry, alpha = _timm_v1_v3.TIMM_NAMES[arch]
+    shape = tuple(int(s) for s in fx["input_shape"])
+    model = entry.builder(alpha=alpha, weights=path, input_shape=shape[1:],
+                          classifier_activation=None,
+                          include_preprocessing=False)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == int(fx["param_count"])
+    x = reference_input(shape, int(fx["seed"]))
+    ours = np.asarray(model_outputs(model, x), np.float64)
+    want = fx["logits64"]
+    bar = 2 * float(fx["float32_error"]) + RELATIVE_FLOOR * np.abs(want).max()
+    worst = np.abs(ours - want).max()
+    print(f"{arch} {keras.backend.backend()}: worst {worst:.3g}, bar {bar:.3g}")
+    assert worst <= bar, (arch, worst, bar)
+    # Not a constant model: the two images' logits differ clearly.
+    assert np.abs(want[0] - want[1]).max() > 100 * bar
+
+
+@pytest.mark.parametrize("arch, keras_builder, options", [
+    ("tf_mobilenetv3_small_100", "MobileNetV3Small", {}),
+    ("tf_mobilenetv3_large_minimal_100", "MobileNetV3Large",
+     {"minimalistic": True}),
+])
+def test_tf_ports_are_keras_applications_v3(arch, keras_builder, options):
+    """timm's `tf_` ports are keras.applications' V3 networks: the same
+    tensors, matched by layer order (timm's Linear classifier is Keras'
+    1x1 `logits` conv), give the same logits. They differ in names and
+    the classifier's layer type only."""
+    _skip_unless_swept(arch)
+    fx, weights = load_fixture(arch)
+    shape = tuple(int(s) for s in fx["input_shape"])
+    entry, alpha = _timm_v1_v3.TIMM_NAMES[arch]
+    common = dict(weights=None, input_shape=shape[1:],
+                  classifier_activation=None, include_preprocessing=False)
+    ours = entry.builder(alpha=alpha, **common)
+    converted = timm_weights.convert_state_dict(ours, weights)
+    keras_v3 = getattr(km, keras_builder)(alpha=alpha, dropout_rate=0.0,
+                                          **options, **common)
+    keras_layers = [l for l in keras_v3.layers if l.weights]
+    timm_layers = [l for l in ours.layers if l.weights]
+    assert len(keras_layers) == len(timm_layers) == len(converted)
+    for theirs, mine in zip(keras_layers, timm_layers):
+        assert type(theirs).__name__ == type(mine).__name__ or (
+            mine.name == "classifier"), (theirs.name, mine.name)
+        theirs.set_weights([np.reshape(a, v.shape) for a, v in
+                            zip(converted[mine.name], theirs.weights)])
+    x = reference_input(shape, int(fx["seed"]))
+    got = np.asarray(model_outputs(keras_v3, x), np.float64)
+    bar = 2 * float(fx["float32_error"]) + RELATIVE_FLOOR * np.abs(
+        fx["logits64"]).max()
+    assert np.abs(got - fx["logits64"]).max() <= bar
