@@ -40,7 +40,7 @@ import timm
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 from v4_reference import reference_input, reference_weights  # noqa: E402
 
