@@ -20,6 +20,30 @@ collect_ignore = ([] if os.environ.get("KERAS_BACKEND") == "torch"
                   else ["test_torch_plan.py"])
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+
+# Sweeps over every model run on one backend (`swept`); the others check one
+# model per family, so the suite fits CI's time on a 2-core machine. The
+# first name of each family in `swept`'s list is its representative.
+FAMILIES = (
+    ("MobileNet",), ("MobileNetV2",), ("MobileNetV3Small", "MobileNetV3Large"),
+    ("MobileNetV4ConvSmall", "MobileNetV4ConvMedium"),
+    ("MobileNetV4HybridMedium", "MobileNetV4HybridLarge"),
+    ("TimmMobileNetV3Large", "TimmMobileNetV2", "TimmMobileNetV1"),
+)
+
+
+def swept(names, on="torch"):
+    """`names` (registry names) in full where the backend is `on`, else the
+    first of each family among them (`FAMILIES`)."""
+    names = list(names)
+    if BACKEND == on:
+        return names
+    keep = [next((n for n in family if n in names), None) for family in FAMILIES]
+    return [n for n in names if n in keep]
+
+
+
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 SHARED_WEIGHTS = os.path.join(SHARED, "weights")
 ELEPHANT = os.path.join(SHARED, "images", "elephant.jpg")

@@ -91,7 +91,10 @@ def _check(got, want, what):
     assert diff <= FLOAT_ATOL, (what, diff)
 
 
-@pytest.mark.parametrize("generation", list(GENERATIONS))
+# Every generation under TensorFlow; under JAX and PyTorch (whose ONNX
+# exporters take minutes per model here) V4, whose Normalization they export.
+@pytest.mark.parametrize("generation", list(GENERATIONS)
+                         if BACKEND == "tensorflow" else ["V4"])
 def test_onnx(built, generation, tmp_path):
     extra = {}
     if BACKEND == "tensorflow" and generation == "V4":

@@ -16,7 +16,7 @@ import pytest
 from safetensors.numpy import save_file
 
 import keras_mobilenets as km
-from conftest import model_outputs
+from conftest import BACKEND, model_outputs
 from keras_mobilenets import cli, naming, registry
 from keras_mobilenets.archs import mobilenet_v4 as v4_arch
 from keras_mobilenets.layers import LayerScale, MultiQueryAttention
@@ -131,6 +131,11 @@ def converted(request, checkpoints):
     return request.param, fx, _build(request.param, weights=path)
 
 
+# The round trip of every variant runs under TensorFlow; these elsewhere
+# (tests/test_robustness.py also round-trips one model per family).
+ROUND_TRIPPED = ("mobilenetv4_conv_small", "mobilenetv4_hybrid_medium")
+
+
 def test_every_variant_and_checkpoint_has_a_parity_fixture():
     assert set(REQUIRED) <= set(WITH_FIXTURE), sorted(set(REQUIRED) - set(WITH_FIXTURE))
 
@@ -171,6 +176,9 @@ def test_parameter_count_equals_timm(converted):
 
 def test_keras_file_round_trip_gives_identical_outputs(converted, tmp_path):
     name, _, model = converted
+    if BACKEND != "tensorflow" and name not in ROUND_TRIPPED:
+        pytest.skip("every variant's .keras round trip runs under TensorFlow; "
+                    f"{', '.join(ROUND_TRIPPED)} here (CI time)")
     path = str(tmp_path / "model.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)

@@ -12,10 +12,11 @@ import pytest
 
 import keras_mobilenets as km
 from conftest import (ELEPHANT, ROOT, V1_025_FILE, model_outputs, randomize,
-                      shared_file)
+                      shared_file, swept)
 from keras_mobilenets import imagenet, mobilenet, registry
 
-NAMES = sorted(registry.ENTRIES)
+# Every model under PyTorch, one per family elsewhere (conftest.swept).
+NAMES = swept(sorted(registry.ENTRIES))
 BACKEND = keras.backend.backend()
 
 
@@ -137,8 +138,12 @@ print("loaded", len(cases), "models under", keras.backend.backend())
 CROSS_BACKEND = ["MobileNetV2", "MobileNetV3Small", "MobileNetV4HybridMedium"]
 
 
-@pytest.mark.parametrize("other", [b for b in ("tensorflow", "jax", "torch")
-                                   if b != BACKEND])
+# Each backend saves and the next one loads (TensorFlow -> JAX -> PyTorch ->
+# TensorFlow): every backend writes and reads a file another one made.
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+@pytest.mark.parametrize("other", [BACKENDS[(BACKENDS.index(BACKEND) + 1) % 3]])
 def test_keras_file_loads_under_another_backend(other, float32_models, tmp_path):
     """Saved under this backend, loaded in a process running `other`: same outputs."""
     cases = []
