@@ -26,14 +26,21 @@ def from_preset(preset, **arguments):
     sets. The model takes pixels in [0, 255] and normalises them with the
     checkpoint's mean and std.
     """
+    entry, alpha, weights = resolve(preset)
+    _check_arguments(entry, arguments, os.fspath(preset))
+    return entry.builder(weights=weights, alpha=alpha, **arguments)
+
+
+def resolve(preset):
+    """(registry entry, alpha, `weights=` value) of `preset`, reading at
+    most a repository's config.json."""
     if not isinstance(preset, (str, os.PathLike)):
         raise TypeError("`preset` must be a string or a path. Received: "
                         f"preset={preset!r} of type {type(preset).__name__}")
     preset = os.fspath(preset)
     architecture, weights = _architecture_and_weights(preset)
     entry, alpha = _lookup(architecture, preset)
-    _check_arguments(entry, arguments, preset)
-    return entry.builder(weights=weights, alpha=alpha, **arguments)
+    return entry, alpha, weights
 
 
 def _architecture_and_weights(preset):

@@ -128,3 +128,17 @@ def test_wrong_arguments_before_any_download(fake_hub, arguments, match):
 def test_malformed_preset(preset):
     with pytest.raises((ValueError, TypeError), match="Received: preset="):
         km.from_preset(preset)
+
+
+def test_command_line_predict_with_a_preset(tmp_path, states, capsys):
+    from keras_mobilenets import cli, imagenet
+
+    save_file(states[V2], str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_bytes(_config(V2))
+    assert cli.main(["predict", "--preset", str(tmp_path), "--top", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{imagenet.SAMPLE_IMAGE}:" and len(lines) == 4
+    assert cli.main(["predict", "--preset", str(tmp_path), "--model",
+                     "MobileNet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "without --model" in err[0]
