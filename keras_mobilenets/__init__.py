@@ -11,6 +11,7 @@ from .fold import fold_batch_norm  # noqa: F401
 from .labels import decode_predictions  # noqa: F401
 from .macs import count_macs  # noqa: F401
 from .model import Model  # noqa: F401
+from .presets import from_preset  # noqa: F401
 from .mobilenet import MobileNet, MobileNetV1  # noqa: F401
 from .mobilenet_v2 import MobileNetV2  # noqa: F401
 from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small  # noqa: F401

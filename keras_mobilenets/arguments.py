@@ -140,7 +140,9 @@ ARGUMENTS = {
         "imagenet" (download the default ImageNet weights into the Keras
         cache), a checkpoint tag where the model has several, the path of
         a weights file (.h5, .weights.h5, or a timm .safetensors for
-        MobileNetV4), or, for MobileNetV4, a timm repository of the Hugging
+        timm's networks), or, for timm's networks (MobileNetV4, Timm*,
+        Tf*), a folder with a timm config.json and model.safetensors or a
+        timm repository of the Hugging
         Face hub as "hf-hub:<repo_id>" or "hf-hub:<repo_id>@<revision>"
         (downloaded with huggingface_hub, which honours HF_ENDPOINT,
         HF_HUB_OFFLINE and HF_TOKEN; only its model.safetensors is fetched,

@@ -1,4 +1,5 @@
-"""Command line: `keras-mobilenets list`, `predict [IMAGE...] [--model NAME]`,
+"""Command line: `keras-mobilenets list`, `predict [IMAGE...] [--model NAME |
+--preset PRESET]`,
 `evaluate --data DIR` and `convert <source> IN OUT --model NAME`."""
 
 import argparse
@@ -8,7 +9,8 @@ import sys
 import keras
 import numpy as np
 
-from . import bundled, convert, data, evaluation, imagenet, labels, registry
+from . import bundled, convert, data, evaluation, imagenet, labels, presets
+from . import registry
 from . import export as exporting
 from .errors import DownloadError
 
@@ -27,7 +29,17 @@ def _model_and_transform(args):
     """The model the arguments name, and the eval transform of the
     checkpoint it carries (`--weights`, else the default at its alpha). No `--model`:
     MobileNet, at alpha 0.25 with the weights shipped in the package (no
-    download) unless `--alpha` or `--weights` say otherwise."""
+    download) unless `--alpha` or `--weights` say otherwise. `--preset`:
+    `from_preset`'s model, alone."""
+    if getattr(args, "preset", None) is not None:
+        if args.model or args.weights or args.alpha is not None:
+            raise ValueError("--preset names the model, its width and its "
+                             "weights: pass it without --model, --weights "
+                             "and --alpha.")
+        entry, alpha, weights = presets.resolve(args.preset)
+        model = entry.builder(alpha=alpha, weights=weights)
+        args.model = args.preset
+        return entry, model, data.eval_transform(model)
     shipped = args.model is None and args.weights is None \
         and args.alpha in (None, bundled.ALPHA)
     args.model = args.model or bundled.MODEL
@@ -168,6 +180,14 @@ def _model_arguments(parser):
     parser.add_argument("--alpha", type=float, help="width multiplier")
 
 
+def _preset_argument(parser):
+    parser.add_argument(
+        "--preset", metavar="PRESET", help="instead of --model, --weights "
+        "and --alpha: a timm checkpoint as keras_mobilenets.from_preset "
+        "takes it (mobilenetv2_120d.ra_in1k, hf://timm/..., hf-hub:timm/... "
+        "or a folder with config.json and model.safetensors)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="keras-mobilenets",
@@ -180,6 +200,7 @@ def main(argv=None):
     )
     predict.add_argument("images", nargs="*", metavar="IMAGE")
     _model_arguments(predict)
+    _preset_argument(predict)
     predict.add_argument("--top", type=int, default=5)
     evaluate = sub.add_parser(
         "evaluate", help="top-1 / top-5 accuracy on an ImageNet-layout folder "
@@ -187,6 +208,7 @@ def main(argv=None):
         "checkpoint's eval transform")
     evaluate.add_argument("--data", required=True, metavar="DIR")
     _model_arguments(evaluate)
+    _preset_argument(evaluate)
     evaluate.add_argument("--batch-size", type=int, default=32)
     export = sub.add_parser(
         "export", help="a LiteRT (float32 or int8) or ONNX file of a model, "

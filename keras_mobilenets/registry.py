@@ -32,7 +32,9 @@ class Entry:
     - `test_config`: a narrow configuration that builds fast: what tests
       sweep every model with.
     - `timm_name`, `timm_alphas`: timm's architecture at alpha 1, and the
-      other widths timm registers (0.5 -> "<timm_name>_050").
+      other widths timm registers (0.5 -> "<timm_name>_050") (MobileNetV4).
+    - `timm_architectures`: {timm architecture: alpha} of a timm network
+      that names its widths otherwise (timm's V1-V3, `archs/_timm_v1_v3`).
     """
 
     name: str
@@ -55,6 +57,8 @@ class Entry:
         default_factory=dict)
     timm_name: typing.Optional[str] = None
     timm_alphas: typing.Tuple[float, ...] = ()
+    timm_architectures: typing.Mapping[str, float] = dataclasses.field(
+        default_factory=dict)
     builder: typing.Optional[typing.Callable] = None  # set by `register`
 
     @property
@@ -75,6 +79,11 @@ class Entry:
         return {self.timm_name if a == 1.0 else
                 f"{self.timm_name}_{round(a * 100):03d}": a
                 for a in (1.0,) + tuple(self.timm_alphas)}
+
+    def all_timm_names(self):
+        """{timm architecture: alpha} of every timm network this model
+        builds: `timm_names()` and `timm_architectures`."""
+        return {**self.timm_names(), **self.timm_architectures}
 
     def preprocess(self, images):
         return self.preprocess_input(images)
@@ -149,6 +158,14 @@ def timm_names():
     """{timm architecture name: (entry, alpha)} over every model."""
     return {timm: (entry, alpha) for entry in ENTRIES.values()
             for timm, alpha in entry.timm_names().items()}
+
+
+def timm_architectures():
+    """{timm architecture: (entry, alpha)} of every timm network of the
+    registry, V1 to V4 (`timm_names` has V4's only): what `from_preset` and
+    `weights="hf-hub:..."` look a timm name up in."""
+    return {timm: (entry, alpha) for entry in ENTRIES.values()
+            for timm, alpha in entry.all_timm_names().items()}
 
 
 def _cell(value):

@@ -22,7 +22,7 @@ import pytest
 from safetensors.numpy import save
 
 from conftest import ELEPHANT, ROOT, V1_025_FILE, V2_035_NO_TOP_FILE, shared_file
-from keras_mobilenets import registry
+from keras_mobilenets import data_config, registry
 from v4_reference import load_fixture, reference_weights
 
 PAGES = ["README.md"] + sorted(
@@ -134,9 +134,19 @@ def _segments(namespace):
     assert tuple(namespace["model"].output.shape) == (None, 128, 128, 21)
 
 
-# What the README's examples say they do, checked after each one runs.
+def _presets(namespace):
+    config = data_config(namespace["model"])
+    assert namespace["model"].name == "MobileNetV4ConvSmall"
+    assert config["weights"] == "e3000_r224_in1k"
+    assert tuple(namespace["pets"].output.shape) == (None, len(PET_NAMES))
+    assert namespace["pets"].class_names[0][0] == PET_NAMES[0]
+    assert tuple(namespace["backbone"].output.shape) == (None, 480)  # 0.5
+
+
+# What the pages' examples say they do, checked after each one runs.
 CHECKS = {("README.md", 0): _classified_the_elephant, ("README.md", 1): _fitted,
-          ("README.md", 2): _maps_by_stride, ("README.md", 3): _segments}
+          ("README.md", 2): _maps_by_stride, ("README.md", 3): _segments,
+          ("docs/checkpoints.md", 0): _presets}
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if any(

@@ -74,6 +74,7 @@ def register(name, title, paper, stem, stages, top, conventions, params,
         checkpoints=checkpoints,
         model_name=name,
         test_config=dict(alpha=test_alpha),
+        timm_architectures=dict(timm_names),
     )
     TIMM_NAMES.update({n: (entry, a) for n, a in timm_names.items()})
     return registry.register(entry, module)

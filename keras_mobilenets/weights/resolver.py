@@ -1,5 +1,6 @@
 """What a `weights=` value names, in one step: `resolve(entry, opts)` turns
-None, "imagenet", a checkpoint tag, a path or "hf-hub:<repo_id>", with the
+None, "imagenet", a checkpoint tag, a path (a file, or a folder laid out as
+a timm repository) or "hf-hub:<repo_id>", with the
 checked arguments, into the source to load, the top's classes, the
 checkpoint whose recipe (mean, std, data config) the model follows and the
 input rows it is loaded at. `entry` is read as data (its name, checkpoints,
@@ -11,7 +12,7 @@ import typing
 import warnings
 
 from . import hub
-from .sources import HubRepo, LocalFile
+from .sources import HubRepo, LocalFile, LocalRepo
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".pkl", ".pickle")
 WEIGHT_SUFFIXES = (".h5", ".hdf5", ".keras", ".safetensors")
@@ -22,7 +23,8 @@ class Resolved:
     """What `weights=` names, for one model.
 
     - `source`: what to load (a checkpoint of the registry, a `HubRepo`
-      with its config read, a `LocalFile`), or None (`weights=None`).
+      or `LocalRepo` with its config read, a `LocalFile`), or None
+      (`weights=None`).
     - `classes`: the classes of the top (those of the weights, where they
       bring a top).
     - `recipe`: the checkpoint whose mean and std the model normalises with
@@ -55,10 +57,11 @@ def resolve(entry, opts):
         classes = top_classes(opts, source.num_classes,
                               f"weights={opts.weights!r}")
     elif kind == "hub":
-        if not entry.timm_names():  # refused before anything is downloaded
+        if not entry.all_timm_names():  # refused before any download
             raise ValueError(
                 f"{entry.name} has no timm counterpart: `weights='hf-hub:...'` "
-                "loads timm checkpoints into the MobileNetV4 models only. "
+                "and a timm folder load timm checkpoints into timm's networks "
+                "only (MobileNetV4, the Timm* and Tf* models). "
                 f"Received: weights={value.weights!r}")
         source = value.read_config()
         classes = check_hub_repo(entry, opts, source)
@@ -85,6 +88,8 @@ def _kind(weights, tags=()):
         return "tag", weights
     if weights.startswith(hub.PREFIX):
         return "hub", HubRepo(*hub.parse(weights))
+    if os.path.isdir(weights):  # a timm repository's files, in a folder
+        return "hub", LocalRepo(weights)
     if weights.lower().endswith(PICKLE_SUFFIXES):
         raise ValueError(
             f"Refusing to read `weights={weights!r}`: pickle checkpoints "
@@ -99,8 +104,9 @@ def _kind(weights, tags=()):
             allowed += ", one of the tags " + ", ".join(repr(t) for t in tags)
         raise ValueError(
             f"`weights` must be {allowed}, 'hf-hub:<repo_id>' (a timm "
-            "repository of the Hugging Face hub) or the path to an existing weights "
-            f"file ({', '.join(WEIGHT_SUFFIXES)}). "
+            "repository of the Hugging Face hub), the path to an existing weights "
+            f"file ({', '.join(WEIGHT_SUFFIXES)}) or a folder with a timm "
+            "config.json and model.safetensors. "
             f"Received: weights={weights!r}, which is not an existing file."
         )
     return "path", weights
@@ -189,7 +195,7 @@ def check_hub_repo(entry, opts, repo):
     """Checks that the timm repository `repo` (a `HubRepo` with its config
     read) holds this model at this alpha; returns the number of classes of
     the top (`top_classes`)."""
-    names = entry.timm_names()
+    names = entry.all_timm_names()
     held = repo.architecture
     received = f"Received: weights={repo.weights!r}, alpha={opts.alpha}"
     if held in names and names[held] != opts.alpha:

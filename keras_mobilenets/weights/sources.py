@@ -9,6 +9,8 @@
 - `HubRepo`: any timm repository of the hub, `weights="hf-hub:<repo_id>"`:
   its `config.json` (architecture, classes, mean and std) and safetensors
   file, converted on load.
+- `LocalRepo`: a local folder laid out as a timm repository
+  (`config.json`, `model.safetensors`), read as `HubRepo` reads the hub's.
 - `LocalFile`: a path: a Keras `.h5` / `.weights.h5` file, or a timm
   `.safetensors` checkpoint, converted on load.
 
@@ -312,40 +314,11 @@ def parse_config(text, where):
         ) from None
 
 
-@dataclasses.dataclass(frozen=True)
-class HubRepo:
-    """A timm repository on the Hugging Face hub, `weights="hf-hub:<repo_id>"`
-    (optionally "@<revision>": a branch, tag or commit). `read_config`
-    returns it with its `config`; `mean` and `std` (what
-    `include_preprocessing=True` normalises with), `num_classes` and
-    `label_names` (and `class_names`) are the config's. The safetensors file is read strictly
-    and converted on each load (huggingface_hub caches the download)."""
-
-    repo_id: str
-    revision: typing.Optional[str] = None
-    config: typing.Optional[HubConfig] = None
-
-    @property
-    def weights(self):
-        return hub.spec(self.repo_id, self.revision)
-
-    def read_config(self):
-        """This repository with its `config.json` read (downloaded, or from
-        huggingface_hub's cache)."""
-        if self.config is not None:
-            return self
-        try:
-            path = hub.download(self.repo_id, hub.CONFIG_FILE, self.revision)
-        except hub.MissingFile as e:
-            raise WeightsError(
-                f"{str(e).rpartition(' Received:')[0]} It is not a timm "
-                "model repository: its config.json names the architecture "
-                "the weights belong to. Received: "
-                f"weights={self.weights!r}") from None
-        with open(path, encoding="utf8") as f:
-            text = f.read()
-        config = parse_config(text, f"{hub.CONFIG_FILE} of {self.weights}")
-        return dataclasses.replace(self, config=config)
+class _TimmRepo:
+    """What a timm repository's `config.json` gives (`read_config` returns
+    the repository with its `config`): the architecture, `num_classes`,
+    `mean` and `std` (what `include_preprocessing=True` normalises with),
+    `label_names` and `class_names`, and `data_config`."""
 
     def _config(self):
         return self.read_config().config
@@ -377,7 +350,7 @@ class HubRepo:
     def data_config(self):
         """The eval recipe of its config.json's `pretrained_cfg`, with
         timm's defaults (`resolve_data_config`) where it gives none;
-        `weights` is the "hf-hub:" value."""
+        `weights` is the `weights=` value that names the repository."""
         cfg = self._config()
         config = {
             "input_size": cfg.input_size or (3, 224, 224),
@@ -395,6 +368,80 @@ class HubRepo:
         config["weights"] = self.weights
         return config
 
+
+@dataclasses.dataclass(frozen=True)
+class HubRepo(_TimmRepo):
+    """A timm repository on the Hugging Face hub, `weights="hf-hub:<repo_id>"`
+    (optionally "@<revision>": a branch, tag or commit). The safetensors
+    file is read strictly and converted on each load (huggingface_hub
+    caches the download)."""
+
+    repo_id: str
+    revision: typing.Optional[str] = None
+    config: typing.Optional[HubConfig] = None
+
+    @property
+    def weights(self):
+        return hub.spec(self.repo_id, self.revision)
+
+    def read_config(self):
+        """This repository with its `config.json` read (downloaded, or from
+        huggingface_hub's cache)."""
+        if self.config is not None:
+            return self
+        try:
+            path = hub.download(self.repo_id, hub.CONFIG_FILE, self.revision)
+        except hub.MissingFile as e:
+            raise WeightsError(
+                f"{str(e).rpartition(' Received:')[0]} It is not a timm "
+                "model repository: its config.json names the architecture "
+                "the weights belong to. Received: "
+                f"weights={self.weights!r}") from None
+        with open(path, encoding="utf8") as f:
+            text = f.read()
+        config = parse_config(text, f"{hub.CONFIG_FILE} of {self.weights}")
+        return dataclasses.replace(self, config=config)
+
     def load(self, model, include_top, ignore=()):
         path = fetch_safetensors(self.repo_id, self.revision)
         timm.load_safetensors(model, path, ignore)
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalRepo(_TimmRepo):
+    """A local folder laid out as a timm hub repository (`weights=` its
+    path): `config.json` and `model.safetensors`, converted on load."""
+
+    path: str
+    config: typing.Optional[HubConfig] = None
+
+    @property
+    def weights(self):
+        return self.path
+
+    def _file(self, name, why):
+        path = os.path.join(self.path, name)
+        if not os.path.isfile(path):
+            held = ", ".join(sorted(os.listdir(self.path))) or "nothing"
+            raise WeightsError(
+                f"The folder {self.path} has no {name} ({why}); it holds "
+                f"{held}. A timm folder holds config.json and "
+                "model.safetensors (pickle files, pytorch_model.bin or .pth, "
+                "are never opened). Received: "
+                f"weights={self.path!r}")
+        return path
+
+    def read_config(self):
+        """This folder with its `config.json` read; refused where it has
+        no `model.safetensors`."""
+        if self.config is not None:
+            return self
+        path = self._file(hub.CONFIG_FILE, "the architecture of the weights")
+        self._file(hub.WEIGHTS_FILE, "the weights")
+        with open(path, encoding="utf8") as f:
+            config = parse_config(f.read(), path)
+        return dataclasses.replace(self, config=config)
+
+    def load(self, model, include_top, ignore=()):
+        timm.load_safetensors(
+            model, self._file(hub.WEIGHTS_FILE, "the weights"), ignore)

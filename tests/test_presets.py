@@ -1,0 +1,144 @@
+"""`keras_mobilenets.from_preset`: a timm name with its tag, "hf://" and
+"hf-hub:" handles and a local folder, for a V4 and a timm V2 network,
+against the stand-in hub (`fake_hub`); no network. The weights are the
+parity fixtures' (tests/fixtures), at 64x64 inputs to stay fast."""
+
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import save, save_file
+
+import keras_mobilenets as km
+from keras_mobilenets.errors import WeightsError
+from test_timm_v1_v3 import load_fixture as load_v1_v3
+from v4_reference import load_fixture as load_v4, reference_weights
+
+V4, V4_TAG = "mobilenetv4_conv_small_050", "e3000_r224_in1k"
+V2, V2_TAG = "mobilenetv2_050", "lamb_in1k"
+MEAN, STD = (0.3, 0.4, 0.5), (0.2, 0.25, 0.3)
+SMALL = dict(input_shape=(64, 64, 3), classifier_activation=None)
+
+
+@pytest.fixture(scope="module")
+def states():
+    fx = load_v4(V4)
+    return {V4: reference_weights(fx["spec"], fx["seed"]),
+            V2: load_v1_v3(V2)[1]}
+
+
+def _config(architecture, classes=1000):
+    return json.dumps({
+        "architecture": architecture, "num_classes": classes,
+        "pretrained_cfg": {"input_size": [3, 224, 224], "crop_pct": 0.9,
+                           "mean": list(MEAN), "std": list(STD)}}).encode()
+
+
+def _serve(hub, repo_id, architecture, state):
+    hub.add(repo_id, {"config.json": _config(architecture),
+                      "model.safetensors": save(state)})
+
+
+def _check_weights(model, state):
+    """The classifier holds the checkpoint's (timm's (out, in) transposed)."""
+    kernel = np.asarray(model.get_layer("classifier").kernel)
+    np.testing.assert_array_equal(kernel, state["classifier.weight"].T)
+
+
+@pytest.mark.parametrize("arch,tag", [(V4, V4_TAG), (V2, V2_TAG)])
+def test_name_with_a_registry_tag(fake_hub, keras_home, states, arch, tag):
+    _serve(fake_hub, f"timm/{arch}.{tag}", arch, states[arch])
+    with pytest.warns(UserWarning, match="loading those for 224x224"):
+        model = km.from_preset(f"{arch}.{tag}", **SMALL)
+    _check_weights(model, states[arch])
+    assert km.data_config(model)["weights"] == tag
+    # The registry knows the architecture: only the weights are fetched.
+    assert {f for _, _, _, f in fake_hub.requests()} == {"model.safetensors"}
+
+
+@pytest.mark.parametrize("prefix", ["hf://", "hf-hub:"])
+@pytest.mark.parametrize("arch", [V4, V2])
+def test_hub_handles_read_the_config(fake_hub, states, arch, prefix):
+    _serve(fake_hub, f"timm/{arch}.test", arch, states[arch])
+    model = km.from_preset(f"{prefix}timm/{arch}.test", pooling="avg",
+                           **SMALL)
+    _check_weights(model, states[arch])
+    config = km.data_config(model)
+    assert config["mean"] == MEAN and config["crop_pct"] == 0.9
+    assert config["weights"] == f"hf-hub:timm/{arch}.test"
+
+
+@pytest.mark.parametrize("arch", [V4, V2])
+def test_local_folder(tmp_path, states, arch):
+    save_file(states[arch], str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_bytes(_config(arch))
+    model = km.from_preset(str(tmp_path), **SMALL)
+    _check_weights(model, states[arch])
+    assert km.data_config(model)["std"] == STD
+
+
+def test_builder_arguments_pass_through(tmp_path, states):
+    save_file(states[V2], str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_bytes(_config(V2))
+    model = km.from_preset(tmp_path, include_top=False, input_shape=(64, 64, 3),
+                           output_stride=16)
+    assert model.output.shape == (None, 4, 4, model.output.shape[-1])
+
+
+def test_unknown_architecture_before_the_weights(fake_hub):
+    fake_hub.add("timm/resnet18.test", {"config.json": _config("resnet18"),
+                                        "model.safetensors": b"x"})
+    with pytest.raises(ValueError, match="'resnet18', which is no registered"):
+        km.from_preset("hf://timm/resnet18.test")
+    assert not fake_hub.requests("model.safetensors")
+    asked = len(fake_hub.requests())
+    with pytest.raises(ValueError, match="Received: preset='resnet18.a1'"):
+        km.from_preset("resnet18.a1")  # refused before the hub
+    assert len(fake_hub.requests()) == asked
+
+
+def test_pickle_only_repository_is_refused(fake_hub):
+    fake_hub.add(f"timm/{V2}.old", {"config.json": _config(V2),
+                                    "pytorch_model.bin": b"pickle"})
+    with pytest.raises(WeightsError, match="only safetensors"):
+        km.from_preset(f"hf-hub:timm/{V2}.old", **SMALL)
+    assert not fake_hub.requests("pytorch_model.bin")
+
+
+def test_folder_without_safetensors_is_refused(tmp_path):
+    (tmp_path / "config.json").write_bytes(_config(V2))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(WeightsError, match="no model.safetensors"):
+        km.from_preset(str(tmp_path))
+
+
+@pytest.mark.parametrize("arguments,match", [
+    (dict(alpha=1.0), "alpha is set by the preset"),
+    (dict(weights=None), "weights is set by the preset"),
+    (dict(minimalistic=True), "minimalistic is not an argument of "
+     "TimmMobileNetV2"),
+])
+def test_wrong_arguments_before_any_download(fake_hub, arguments, match):
+    with pytest.raises(TypeError, match=match):
+        km.from_preset(f"{V2}.{V2_TAG}", **arguments)
+    assert not fake_hub.requests()
+
+
+@pytest.mark.parametrize("preset", ["mobilenetv2_050", "a/b.c", 3])
+def test_malformed_preset(preset):
+    with pytest.raises((ValueError, TypeError), match="Received: preset="):
+        km.from_preset(preset)
+
+
+def test_command_line_predict_with_a_preset(tmp_path, states, capsys):
+    from keras_mobilenets import cli, imagenet
+
+    save_file(states[V2], str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_bytes(_config(V2))
+    assert cli.main(["predict", "--preset", str(tmp_path), "--top", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{imagenet.SAMPLE_IMAGE}:" and len(lines) == 4
+    assert cli.main(["predict", "--preset", str(tmp_path), "--model",
+                     "MobileNet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "without --model" in err[0]
