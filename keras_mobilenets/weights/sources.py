@@ -312,6 +312,12 @@ def parse_config(text, where):
         ) from None
 
 
+def _of_config(field):
+    """A read-only property of `HubRepo`: `field` of its `HubConfig`."""
+    return property(lambda repo: getattr(repo._config(), field),
+                    doc=f"`{field}` of the repository's config.json.")
+
+
 @dataclasses.dataclass(frozen=True)
 class HubRepo:
     """A timm repository on the Hugging Face hub, `weights="hf-hub:<repo_id>"`
@@ -350,29 +356,13 @@ class HubRepo:
     def _config(self):
         return self.read_config().config
 
-    @property
-    def architecture(self):
-        return self._config().architecture
-
-    @property
-    def num_classes(self):
-        return self._config().num_classes
-
-    @property
-    def mean(self):
-        return self._config().mean
-
-    @property
-    def std(self):
-        return self._config().std
-
-    @property
-    def label_names(self):
-        return self._config().label_names
-
-    @property
-    def class_names(self):
-        return self._config().class_names
+    # What its config.json says (read on first use): see `HubConfig`.
+    architecture = _of_config("architecture")
+    num_classes = _of_config("num_classes")
+    mean = _of_config("mean")
+    std = _of_config("std")
+    label_names = _of_config("label_names")
+    class_names = _of_config("class_names")
 
     def data_config(self):
         """The eval recipe of its config.json's `pretrained_cfg`, with
