@@ -15,15 +15,7 @@ from .presets import from_preset  # noqa: F401
 from .mobilenet import MobileNet, MobileNetV1  # noqa: F401
 from .mobilenet_v2 import MobileNetV2  # noqa: F401
 from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small  # noqa: F401
-from .mobilenet_v4 import (  # noqa: F401
-    MobileNetV4ConvAALarge,
-    MobileNetV4ConvBlurMedium,
-    MobileNetV4ConvLarge,
-    MobileNetV4ConvMedium,
-    MobileNetV4ConvSmall,
-    MobileNetV4HybridLarge,
-    MobileNetV4HybridMedium,
-)
+from .mobilenet_v4 import *  # noqa: F401,F403  (the V4 builders: its __all__)
 from .archs.timm_mobilenet_v1 import (  # noqa: F401
     TimmMobileNetV1, TimmMobileNetV1H)
 from .archs.timm_mobilenet_v2 import (  # noqa: F401

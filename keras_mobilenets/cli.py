@@ -1,6 +1,6 @@
 """Command line: `keras-mobilenets list`, `predict [IMAGE...] [--model NAME |
---preset PRESET]`,
-`evaluate --data DIR` and `convert <source> IN OUT --model NAME`."""
+--preset PRESET]`, `evaluate --data DIR`, `export --output FILE` (`export.py`) and
+`convert <source> IN OUT --model NAME`."""
 
 import argparse
 import os
@@ -9,9 +9,8 @@ import sys
 import keras
 import numpy as np
 
-from . import bundled, convert, data, evaluation, imagenet, labels, presets
-from . import registry
-from . import export as exporting
+from . import (bundled, convert, data, evaluation, export, imagenet, labels,
+               presets, registry)
 from .errors import DownloadError
 
 
@@ -78,84 +77,6 @@ def _evaluate(args):
     return 0
 
 
-def _export(args):
-    """`--model` to a LiteRT or ONNX file, checked against Keras; int8
-    calibrated on part of `--calibration`, the rest held back to measure
-    its agreement with the float model."""
-    if args.int8 and args.format != "litert":
-        raise ValueError("`--int8` quantizes LiteRT files only (TensorFlow's "
-                         "LiteRT converter): pass `--format litert`. "
-                         f"Received: --format {args.format} --int8")
-    if args.int8 != (args.calibration is not None):
-        raise ValueError("`--int8` and `--calibration DIR` go together (int8 "
-                         "is calibrated on images of DIR). Received: "
-                         + ("--int8 without --calibration" if args.int8
-                            else f"--calibration {args.calibration} without --int8"))
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise ValueError(f"`--output` must be in an existing folder. "
-                         f"Received: --output {args.output}")
-    if args.int8:
-        calibration, held = exporting.calibration_images(args.calibration)
-    exporting.require_tensorflow()
-    entry = registry.get(args.model)
-    weights = None if args.weights == "none" else args.weights or "imagenet"
-    kwargs = {"weights": weights}
-    if args.alpha is not None:
-        kwargs["alpha"] = args.alpha
-    if args.size is not None:
-        kwargs["input_shape"] = (args.size, args.size, 3)
-    model = entry.builder(**kwargs)
-    config = data.data_config(model)  # its checkpoint's recipe
-    size = args.size or config["input_size"][1]
-    transform = data.EvalTransform({**config, "input_size": (3, size, size)})
-
-    def inputs(paths):
-        return entry.preprocess(np.stack([transform(p) for p in paths]))
-
-    # A few inputs: int8 the held-back images; float the sample photo and
-    # random images.
-    if args.int8:
-        x, what = inputs(held), f"{len(held)} held-back images"
-    else:
-        random = np.random.default_rng(0).uniform(0, 255, (3, size, size, 3))
-        x = np.concatenate([inputs([imagenet.SAMPLE_IMAGE]),
-                            entry.preprocess(random.astype("float32"))])
-        what = f"{len(x)} inputs (the sample photo, {len(random)} random images)"
-    # Also what the exporters need: a model that was called.
-    want = keras.ops.convert_to_numpy(model(x, training=False))
-    if args.format == "onnx":
-        exporting.export_onnx(model, args.output)
-    else:
-        exporting.export_litert(
-            model, args.output, inputs(calibration) if args.int8 else None)
-    kind = {"onnx": "ONNX", "litert": "LiteRT int8" if args.int8
-            else "LiteRT float32"}[args.format]
-    nbytes = os.path.getsize(args.output)
-    print(f"wrote {args.output}: {kind}, {nbytes:,} bytes "
-          f"({nbytes / 1e6:.2f} MB)")
-    got = exporting.run_file(args.output, x, args.format)
-    diff, scale, relative = exporting.max_difference(got, want)
-    print(f"max abs diff vs Keras: {diff:.2e} on {what}; outputs up to "
-          f"{scale:.2e}; relative {relative:.2e}")
-    if args.int8:
-        top1, top5 = exporting.agreement(got, want)
-        print(f"calibrated on {len(calibration)} images of "
-              f"{args.calibration}; {len(held)} held back (every "
-              f"{exporting.HOLD_BACK_EVERY}th by path, from the first)")
-        print(f"int8 agreement with the float Keras model on {len(held)} "
-              f"held-back images: top-1 {top1:.1%} "
-              f"({round(top1 * len(held))}/{len(held)}), top-5 {top5:.1%} "
-              f"({round(top5 * len(held))}/{len(held)}; the float top-1 "
-              "among int8's five best)")
-        ties = exporting.tied(got)
-        if ties:
-            print(f"note: the int8 top class is a tie on {ties} of "
-                  f"{len(held)} images (initial weights?): the agreement "
-                  "says nothing there")
-    return 0
-
-
 def _convert(args):
     convert_, _, _ = convert.SOURCES[args.source]
     print(convert_(args.input, args.output, args.model))
@@ -163,29 +84,60 @@ def _convert(args):
 
 
 COMMANDS = {"list": _list, "predict": _predict, "evaluate": _evaluate,
-            "export": _export, "convert": _convert}
+            "export": export.command, "convert": _convert}
 
 
-def _model_arguments(parser):
-    parser.add_argument(
-        "--model", choices=list(registry.ENTRIES), metavar="NAME",
-        help=f"one of {', '.join(registry.ENTRIES)}; without it, MobileNet "
-        "alpha 0.25 with the ImageNet weights shipped in the package (no "
-        "download)",
+def _arg(*flags, **options):
+    """One argument of a command: the flags and options of `add_argument`."""
+    return flags, options
+
+
+def _commands():
+    """{command: (help, arguments)}, in the order `--help` lists them."""
+    model = (
+        _arg("--model", choices=list(registry.ENTRIES), metavar="NAME",
+             help=f"one of {', '.join(registry.ENTRIES)}; without it, "
+             "MobileNet alpha 0.25 with the ImageNet weights shipped in the "
+             "package (no download)"),
+        _arg("--weights", metavar="WEIGHTS",
+             help="a local weights file, a checkpoint tag or hf-hub:<repo_id> "
+             "instead of the default download"),
+        _arg("--alpha", type=float, help="width multiplier"),
     )
-    parser.add_argument(
-        "--weights", metavar="WEIGHTS",
-        help="a local weights file, a checkpoint tag or hf-hub:<repo_id> "
-        "instead of the default download")
-    parser.add_argument("--alpha", type=float, help="width multiplier")
-
-
-def _preset_argument(parser):
-    parser.add_argument(
+    preset = _arg(
         "--preset", metavar="PRESET", help="instead of --model, --weights "
         "and --alpha: a timm checkpoint as keras_mobilenets.from_preset "
         "takes it (mobilenetv2_120d.ra_in1k, hf://timm/..., hf-hub:timm/... "
         "or a folder with config.json and model.safetensors)")
+    return {
+        "list": ("every model with its parameter count", ()),
+        "predict": (
+            "top-5 ImageNet classes of images (default: a sample cat)",
+            (_arg("images", nargs="*", metavar="IMAGE"), *model,
+             _arg("--top", type=int, default=5))),
+        "evaluate": (
+            "top-1 / top-5 accuracy on an ImageNet-layout folder (one "
+            "sub-folder per class, named by its WordNet id), through the "
+            "checkpoint's eval transform",
+            (_arg("--data", required=True, metavar="DIR"), *model,
+             _arg("--batch-size", type=int, default=32))),
+        "export": (
+            "a LiteRT (float32 or int8) or ONNX file of a model, checked "
+            "against Keras (under KERAS_BACKEND=tensorflow; --weights none: "
+            "initial weights)",
+            (*model,
+             _arg("--format", choices=export.FORMATS, default="litert",
+                  help="default litert"),
+             _arg("--output", required=True, metavar="FILE"),
+             _arg("--size", type=int, help="input rows and columns "
+                  "(default: the checkpoint's)"),
+             _arg("--int8", action="store_true",
+                  help="LiteRT int8 post-training quantization"),
+             _arg("--calibration", metavar="DIR", help="--int8: images "
+                  "through the checkpoint's eval transform; every 5th (by "
+                  "path, from the first) held back to measure the agreement "
+                  "with the float model"))),
+    }
 
 
 def main(argv=None):
@@ -194,38 +146,10 @@ def main(argv=None):
         description="MobileNets V1-V4 for Keras 3 with pretrained weights.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="every model with its parameter count")
-    predict = sub.add_parser(
-        "predict", help="top-5 ImageNet classes of images (default: a sample cat)"
-    )
-    predict.add_argument("images", nargs="*", metavar="IMAGE")
-    _model_arguments(predict)
-    _preset_argument(predict)
-    predict.add_argument("--top", type=int, default=5)
-    evaluate = sub.add_parser(
-        "evaluate", help="top-1 / top-5 accuracy on an ImageNet-layout folder "
-        "(one sub-folder per class, named by its WordNet id), through the "
-        "checkpoint's eval transform")
-    evaluate.add_argument("--data", required=True, metavar="DIR")
-    _model_arguments(evaluate)
-    _preset_argument(evaluate)
-    evaluate.add_argument("--batch-size", type=int, default=32)
-    export = sub.add_parser(
-        "export", help="a LiteRT (float32 or int8) or ONNX file of a model, "
-        "checked against Keras (under KERAS_BACKEND=tensorflow; "
-        "--weights none: initial weights)")
-    _model_arguments(export)
-    export.add_argument("--format", choices=("litert", "onnx"),
-                        default="litert", help="default litert")
-    export.add_argument("--output", required=True, metavar="FILE")
-    export.add_argument("--size", type=int, help="input rows and columns "
-                        "(default: the checkpoint's)")
-    export.add_argument("--int8", action="store_true",
-                        help="LiteRT int8 post-training quantization")
-    export.add_argument("--calibration", metavar="DIR", help="--int8: images "
-                        "through the checkpoint's eval transform; every 5th "
-                        "(by path, from the first) held back to measure the "
-                        "agreement with the float model")
+    for name, (help, arguments) in _commands().items():
+        command = sub.add_parser(name, help=help)
+        for flags, options in arguments:
+            command.add_argument(*flags, **options)
 
     conversion = sub.add_parser(
         "convert", help="convert a checkpoint into a Keras weights file that "

@@ -7,6 +7,8 @@ import os
 import keras
 import numpy as np
 
+from . import data, imagenet, registry
+
 FORMATS = ("litert", "onnx")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 HOLD_BACK_EVERY = 5  # images 1, 6, 11, ... of a sorted folder
@@ -174,3 +176,82 @@ def tied(outputs):
     outputs = np.asarray(outputs)
     best = outputs.max(-1, keepdims=True)
     return int(np.sum((outputs == best).sum(-1) > 1))
+
+
+def command(args):
+    """`keras-mobilenets export`: `--model` to a LiteRT or ONNX file, checked
+    against Keras; int8 calibrated on part of `--calibration`, the rest held
+    back to measure its agreement with the float model. `args`: the parsed
+    command line (cli.py)."""
+    if args.int8 and args.format != "litert":
+        raise ValueError("`--int8` quantizes LiteRT files only (TensorFlow's "
+                         "LiteRT converter): pass `--format litert`. "
+                         f"Received: --format {args.format} --int8")
+    if args.int8 != (args.calibration is not None):
+        raise ValueError("`--int8` and `--calibration DIR` go together (int8 "
+                         "is calibrated on images of DIR). Received: "
+                         + ("--int8 without --calibration" if args.int8
+                            else f"--calibration {args.calibration} without --int8"))
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise ValueError(f"`--output` must be in an existing folder. "
+                         f"Received: --output {args.output}")
+    if args.int8:
+        calibration, held = calibration_images(args.calibration)
+    require_tensorflow()
+    entry = registry.get(args.model)
+    weights = None if args.weights == "none" else args.weights or "imagenet"
+    kwargs = {"weights": weights}
+    if args.alpha is not None:
+        kwargs["alpha"] = args.alpha
+    if args.size is not None:
+        kwargs["input_shape"] = (args.size, args.size, 3)
+    model = entry.builder(**kwargs)
+    config = data.data_config(model)  # its checkpoint's recipe
+    size = args.size or config["input_size"][1]
+    transform = data.EvalTransform({**config, "input_size": (3, size, size)})
+
+    def inputs(paths):
+        return entry.preprocess(np.stack([transform(p) for p in paths]))
+
+    # A few inputs: int8 the held-back images; float the sample photo and
+    # random images.
+    if args.int8:
+        x, what = inputs(held), f"{len(held)} held-back images"
+    else:
+        random = np.random.default_rng(0).uniform(0, 255, (3, size, size, 3))
+        x = np.concatenate([inputs([imagenet.SAMPLE_IMAGE]),
+                            entry.preprocess(random.astype("float32"))])
+        what = f"{len(x)} inputs (the sample photo, {len(random)} random images)"
+    # Also what the exporters need: a model that was called.
+    want = keras.ops.convert_to_numpy(model(x, training=False))
+    if args.format == "onnx":
+        export_onnx(model, args.output)
+    else:
+        export_litert(
+            model, args.output, inputs(calibration) if args.int8 else None)
+    kind = {"onnx": "ONNX", "litert": "LiteRT int8" if args.int8
+            else "LiteRT float32"}[args.format]
+    nbytes = os.path.getsize(args.output)
+    print(f"wrote {args.output}: {kind}, {nbytes:,} bytes "
+          f"({nbytes / 1e6:.2f} MB)")
+    got = run_file(args.output, x, args.format)
+    diff, scale, relative = max_difference(got, want)
+    print(f"max abs diff vs Keras: {diff:.2e} on {what}; outputs up to "
+          f"{scale:.2e}; relative {relative:.2e}")
+    if args.int8:
+        top1, top5 = agreement(got, want)
+        print(f"calibrated on {len(calibration)} images of "
+              f"{args.calibration}; {len(held)} held back (every "
+              f"{HOLD_BACK_EVERY}th by path, from the first)")
+        print(f"int8 agreement with the float Keras model on {len(held)} "
+              f"held-back images: top-1 {top1:.1%} "
+              f"({round(top1 * len(held))}/{len(held)}), top-5 {top5:.1%} "
+              f"({round(top5 * len(held))}/{len(held)}; the float top-1 "
+              "among int8's five best)")
+        ties = tied(got)
+        if ties:
+            print(f"note: the int8 top class is a tie on {ties} of "
+                  f"{len(held)} images (initial weights?): the agreement "
+                  "says nothing there")
+    return 0

@@ -74,6 +74,15 @@ class _Facts:
                     k: _lists(v) for k, v in self.data_config}}
 
 
+def _fact(name, doc, as_dict=False):
+    """A read-only property of `Model`: its fact `name` (a new dict each time
+    where `as_dict`), or None where unknown."""
+    def get(model):
+        value = getattr(model._facts, name)
+        return dict(value) if as_dict and value is not None else value
+    return property(get, doc=doc)
+
+
 @keras.saving.register_keras_serializable(package="keras_mobilenets")
 class Model(keras.Model):
     """A functional `keras.Model` (built as `Model(inputs, outputs, name=)`,
@@ -129,22 +138,12 @@ class Model(keras.Model):
                     setattr(x, _HANDOFF, self._facts)
         return outputs
 
-    @property
-    def taps(self):
-        """{stride: layer name} of the feature maps, or None."""
-        taps = self._facts.taps
-        return None if taps is None else dict(taps)
-
-    @property
-    def class_names(self):
-        """((class id, class name), ...) of the top, or None."""
-        return self._facts.class_names
-
-    @property
-    def data_config(self):
-        """The checkpoint's eval recipe (a new dict each time), or None."""
-        config = self._facts.data_config
-        return None if config is None else dict(config)
+    taps = _fact("taps", "{stride: layer name} of the feature maps, or None.",
+                 as_dict=True)
+    class_names = _fact("class_names", "((class id, class name), ...) of the "
+                        "top, or None.")
+    data_config = _fact("data_config", "The checkpoint's eval recipe (a new "
+                        "dict each time), or None.", as_dict=True)
 
     @property
     def pyramid_outputs(self):

@@ -43,6 +43,15 @@ def mqa(num_heads, key_dim, kv_stride, filters):
 # the block named `blocks_<i>_<j>`. Transcribed from timm's
 # `_gen_mobilenet_v4` arch strings; `repeat(n, row)` is n identical
 # consecutive blocks (all at stride 1 here).
+def with_mqa(attention, *rows):
+    """`rows`, each after a copy of the `attention` row: the hybrid models
+    put multi-query attention before these blocks of their conv twin."""
+    return tuple(r for row in rows for r in (attention, row))
+
+
+# Every variant's last stage: a 1x1 convolution to 960 channels.
+LAST_STAGE = (conv_bn(1, 1, 960),)
+
 CONV_SMALL = (
     (conv_bn(3, 2, 32), conv_bn(1, 1, 32)),
     (conv_bn(3, 2, 96), conv_bn(1, 1, 64)),
@@ -58,12 +67,29 @@ CONV_SMALL = (
         uib(0, 5, 1, 128, 3.0),
         *repeat(2, uib(0, 3, 1, 128, 4.0)),
     ),
-    (conv_bn(1, 1, 960),),
+    LAST_STAGE,
+)
+
+
+
+def first_stages(filters, expand_ratio):
+    """The first two stages of the Medium and Large models: a FusedIB, then
+    two UIBs of `filters` (the second expanding by `expand_ratio`)."""
+    return (
+        (fused_ib(3, 2, 48, 4.0),),
+        (uib(3, 5, 2, filters, 4.0), uib(3, 3, 1, filters, expand_ratio)),
+    )
+
+
+# The rows both Medium models start their fourth stage with.
+MEDIUM_STAGE_3_START = (
+    uib(5, 5, 2, 256, 6.0),
+    uib(5, 5, 1, 256, 4.0),
+    *repeat(2, uib(3, 5, 1, 256, 4.0)),
 )
 
 CONV_MEDIUM = (
-    (fused_ib(3, 2, 48, 4.0),),
-    (uib(3, 5, 2, 80, 4.0), uib(3, 3, 1, 80, 2.0)),
+    *first_stages(80, 2.0),
     (
         uib(3, 5, 2, 160, 6.0),
         *repeat(2, uib(3, 3, 1, 160, 4.0)),
@@ -74,9 +100,7 @@ CONV_MEDIUM = (
         uib(3, 0, 1, 160, 4.0),
     ),
     (
-        uib(5, 5, 2, 256, 6.0),
-        uib(5, 5, 1, 256, 4.0),
-        *repeat(2, uib(3, 5, 1, 256, 4.0)),
+        *MEDIUM_STAGE_3_START,
         uib(0, 0, 1, 256, 4.0),
         uib(3, 0, 1, 256, 4.0),
         uib(3, 5, 1, 256, 2.0),
@@ -84,104 +108,76 @@ CONV_MEDIUM = (
         *repeat(2, uib(0, 0, 1, 256, 4.0)),
         uib(5, 0, 1, 256, 2.0),
     ),
-    (conv_bn(1, 1, 960),),
-)
-
-CONV_LARGE = (
-    (fused_ib(3, 2, 48, 4.0),),
-    (uib(3, 5, 2, 96, 4.0), uib(3, 3, 1, 96, 4.0)),
-    (
-        uib(3, 5, 2, 192, 4.0),
-        *repeat(3, uib(3, 3, 1, 192, 4.0)),
-        uib(3, 5, 1, 192, 4.0),
-        *repeat(5, uib(5, 3, 1, 192, 4.0)),
-        uib(3, 0, 1, 192, 4.0),
-    ),
-    (
-        uib(5, 5, 2, 512, 4.0),
-        *repeat(3, uib(5, 5, 1, 512, 4.0)),
-        uib(5, 0, 1, 512, 4.0),
-        uib(5, 3, 1, 512, 4.0),
-        *repeat(2, uib(5, 0, 1, 512, 4.0)),
-        uib(5, 3, 1, 512, 4.0),
-        uib(5, 5, 1, 512, 4.0),
-        *repeat(3, uib(5, 0, 1, 512, 4.0)),
-    ),
-    (conv_bn(1, 1, 960),),
+    LAST_STAGE,
 )
 
 HYBRID_MEDIUM = (
-    (fused_ib(3, 2, 48, 4.0),),
-    (uib(3, 5, 2, 80, 4.0), uib(3, 3, 1, 80, 2.0)),
+    *first_stages(80, 2.0),
     (
         uib(3, 5, 2, 160, 6.0),
         uib(0, 0, 1, 160, 2.0),
         uib(3, 3, 1, 160, 4.0),
         uib(3, 5, 1, 160, 4.0),
-        mqa(4, 64, 2, 160),  # keys and values downsampled 2x
-        uib(3, 3, 1, 160, 4.0),
-        mqa(4, 64, 2, 160),
-        uib(3, 0, 1, 160, 4.0),
-        mqa(4, 64, 2, 160),
-        uib(3, 3, 1, 160, 4.0),
-        mqa(4, 64, 2, 160),
-        uib(3, 0, 1, 160, 4.0),
+        *with_mqa(
+            mqa(4, 64, 2, 160),  # keys and values downsampled 2x
+            uib(3, 3, 1, 160, 4.0),
+            uib(3, 0, 1, 160, 4.0),
+            uib(3, 3, 1, 160, 4.0),
+            uib(3, 0, 1, 160, 4.0),
+        ),
     ),
     (
-        uib(5, 5, 2, 256, 6.0),
-        uib(5, 5, 1, 256, 4.0),
-        *repeat(2, uib(3, 5, 1, 256, 4.0)),
+        *MEDIUM_STAGE_3_START,
         uib(0, 0, 1, 256, 2.0),
         uib(3, 5, 1, 256, 2.0),
         uib(0, 0, 1, 256, 2.0),
         uib(0, 0, 1, 256, 4.0),
-        mqa(4, 64, 1, 256),
-        uib(3, 0, 1, 256, 4.0),
-        mqa(4, 64, 1, 256),
-        uib(5, 5, 1, 256, 4.0),
-        mqa(4, 64, 1, 256),
-        uib(5, 0, 1, 256, 4.0),
-        mqa(4, 64, 1, 256),
-        uib(5, 0, 1, 256, 4.0),
+        *with_mqa(
+            mqa(4, 64, 1, 256),
+            uib(3, 0, 1, 256, 4.0),
+            uib(5, 5, 1, 256, 4.0),
+            uib(5, 0, 1, 256, 4.0),
+            uib(5, 0, 1, 256, 4.0),
+        ),
     ),
-    (conv_bn(1, 1, 960),),
+    LAST_STAGE,
+)
+
+# The rows the Large models (conv, anti-aliased and hybrid) start their third
+# and fourth stages with.
+LARGE_STAGE_2_START = (
+    uib(3, 5, 2, 192, 4.0),
+    *repeat(3, uib(3, 3, 1, 192, 4.0)),
+    uib(3, 5, 1, 192, 4.0),
+    *repeat(2, uib(5, 3, 1, 192, 4.0)),
+)
+# The last rows of the third stage: the hybrid puts attention before each.
+LARGE_STAGE_2_END = (*repeat(3, uib(5, 3, 1, 192, 4.0)), uib(3, 0, 1, 192, 4.0))
+LARGE_STAGE_3_START = (
+    uib(5, 5, 2, 512, 4.0),
+    *repeat(3, uib(5, 5, 1, 512, 4.0)),
+    uib(5, 0, 1, 512, 4.0),
+    uib(5, 3, 1, 512, 4.0),
+    *repeat(2, uib(5, 0, 1, 512, 4.0)),
+    uib(5, 3, 1, 512, 4.0),
+    uib(5, 5, 1, 512, 4.0),
+)
+
+CONV_LARGE = (
+    *first_stages(96, 4.0),
+    (*LARGE_STAGE_2_START, *LARGE_STAGE_2_END),
+    (*LARGE_STAGE_3_START, *repeat(3, uib(5, 0, 1, 512, 4.0))),
+    LAST_STAGE,
 )
 
 HYBRID_LARGE = (
-    (fused_ib(3, 2, 48, 4.0),),
-    (uib(3, 5, 2, 96, 4.0), uib(3, 3, 1, 96, 4.0)),
+    *first_stages(96, 4.0),
+    (*LARGE_STAGE_2_START, *with_mqa(mqa(8, 48, 2, 192), *LARGE_STAGE_2_END)),
     (
-        uib(3, 5, 2, 192, 4.0),
-        *repeat(3, uib(3, 3, 1, 192, 4.0)),
-        uib(3, 5, 1, 192, 4.0),
-        *repeat(2, uib(5, 3, 1, 192, 4.0)),
-        mqa(8, 48, 2, 192),
-        uib(5, 3, 1, 192, 4.0),
-        mqa(8, 48, 2, 192),
-        uib(5, 3, 1, 192, 4.0),
-        mqa(8, 48, 2, 192),
-        uib(5, 3, 1, 192, 4.0),
-        mqa(8, 48, 2, 192),
-        uib(3, 0, 1, 192, 4.0),
+        *LARGE_STAGE_3_START,
+        *with_mqa(mqa(8, 64, 1, 512), *repeat(4, uib(5, 0, 1, 512, 4.0))),
     ),
-    (
-        uib(5, 5, 2, 512, 4.0),
-        *repeat(3, uib(5, 5, 1, 512, 4.0)),
-        uib(5, 0, 1, 512, 4.0),
-        uib(5, 3, 1, 512, 4.0),
-        *repeat(2, uib(5, 0, 1, 512, 4.0)),
-        uib(5, 3, 1, 512, 4.0),
-        uib(5, 5, 1, 512, 4.0),
-        mqa(8, 64, 1, 512),
-        uib(5, 0, 1, 512, 4.0),
-        mqa(8, 64, 1, 512),
-        uib(5, 0, 1, 512, 4.0),
-        mqa(8, 64, 1, 512),
-        uib(5, 0, 1, 512, 4.0),
-        mqa(8, 64, 1, 512),
-        uib(5, 0, 1, 512, 4.0),
-    ),
-    (conv_bn(1, 1, 960),),
+    LAST_STAGE,
 )
 
 

@@ -25,6 +25,25 @@ COMMON = """backbone: A registry name (e.g. "MobileNetV4ConvSmall"; see
         backbone_arguments: Other arguments of the backbone builder, a dict
             (e.g. `{"alpha": 0.75}`)."""
 
+RATES = "atrous_rates: Dilation rates of ASPP's 3x3 branches."
+
+
+def _documented(own):
+    """Ends a builder's docstring with the loss and metric to train with and
+    its arguments: `COMMON`, then `own` (its own), then `name`."""
+    def document(builder):
+        builder.__doc__ += f"""
+
+    {LOSS_AND_METRIC}
+
+    Args:
+        {COMMON}
+        {own}
+        name: Name of the model.
+    """
+        return builder
+    return document
+
 
 def mean_iou(classes, name="mean_iou"):
     """Keras' own `MeanIoU` over the argmax of per-pixel logits."""
@@ -70,6 +89,7 @@ def _check_rates(rates):
     return tuple(rates)
 
 
+@_documented("inter_channels: Width of the head's gated branch (128).")
 def LRASPP(backbone="MobileNetV3Large", classes=21, input_shape=None,
            backbone_weights="imagenet", output_stride=16, inter_channels=128,
            backbone_arguments=None, name=None):
@@ -80,15 +100,7 @@ def LRASPP(backbone="MobileNetV3Large", classes=21, input_shape=None,
     its map at stride 8 (the last block at that stride, as the paper; torchvision's
     `lraspp_mobilenet_v3_large` taps the first). Returns a functional
     `keras.Model` whose output is per-pixel logits `(batch, rows, cols,
-    classes)` at the input size.
-
-    {loss}
-
-    Args:
-        {common}
-        inter_channels: Width of the head's gated branch (128).
-        name: Name of the model.
-    """
+    classes)` at the input size."""
     backbone, maps = _backbone(backbone, input_shape, backbone_weights,
                                output_stride, backbone_arguments)
     if max(maps) <= 8:
@@ -100,6 +112,7 @@ def LRASPP(backbone="MobileNetV3Large", classes=21, input_shape=None,
     return _finish(backbone, logits, name or f"lraspp_{backbone.name}")
 
 
+@_documented(RATES)
 def DeepLabV3(backbone="MobileNetV3Large", classes=21, input_shape=None,
               backbone_weights="imagenet", output_stride=16,
               atrous_rates=(12, 24, 36), backbone_arguments=None, name=None):
@@ -108,15 +121,7 @@ def DeepLabV3(backbone="MobileNetV3Large", classes=21, input_shape=None,
     `DeepLabHead`; its rates 12/24/36, which
     `deeplabv3_mobilenet_v3_large` uses at output stride 16; the paper's are
     6/12/18 at 16 and twice those at 8). Returns a functional `keras.Model`
-    whose output is per-pixel logits at the input size.
-
-    {loss}
-
-    Args:
-        {common}
-        atrous_rates: Dilation rates of ASPP's 3x3 branches.
-        name: Name of the model.
-    """
+    whose output is per-pixel logits at the input size."""
     rates = _check_rates(atrous_rates)
     backbone, maps = _backbone(backbone, input_shape, backbone_weights,
                                output_stride, backbone_arguments)
@@ -124,6 +129,7 @@ def DeepLabV3(backbone="MobileNetV3Large", classes=21, input_shape=None,
     return _finish(backbone, logits, name or f"deeplabv3_{backbone.name}")
 
 
+@_documented(RATES)
 def DeepLabV3Plus(backbone="MobileNetV3Large", classes=21, input_shape=None,
                   backbone_weights="imagenet", output_stride=16,
                   atrous_rates=(6, 12, 18), backbone_arguments=None,
@@ -132,23 +138,10 @@ def DeepLabV3Plus(backbone="MobileNetV3Large", classes=21, input_shape=None,
     channels, the paper's rates 6/12/18 at output stride 16) on the last
     map, then the decoder (`heads.deeplabv3plus_decoder`) with the map at
     stride 4. Returns a functional `keras.Model` whose output is per-pixel
-    logits at the input size.
-
-    {loss}
-
-    Args:
-        {common}
-        atrous_rates: Dilation rates of ASPP's 3x3 branches.
-        name: Name of the model.
-    """
+    logits at the input size."""
     rates = _check_rates(atrous_rates)
     backbone, maps = _backbone(backbone, input_shape, backbone_weights,
                                output_stride, backbone_arguments)
     x = heads.aspp(maps[max(maps)], rates)
     logits = heads.deeplabv3plus_decoder(x, maps[4], classes)
     return _finish(backbone, logits, name or f"deeplabv3plus_{backbone.name}")
-
-
-for _builder in (LRASPP, DeepLabV3, DeepLabV3Plus):
-    _builder.__doc__ = _builder.__doc__.format(loss=LOSS_AND_METRIC,
-                                               common=COMMON)

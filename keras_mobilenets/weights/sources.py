@@ -314,6 +314,13 @@ def parse_config(text, where):
         ) from None
 
 
+def _of_config(field):
+    """A read-only property of a timm repository: `field` of its
+    `HubConfig`."""
+    return property(lambda repo: getattr(repo._config(), field),
+                    doc=f"`{field}` of the repository's config.json.")
+
+
 class _TimmRepo:
     """What a timm repository's `config.json` gives (`read_config` returns
     the repository with its `config`): the architecture, `num_classes`,
@@ -323,29 +330,13 @@ class _TimmRepo:
     def _config(self):
         return self.read_config().config
 
-    @property
-    def architecture(self):
-        return self._config().architecture
-
-    @property
-    def num_classes(self):
-        return self._config().num_classes
-
-    @property
-    def mean(self):
-        return self._config().mean
-
-    @property
-    def std(self):
-        return self._config().std
-
-    @property
-    def label_names(self):
-        return self._config().label_names
-
-    @property
-    def class_names(self):
-        return self._config().class_names
+    # What its config.json says (read on first use): see `HubConfig`.
+    architecture = _of_config("architecture")
+    num_classes = _of_config("num_classes")
+    mean = _of_config("mean")
+    std = _of_config("std")
+    label_names = _of_config("label_names")
+    class_names = _of_config("class_names")
 
     def data_config(self):
         """The eval recipe of its config.json's `pretrained_cfg`, with
