@@ -5,7 +5,7 @@ import os
 
 from . import registry
 from .weights import hub
-from .weights.sources import HubRepo, LocalRepo
+from .weights.repos import HubRepo, LocalRepo
 
 KERAS_HUB_PREFIX = "hf://"  # keras-hub's handle; timm's is hub.PREFIX
 SET_BY_PRESET = ("weights", "alpha")

@@ -1,6 +1,6 @@
 """Weights: what a `weights=` value names, `resolve(entry, opts)`
 (`resolver.py`), and one entry point, `load(model, source)`, for every source
-(`sources.py`), over the Hugging Face hub (`hub.py`), a strict loader (`h5.py`), a NumPy converter of timm
+(`sources.py`; timm repositories, hub or folder: `repos.py`), over the Hugging Face hub (`hub.py`), a strict loader (`h5.py`), a NumPy converter of timm
 checkpoints (`timm.py`) and the Keras cache (`cache.py`). Nothing here
 imports a model module."""
 
@@ -16,13 +16,8 @@ from .h5 import (  # noqa: F401
     save_weights_file,
 )
 from . import hub  # noqa: F401
-from .sources import (  # noqa: F401
-    HubConfig,
-    HubRepo,
-    KerasCheckpoint,
-    LocalFile,
-    TimmCheckpoint,
-)
+from .repos import HubConfig, HubRepo, LocalRepo  # noqa: F401
+from .sources import KerasCheckpoint, LocalFile, TimmCheckpoint  # noqa: F401
 from .resolver import Resolved, resolve  # noqa: F401
 
 

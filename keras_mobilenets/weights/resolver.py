@@ -12,7 +12,8 @@ import typing
 import warnings
 
 from . import hub
-from .sources import HubRepo, LocalFile, LocalRepo
+from .repos import HubRepo, LocalRepo
+from .sources import LocalFile
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".pkl", ".pickle")
 WEIGHT_SUFFIXES = (".h5", ".hdf5", ".keras", ".safetensors")
