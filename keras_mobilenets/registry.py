@@ -109,6 +109,40 @@ class Entry:
         return "; ".join(parts)
 
 
+# The preprocessing of models that normalise their input themselves (V4,
+# timm's V1-V3): what their docstrings say, and their `preprocess_input`.
+SELF_NORMALISING_DOC = (
+    "the model itself (`include_preprocessing=True`: the mean and std of the "
+    "checkpoint `weights` names, else of the default one); "
+    "`preprocess_input` is the identity")
+
+
+def identity_preprocess(x, data_format=None):
+    """The identity: the model normalises its input itself
+    (`include_preprocessing=True`)."""
+    return x
+
+
+def keras_scaled_entry(name, module, preprocess_input, **fields):
+    """The `Entry` of a keras.applications network whose inputs are scaled to
+    [-1, 1] by `preprocess_input` (V1, V2), trained at 224 by default;
+    `module` names the keras.applications-style module that exports it."""
+    return Entry(name=name, preprocess_input=preprocess_input,
+                 preprocessing_doc=f"`keras_mobilenets.{module}."
+                 "preprocess_input` (scales pixels from [0, 255] to [-1, 1])",
+                 default_size=224, **fields)
+
+
+def self_normalising_entry(name, **fields):
+    """The `Entry` of a timm network that normalises its input itself (V4,
+    timm's V1-V3): V4's arguments, the identity `preprocess_input`, named
+    `name`."""
+    return Entry(name=name, arguments=arguments.V4,
+                 preprocess_input=identity_preprocess,
+                 preprocessing_doc=SELF_NORMALISING_DOC, model_name=name,
+                 **fields)
+
+
 ENTRIES = {}
 
 

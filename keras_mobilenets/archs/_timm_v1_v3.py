@@ -3,7 +3,7 @@ checkpoints (timm 1.0.31's `pretrained_cfgs`) and one registration."""
 
 import textwrap
 
-from .. import arguments, naming, registry
+from .. import naming, registry
 from ..spec import Arch, Conventions
 from ..weights import TimmCheckpoint
 
@@ -58,33 +58,15 @@ def register(name, title, paper, stem, stages, top, conventions, params,
                 width="divisible", preprocessing="normalize",
                 last_conv=last_conv)
     alpha = next(iter(timm_names.values()))
-    entry = registry.Entry(
-        name=name,
-        arch=arch,
-        arguments=arguments.V4,
-        defaults={"alpha": alpha} if alpha != 1.0 else {},
-        title=title,
-        paper=paper,
-        preprocess_input=_identity,
-        preprocessing_doc="the model itself (`include_preprocessing=True`: the "
-        "mean and std of the checkpoint `weights` names, else of the default "
-        "one); `preprocess_input` is the identity",
-        weights_note=_weights_note(checkpoints),
-        params=params,
-        checkpoints=checkpoints,
-        model_name=name,
+    entry = registry.self_normalising_entry(
+        name, arch=arch, defaults={"alpha": alpha} if alpha != 1.0 else {},
+        title=title, paper=paper, weights_note=_weights_note(checkpoints),
+        params=params, checkpoints=checkpoints,
         test_config=dict(alpha=test_alpha),
-        timm_architectures=dict(timm_names),
-    )
+        timm_architectures=dict(timm_names))
     TIMM_NAMES.update({n: (entry, a) for n, a in timm_names.items()})
     return registry.register(entry, module)
 
 
 # {timm architecture: (registry entry, alpha)} of the networks here.
 TIMM_NAMES = {}
-
-
-def _identity(x, data_format=None):
-    """The identity: these models normalise their input themselves
-    (`include_preprocessing=True`)."""
-    return x

@@ -53,18 +53,14 @@ CHECKPOINTS = tuple(_checkpoint(alpha, size) for alpha in ALPHA_TEXT
 
 preprocess_input = imagenet.preprocess_input_tf
 
-MobileNet = registry.register(registry.Entry(
-    name="MobileNet",
+MobileNet = registry.register(registry.keras_scaled_entry(
+    "MobileNet", "mobilenet", preprocess_input,
     arch=ARCH,
     arguments=arguments.V1,
     title="MobileNet (V1)",
     paper="https://arxiv.org/abs/1704.04861",
-    preprocess_input=preprocess_input,
-    preprocessing_doc="`keras_mobilenets.mobilenet.preprocess_input` "
-    "(scales pixels from [0, 255] to [-1, 1])",
     params=4_231_976,
     checkpoints=CHECKPOINTS,
-    default_size=224,
     model_name="mobilenet_{alpha:0.2f}_{rows}",
     test_config=dict(alpha=0.25),
 ), __name__)

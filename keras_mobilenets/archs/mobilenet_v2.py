@@ -57,18 +57,14 @@ CHECKPOINTS = tuple(
 
 preprocess_input = imagenet.preprocess_input_tf
 
-MobileNetV2 = registry.register(registry.Entry(
-    name="MobileNetV2",
+MobileNetV2 = registry.register(registry.keras_scaled_entry(
+    "MobileNetV2", "mobilenet_v2", preprocess_input,
     arch=ARCH,
     arguments=arguments.V2,
     title="MobileNetV2",
     paper="https://arxiv.org/abs/1801.04381",
-    preprocess_input=preprocess_input,
-    preprocessing_doc="`keras_mobilenets.mobilenet_v2.preprocess_input` "
-    "(scales pixels from [0, 255] to [-1, 1])",
     params=3_504_872,
     checkpoints=CHECKPOINTS,
-    default_size=224,
     model_name="mobilenetv2_{alpha:0.2f}_{rows}",
     test_config=dict(alpha=0.35),
 ), __name__)

@@ -16,7 +16,7 @@ was trained with bicubic resizing.
 import dataclasses
 import textwrap
 
-from .. import arguments, naming, registry
+from .. import naming, registry
 from ..spec import MQA, UIB, Arch, Conventions, ConvBN, FusedIB, Top, repeat
 from ..weights import TimmCheckpoint
 
@@ -256,10 +256,7 @@ _CHECKPOINTS = {
 }
 
 
-def preprocess_input(x, data_format=None):
-    """The identity: V4 models normalise their input themselves
-    (`include_preprocessing=True`)."""
-    return x
+preprocess_input = registry.identity_preprocess
 
 
 def _weights_note(checkpoints):
@@ -307,24 +304,12 @@ def _register(key, title, stem_filters, activation, layer_scale, stages,
         width="divisible",
         preprocessing="normalize",
     )
-    return registry.register(registry.Entry(
-        name=name,
-        arch=arch,
-        arguments=arguments.V4,
-        title="MobileNetV4-" + title,
+    return registry.register(registry.self_normalising_entry(
+        name, arch=arch, title="MobileNetV4-" + title,
         paper="https://arxiv.org/abs/2404.10518",
-        preprocess_input=preprocess_input,
-        preprocessing_doc="the model itself (`include_preprocessing=True`: the "
-        "mean and std of the checkpoint `weights` names, else of the default "
-        "one); `preprocess_input` is the identity",
-        weights_note=_weights_note(checkpoints),
-        params=params,
-        checkpoints=checkpoints,
-        model_name=name,
-        test_config=dict(alpha=test_alpha),
-        timm_name=f"mobilenetv4_{key}",
-        timm_alphas=timm_alphas,
-    ), __name__)
+        weights_note=_weights_note(checkpoints), params=params,
+        checkpoints=checkpoints, test_config=dict(alpha=test_alpha),
+        timm_name=f"mobilenetv4_{key}", timm_alphas=timm_alphas), __name__)
 
 
 MobileNetV4ConvSmall = _register(
