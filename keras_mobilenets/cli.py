@@ -113,13 +113,13 @@ def _commands():
         "list": ("every model with its parameter count", ()),
         "predict": (
             "top-5 ImageNet classes of images (default: a sample cat)",
-            (_arg("images", nargs="*", metavar="IMAGE"), *model,
+            (_arg("images", nargs="*", metavar="IMAGE"), *model, preset,
              _arg("--top", type=int, default=5))),
         "evaluate": (
             "top-1 / top-5 accuracy on an ImageNet-layout folder (one "
             "sub-folder per class, named by its WordNet id), through the "
             "checkpoint's eval transform",
-            (_arg("--data", required=True, metavar="DIR"), *model,
+            (_arg("--data", required=True, metavar="DIR"), *model, preset,
              _arg("--batch-size", type=int, default=32))),
         "export": (
             "a LiteRT (float32 or int8) or ONNX file of a model, checked "
