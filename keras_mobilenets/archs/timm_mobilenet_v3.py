@@ -127,29 +127,32 @@ TimmMobileNetV3RW = _register(
     ), {"mobilenetv3_rw": 1.0}, 0.75,
     dataclasses.replace(HS, bn_epsilon=1e-3, se_round="round", se_act=None),
     hidden_bias=False)
-TfMobileNetV3Large = _register(
-    "TfMobileNetV3Large", "MobileNetV3-Large, timm's port of the TF-Slim "
-    "checkpoints", LARGE, 1280, 5_483_032, (
-        ck("tf_mobilenetv3_large_100", "in1k", 1.0, 224, 0.875, None, None, t.INCEP, "bilinear", default=True),
-        ck("tf_mobilenetv3_large_075", "in1k", 0.75, 224, 0.875, None, None, t.INCEP, "bilinear", default=True),
-    ), {"tf_mobilenetv3_large_100": 1.0, "tf_mobilenetv3_large_075": 0.75},
-    0.75, t.TF)
-TfMobileNetV3LargeMinimal = _register(
-    "TfMobileNetV3LargeMinimal", "MobileNetV3-Large minimalistic, timm's port "
-    "of the TF-Slim checkpoint", minimal(LARGE), 1280, 3_924_288, (
-        ck("tf_mobilenetv3_large_minimal_100", "in1k", 1.0, 224, 0.875, None, None, t.INCEP, "bilinear", default=True),
-    ), {"tf_mobilenetv3_large_minimal_100": 1.0}, 0.75,
-    dataclasses.replace(t.TF, activation="relu"))
-TfMobileNetV3Small = _register(
-    "TfMobileNetV3Small", "MobileNetV3-Small, timm's port of the TF-Slim "
-    "checkpoints", SMALL, 1024, 2_542_856, (
-        ck("tf_mobilenetv3_small_100", "in1k", 1.0, 224, 0.875, None, None, t.INCEP, "bilinear", default=True),
-        ck("tf_mobilenetv3_small_075", "in1k", 0.75, 224, 0.875, None, None, t.INCEP, "bilinear", default=True),
-    ), {"tf_mobilenetv3_small_100": 1.0, "tf_mobilenetv3_small_075": 0.75},
-    0.75, t.TF)
-TfMobileNetV3SmallMinimal = _register(
-    "TfMobileNetV3SmallMinimal", "MobileNetV3-Small minimalistic, timm's port "
-    "of the TF-Slim checkpoint", minimal(SMALL), 1024, 2_044_736, (
-        ck("tf_mobilenetv3_small_minimal_100", "in1k", 1.0, 224, 0.875, None, None, t.INCEP, "bilinear", default=True),
-    ), {"tf_mobilenetv3_small_minimal_100": 1.0}, 0.75,
-    dataclasses.replace(t.TF, activation="relu"))
+
+
+def _tf_port(name, what, rows, head, params, timm_names, conventions):
+    """A `tf_mobilenetv3_*` port: its checkpoints are the TF-Slim ones
+    (`in1k`, 224, crop 0.875, bilinear, Inception's mean and std), one
+    per width in `timm_names`."""
+    checkpoints = tuple(
+        ck(timm, "in1k", alpha, 224, 0.875, None, None, t.INCEP, "bilinear",
+           default=True) for timm, alpha in timm_names.items())
+    return _register(name, f"{what}, timm's port of the TF-Slim checkpoints",
+                     rows, head, params, checkpoints, timm_names, 0.75,
+                     conventions)
+
+
+TF_RELU = dataclasses.replace(t.TF, activation="relu")
+TfMobileNetV3Large = _tf_port(
+    "TfMobileNetV3Large", "MobileNetV3-Large", LARGE, 1280, 5_483_032,
+    {"tf_mobilenetv3_large_100": 1.0, "tf_mobilenetv3_large_075": 0.75}, t.TF)
+TfMobileNetV3LargeMinimal = _tf_port(
+    "TfMobileNetV3LargeMinimal", "MobileNetV3-Large minimalistic",
+    minimal(LARGE), 1280, 3_924_288, {"tf_mobilenetv3_large_minimal_100": 1.0},
+    TF_RELU)
+TfMobileNetV3Small = _tf_port(
+    "TfMobileNetV3Small", "MobileNetV3-Small", SMALL, 1024, 2_542_856,
+    {"tf_mobilenetv3_small_100": 1.0, "tf_mobilenetv3_small_075": 0.75}, t.TF)
+TfMobileNetV3SmallMinimal = _tf_port(
+    "TfMobileNetV3SmallMinimal", "MobileNetV3-Small minimalistic",
+    minimal(SMALL), 1024, 2_044_736, {"tf_mobilenetv3_small_minimal_100": 1.0},
+    TF_RELU)
