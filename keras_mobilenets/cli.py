@@ -12,16 +12,31 @@ import numpy as np
 from . import (bundled, convert, data, evaluation, export, imagenet, labels,
                presets, registry)
 from .errors import DownloadError
+from .weights import TimmCheckpoint
 
 
 def _list(args):
-    """Reads the registry; builds no model."""
+    """Reads the registry; builds no model. `--checkpoints`: each model's
+    timm checkpoints, indented under it, by the name `from_preset` and
+    `--preset` take."""
     print(f"{'model':<26} {'trainable params':>16}  ImageNet weights")
     print(f"{'':<26} {'(alpha 1, top)':>16}")
     for name, entry in registry.ENTRIES.items():
         params = f"{entry.params:,}" if entry.params else "?"
         print(f"{name:<26} {params:>16}  {entry.weights_summary()}")
+        if args.checkpoints:
+            for c in entry.checkpoints:
+                if isinstance(c, TimmCheckpoint):
+                    print("  " + _checkpoint_line(c))
     return 0
+
+
+def _checkpoint_line(c):
+    """`<timm architecture>.<tag>`, then alpha, size, classes and timm's
+    top-1 where it publishes one."""
+    top1 = "" if c.top1 is None else f", top-1 {c.top1:.2f}"
+    return (f"{c.model + '.' + c.tag:<50} alpha {c.alpha}, {c.input_size}px, "
+            f"{c.num_classes} classes{top1}")
 
 
 def _model_and_transform(args):
@@ -110,7 +125,10 @@ def _commands():
         "takes it (mobilenetv2_120d.ra_in1k, hf://timm/..., hf-hub:timm/... "
         "or a folder with config.json and model.safetensors)")
     return {
-        "list": ("every model with its parameter count", ()),
+        "list": ("every model with its parameter count", (
+            _arg("--checkpoints", action="store_true", help="also every timm "
+                 "checkpoint, under its model, by the name from_preset and "
+                 "--preset take (<timm architecture>.<tag>)"),)),
         "predict": (
             "top-5 ImageNet classes of images (default: a sample cat)",
             (_arg("images", nargs="*", metavar="IMAGE"), *model, preset,

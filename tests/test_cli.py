@@ -31,6 +31,26 @@ def test_list_prints_every_model_without_building_one(capsys, monkeypatch):
     for name, entry in registry.ENTRIES.items():
         line = next(l for l in out.splitlines() if l.startswith(f"{name} "))
         assert f"{entry.params:,}" in line, name
+    assert ".ra_in1k" not in out  # checkpoints only with --checkpoints
+
+
+def test_list_checkpoints_names_every_timm_checkpoint_under_its_model(capsys):
+    assert cli.main(["list", "--checkpoints"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    model = None
+    listed = {}
+    for line in lines[2:]:
+        if line.startswith("  "):
+            listed[line.split()[0]] = model
+        else:
+            model = line.split()[0]
+    expected = {f"{c.model}.{c.tag}": name
+                for name, entry in registry.ENTRIES.items()
+                for c in entry.checkpoints if getattr(c, "model", None)}
+    assert listed == expected
+    assert len([n for n in listed if not n.startswith("mobilenetv4")]) == 23
+    line = next(l for l in lines if "mobilenetv3_large_100.miil_in21k " in l)
+    assert "11221 classes" in line
 
 
 # Widths are graph properties: one backend checks them all.
