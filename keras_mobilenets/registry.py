@@ -207,15 +207,16 @@ def _cell(value):
 
 
 def timm_checkpoint_table():
-    """Every timm checkpoint of the registry as a markdown table (the one
-    in docs/checkpoints.md), one row per tag: model, alpha, tag (`weights=` takes it;
-    "imagenet" names the default), classes, training size and crop, timm's
-    ImageNet-1k top-1 there, and the same at the test size."""
+    """Every timm checkpoint of the registry, V1 to V4, as a markdown table
+    (the one in docs/checkpoints.md), one row per tag: model, alpha, tag
+    (`weights=` takes it; "imagenet" names the default), classes, training
+    size and crop, timm's ImageNet-1k top-1 there, and the same at the test
+    size."""
     lines = ["| model | alpha | tag | classes | size | crop | top-1 "
              "| test size | test crop | top-1 at test size |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for entry in ENTRIES.values():
-        if entry.timm_name is None:
+        if not entry.all_timm_names():
             continue
         for c in entry.checkpoints:
             tag = f"`{c.tag}`" + (" (default)" if c.default else "")

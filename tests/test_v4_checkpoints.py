@@ -48,7 +48,23 @@ def test_docs_checkpoint_table_is_rendered_from_the_registry():
     page = open(os.path.join(ROOT, "docs", "checkpoints.md")).read()
     table = registry.timm_checkpoint_table()
     assert table in page
-    assert table.count("\n") == len(OURS) + 1  # a header, a rule, a row each
+    every = [c for e in registry.ENTRIES.values() if e.all_timm_names()
+             for c in e.checkpoints]  # V1 to V4
+    assert len(every) == len(OURS) + 23
+    assert table.count("\n") == len(every) + 1  # a header, a rule, a row each
+
+
+def test_every_imagenet_1k_checkpoint_has_timms_top1():
+    """V1 to V4: a top-1 at the training size, and at the test size where
+    the checkpoint has one; none for heads of other classes (in12k, in21k)."""
+    every = [c for e in registry.ENTRIES.values() if e.all_timm_names()
+             for c in e.checkpoints]
+    for c in every:
+        in1k = c.num_classes == 1000
+        assert (c.top1 is not None) == in1k, (c.model, c.tag)
+        assert (c.test_top1 is not None) == (in1k and bool(c.test_input_size))
+    assert next(c for c in every if c.model == "mobilenetv2_120d").top1 == 77.3
+    assert [c.num_classes for c in every if c.top1 is None].count(11221) == 1
 
 
 @pytest.mark.parametrize("name", sorted(OURS))

@@ -1,5 +1,6 @@
 """What timm's MobileNet V1-V3 modules share: their conventions, their
-checkpoints (timm 1.0.31's `pretrained_cfgs`) and one registration."""
+checkpoints (timm 1.0.31's `pretrained_cfgs`, with timm's published top-1)
+and one registration."""
 
 import textwrap
 
@@ -22,16 +23,48 @@ TF = Conventions(activation="hard_swish", bn_epsilon=1e-3, bn_momentum=0.9,
                  padding="correct")
 
 
+# timm's ImageNet-1k top-1 (%) of each checkpoint: results/results-imagenet.csv
+# of huggingface/pytorch-image-models (commit aa4b5850c154), at the
+# checkpoint's (`input_size`, `crop_pct`) and at its (`test_input_size`,
+# `test_crop_pct`) where it has one. The in21k head (11221 classes) has none.
+TOP1 = {
+    "mobilenetv1_100.ra4_e3600_r224_in1k": (75.388, 76.088),
+    "mobilenetv1_125.ra4_e3600_r224_in1k": (76.920, 77.612),
+    "mobilenetv1_100h.ra4_e3600_r224_in1k": (75.664, 76.598),
+    "mobilenetv2_100.ra_in1k": (72.910, None),
+    "mobilenetv2_050.lamb_in1k": (65.928, None),
+    "mobilenetv2_140.ra_in1k": (76.528, None),
+    "mobilenetv2_110d.ra_in1k": (75.056, None),
+    "mobilenetv2_120d.ra_in1k": (77.300, None),
+    "mobilenetv3_large_100.ra_in1k": (75.784, None),
+    "mobilenetv3_large_100.ra4_e3600_r224_in1k": (76.310, 77.182),
+    "mobilenetv3_large_100.miil_in21k_ft_in1k": (77.920, None),
+    "mobilenetv3_large_150d.ra4_e3600_r256_in1k": (80.994, 81.832),
+    "mobilenetv3_small_100.lamb_in1k": (67.636, None),
+    "mobilenetv3_small_050.lamb_in1k": (57.918, None),
+    "mobilenetv3_small_075.lamb_in1k": (65.284, None),
+    "mobilenetv3_rw.rmsp_in1k": (75.616, None),
+    "tf_mobilenetv3_large_100.in1k": (75.510, None),
+    "tf_mobilenetv3_large_075.in1k": (73.442, None),
+    "tf_mobilenetv3_large_minimal_100.in1k": (72.270, None),
+    "tf_mobilenetv3_small_100.in1k": (67.922, None),
+    "tf_mobilenetv3_small_075.in1k": (65.706, None),
+    "tf_mobilenetv3_small_minimal_100.in1k": (62.892, None),
+}
+
+
 def ckpt(model, tag, alpha, size, crop, test_size, test_crop, norm,
          interpolation="bicubic", default=False, classes=1000):
     """One timm checkpoint: architecture, tag, alpha, `input_size`,
     `crop_pct`, `test_input_size`, `test_crop_pct`, (mean, std),
     interpolation, whether it is timm's default tag of the architecture,
-    classes of its head. No top-1 yet."""
+    classes of its head; its top-1 figures from `TOP1`."""
     mean, std = norm
+    top1, test_top1 = TOP1.get(f"{model}.{tag}", (None, None))
     return TimmCheckpoint(model, tag, alpha, size, crop, test_size, test_crop,
-                          mean, std, None, None, interpolation=interpolation,
-                          default=default, num_classes=classes)
+                          mean, std, top1, test_top1,
+                          interpolation=interpolation, default=default,
+                          num_classes=classes)
 
 
 def _weights_note(checkpoints):
