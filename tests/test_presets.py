@@ -1,15 +1,20 @@
 """`keras_mobilenets.from_preset`: a timm name with its tag, "hf://" and
 "hf-hub:" handles and a local folder, for a V4 and a timm V2 network,
-against the stand-in hub (`fake_hub`); no network. The weights are the
-parity fixtures' (tests/fixtures), at 64x64 inputs to stay fast."""
+against the stand-in hub (`fake_hub`); no network. Every timm checkpoint,
+V1 to V4, resolves to its builder and alpha; one network per family is built
+and loaded. The weights are the parity fixtures' (tests/fixtures), at 64x64
+inputs to stay fast."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 from safetensors.numpy import save, save_file
 
 import keras_mobilenets as km
+from conftest import ROOT
+from keras_mobilenets import presets, registry
 from keras_mobilenets.errors import WeightsError
 from test_timm_v1_v3 import load_fixture as load_v1_v3
 from v4_reference import load_fixture as load_v4, reference_weights
@@ -142,3 +147,57 @@ def test_command_line_predict_with_a_preset(tmp_path, states, capsys):
                      "MobileNet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "without --model" in err[0]
+
+
+def _timm_names(fixture):
+    with open(os.path.join(ROOT, "tests", "fixtures", fixture,
+                           "checkpoints.json")) as f:
+        return set(json.load(f)["pretrained_cfgs"])
+
+
+# Every timm MobileNet checkpoint, V1 to V4: {"<architecture>.<tag>": (its
+# registry entry, its record)}.
+EVERY = {f"{c.model}.{c.tag}": (entry, c)
+         for entry in registry.ENTRIES.values() if entry.all_timm_names()
+         for c in entry.checkpoints}
+
+
+def test_every_timm_checkpoint_is_a_preset():
+    assert set(EVERY) == _timm_names("timm_v1_v3") | _timm_names("v4")
+    assert len(EVERY) == 23 + len(_timm_names("v4"))
+
+
+@pytest.mark.parametrize("name", sorted(EVERY))
+def test_every_preset_resolves_without_the_hub(fake_hub, name):
+    entry, checkpoint = EVERY[name]
+    assert presets.resolve(name) == (entry, checkpoint.alpha, checkpoint.tag)
+    assert presets.resolve(f"hf://timm/{name}")[:2] == (entry,
+                                                       checkpoint.alpha)
+    assert not fake_hub.requests()  # a registry name reads no config
+
+
+# One built and loaded per family of timm's V1-V3 (V2 and V4 above); the
+# in21k head with its 11221 classes.
+BUILT = ["mobilenetv1_100h.ra4_e3600_r224_in1k", "mobilenetv2_110d.ra_in1k",
+         "mobilenetv3_small_050.lamb_in1k", "mobilenetv3_rw.rmsp_in1k",
+         "tf_mobilenetv3_small_minimal_100.in1k",
+         "mobilenetv3_large_100.miil_in21k"]
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_preset_builds_and_loads(fake_hub, keras_home, name):
+    entry, checkpoint = EVERY[name]
+    state = dict(load_v1_v3(checkpoint.model)[1])
+    width = state["classifier.weight"].shape[1]
+    if checkpoint.num_classes != 1000:
+        rng = np.random.default_rng(0)
+        state["classifier.weight"] = rng.normal(
+            0, 0.01, (checkpoint.num_classes, width)).astype("float32")
+        state["classifier.bias"] = np.zeros(checkpoint.num_classes, "float32")
+    _serve(fake_hub, f"timm/{name}", checkpoint.model, state)
+    with pytest.warns(UserWarning, match="loading those for 224x224"):
+        model = km.from_preset(name, **SMALL)
+    _check_weights(model, state)
+    assert model.output.shape == (None, checkpoint.num_classes)
+    assert km.data_config(model)["weights"] == checkpoint.tag
+    assert {f for _, _, _, f in fake_hub.requests()} == {"model.safetensors"}
