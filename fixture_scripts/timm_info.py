@@ -1,6 +1,7 @@
 """timm's class lists (its package data, timm/data/_info), for the scripts
-that build our class-name files: make_class_index.py (ImageNet-1k) and
-make_imagenet12k_classes.py (ImageNet-12k)."""
+that build our class-name files: make_class_index.py (ImageNet-1k),
+make_imagenet12k_classes.py (ImageNet-12k) and
+make_imagenet21k_miil_classes.py (the in21k head of MobileNetV3-Large)."""
 
 import argparse
 import os

@@ -15,7 +15,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 def labelled_images(folder, classes=1000):
     """[(path, class index)] of an ImageNet-layout folder, sorted; the
     indices of the ImageNet-1k classes, or with `classes=11821` of the
-    ImageNet-12k ones (`imagenet.CLASS_INDEXES`)."""
+    ImageNet-12k ones, `classes=11221` of MIIL's ImageNet-21k ones
+    (`imagenet.CLASS_INDEXES`)."""
     if not os.path.isdir(folder):
         raise ValueError(f"No folder at {folder!r}. Received: --data {folder}")
     if classes not in imagenet.CLASS_INDEXES:

@@ -1,5 +1,6 @@
-"""ImageNet-1k and ImageNet-12k class names (shipped with the package, so this
-works offline) and the input preprocessing of the Keras reference models."""
+"""ImageNet-1k, ImageNet-12k and MIIL's ImageNet-21k class names (shipped with
+the package, so this works offline) and the input preprocessing of the Keras
+reference models."""
 
 import functools
 import gzip
@@ -23,23 +24,39 @@ def class_index():
         return {int(k): tuple(v) for k, v in json.load(f).items()}
 
 
-@functools.lru_cache(maxsize=1)
-def class_index_12k():
-    """{class id: (WordNet id, name)} of the 11821 classes of timm's
-    ImageNet-12k heads (see fixture_scripts/make_imagenet12k_classes.py)."""
-    path = os.path.join(DATA_DIR, "imagenet12k_classes.txt.gz")
+def _read_classes(filename):
+    """{class id: (WordNet id, name)} of a gzipped `<wnid>\t<name>` file."""
+    path = os.path.join(DATA_DIR, filename)
     with gzip.open(path, "rt", encoding="utf8") as f:
         return {i: tuple(line.rstrip("\n").split("\t"))
                 for i, line in enumerate(f)}
 
 
+@functools.lru_cache(maxsize=1)
+def class_index_12k():
+    """{class id: (WordNet id, name)} of the 11821 classes of timm's
+    ImageNet-12k heads (see fixture_scripts/make_imagenet12k_classes.py)."""
+    return _read_classes("imagenet12k_classes.txt.gz")
+
+
+@functools.lru_cache(maxsize=1)
+def class_index_21k_miil():
+    """{class id: (WordNet id, name)} of the 11221 classes of the
+    ImageNet-21k head of `mobilenetv3_large_100.miil_in21k` (see
+    fixture_scripts/make_imagenet21k_miil_classes.py)."""
+    return _read_classes("imagenet21k_miil_classes.txt.gz")
+
+
 # Class names by the width of a prediction row.
-CLASS_INDEXES = {1000: class_index, 11821: class_index_12k}
+CLASS_INDEXES = {1000: class_index, 11821: class_index_12k,
+                 11221: class_index_21k_miil}
 
 
 def decode_predictions(preds, top=5):
-    """Decodes ImageNet predictions of shape (samples, 1000), or (samples,
-    11821) for ImageNet-12k heads (MobileNetV4's `*_in12k` tags).
+    """Decodes ImageNet predictions of shape (samples, 1000), (samples,
+    11821) for ImageNet-12k heads (MobileNetV4's `*_in12k` tags), or
+    (samples, 11221) for the ImageNet-21k head of TimmMobileNetV3Large's
+    `miil_in21k` tag.
 
     Returns, per sample, a list of `(class_id, class_name, score)` tuples,
     best first, like `keras.applications.imagenet_utils.decode_predictions`.
@@ -49,7 +66,8 @@ def decode_predictions(preds, top=5):
         raise ValueError(
             "`decode_predictions` expects a batch of ImageNet predictions, an "
             "array of shape (samples, 1000), or (samples, 11821) for "
-            f"ImageNet-12k. Received shape: {preds.shape}"
+            "ImageNet-12k, or (samples, 11221) for MIIL's ImageNet-21k. "
+            f"Received shape: {preds.shape}"
         )
     width = preds.shape[1]
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= width:

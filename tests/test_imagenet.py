@@ -53,6 +53,35 @@ def test_decode_predictions_of_11821_classes():
         imagenet.decode_predictions(preds, top=11822)
 
 
+# What fixture_scripts/make_imagenet21k_miil_classes.py printed for the file
+# it wrote from timm 1.0.31's imagenet21k_miil_synsets.txt and synset lemmas.
+CLASSES_21K_MIIL_MD5 = "ba71f7f8aaf0ce99754238541d42bbf0"
+
+
+def test_shipped_21k_miil_class_names_are_the_generated_file():
+    path = os.path.join(imagenet.DATA_DIR, "imagenet21k_miil_classes.txt.gz")
+    assert hashlib.md5(open(path, "rb").read()).hexdigest() == \
+        CLASSES_21K_MIIL_MD5
+    index = imagenet.class_index_21k_miil()
+    assert sorted(index) == list(range(11221))
+    assert len({wnid for wnid, _ in index.values()}) == 11221
+    names = dict(index.values())
+    shared = [v for v in imagenet.class_index().values() if v[0] in names]
+    assert len(shared) > 900
+    assert all(names[wnid] == name for wnid, name in shared)
+
+
+def test_decode_predictions_of_11221_classes():
+    preds = np.zeros((2, 11221), "float32")
+    preds[0, 11220], preds[0, 5], preds[1, 0] = 0.8, 0.2, 1.0
+    out = imagenet.decode_predictions(preds, top=2)
+    index = imagenet.class_index_21k_miil()
+    assert [t[:2] for t in out[0]] == [index[11220], index[5]]
+    assert out[1][0][:2] == index[0] == ("n00005787", "benthos")
+    with pytest.raises(ValueError, match=r"\[1, 11221\]. Received: top=11222"):
+        imagenet.decode_predictions(preds, top=11222)
+
+
 def test_evaluation_labels_follow_the_width_of_the_classifier(tmp_path):
     (tmp_path / "n02504458").mkdir()
     (tmp_path / "n02504458" / "a.jpg").write_bytes(b"")
@@ -81,10 +110,12 @@ def test_decode_predictions_accepts_backend_tensors():
     assert mobilenet_v2.decode_predictions(preds, top=1)[0][0][1] == "tiger_shark"
 
 
-@pytest.mark.parametrize("shape", [(1000,), (2, 10), (2, 1000, 1), (3, 11820)])
+@pytest.mark.parametrize("shape", [(1000,), (2, 10), (2, 1000, 1), (3, 11820),
+                                   (1, 11222)])
 def test_decode_predictions_rejects_wrong_shapes(shape):
     with pytest.raises(ValueError, match=r"\(samples, 1000\).*\(samples, "
-                       r"11821\).*Received shape: \(" + str(shape[0])):
+                       r"11821\).*\(samples, 11221\).*Received shape: \("
+                       + str(shape[0])):
         imagenet.decode_predictions(np.zeros(shape))
 
 

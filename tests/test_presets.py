@@ -14,7 +14,7 @@ from safetensors.numpy import save, save_file
 
 import keras_mobilenets as km
 from conftest import ROOT
-from keras_mobilenets import presets, registry
+from keras_mobilenets import imagenet, presets, registry
 from keras_mobilenets.errors import WeightsError
 from test_timm_v1_v3 import load_fixture as load_v1_v3
 from v4_reference import load_fixture as load_v4, reference_weights
@@ -201,3 +201,8 @@ def test_preset_builds_and_loads(fake_hub, keras_home, name):
     assert model.output.shape == (None, checkpoint.num_classes)
     assert km.data_config(model)["weights"] == checkpoint.tag
     assert {f for _, _, _, f in fake_hub.requests()} == {"model.safetensors"}
+    # Its classes decode: ImageNet-1k's, or the in21k head's 11221.
+    preds = np.zeros((1, checkpoint.num_classes), "float32")
+    preds[0, 7] = 1.0
+    name_7 = imagenet.CLASS_INDEXES[checkpoint.num_classes]()[7]
+    assert km.decode_predictions(preds, top=1, model=model)[0][0][:2] == name_7

@@ -1,0 +1,39 @@
+"""Build keras_mobilenets/data/imagenet21k_miil_classes.txt.gz from timm's package data.
+
+Maintainer tool, run once in an environment where timm is installed:
+
+    python fixture_scripts/make_imagenet21k_miil_classes.py [--timm-info DIR]
+
+The 11221 classes of the ImageNet-21k head of `mobilenetv3_large_100.miil_in21k`
+(MIIL's subset of fall11, timm's ``imagenet21k_miil_synsets.txt``), in the
+order of their logits, one ``<WordNet id>\t<name>`` line each, named as in
+make_imagenet12k_classes.py. Gzipped with a zero timestamp, so the same input
+gives the same bytes; prints their MD5.
+"""
+
+import gzip
+import hashlib
+import os
+
+import timm_info
+
+OUT = os.path.join(
+    os.path.dirname(__file__), "..", "keras_mobilenets", "data",
+    "imagenet21k_miil_classes.txt.gz",
+)
+CLASSES = 11221
+
+
+def main():
+    pairs = timm_info.classes("imagenet21k_miil_synsets.txt",
+                              __doc__.splitlines()[0], CLASSES)
+    text = "".join(f"{wnid}\t{name}\n" for wnid, name in pairs)
+    data = gzip.compress(text.encode("utf8"), mtime=0)
+    with open(OUT, "wb") as f:
+        f.write(data)
+    print(f"wrote {os.path.normpath(OUT)}: {CLASSES} classes, {len(data)} "
+          f"bytes, md5 {hashlib.md5(data).hexdigest()}")
+
+
+if __name__ == "__main__":
+    main()
