@@ -12,8 +12,6 @@ Keras' ImageNet-1k index (``make_class_index.py``). Gzipped with a zero
 timestamp, so the same input gives the same bytes; prints their MD5.
 """
 
-import gzip
-import hashlib
 import os
 
 import timm_info
@@ -26,13 +24,8 @@ CLASSES = 11821
 
 
 def main():
-    pairs = timm_info.classes("imagenet12k_synsets.txt", __doc__.splitlines()[0], CLASSES)
-    text = "".join(f"{wnid}\t{name}\n" for wnid, name in pairs)
-    data = gzip.compress(text.encode("utf8"), mtime=0)
-    with open(OUT, "wb") as f:
-        f.write(data)
-    print(f"wrote {os.path.normpath(OUT)}: {CLASSES} classes, {len(data)} "
-          f"bytes, md5 {hashlib.md5(data).hexdigest()}")
+    timm_info.write_classes(OUT, timm_info.classes(
+        "imagenet12k_synsets.txt", __doc__.splitlines()[0], CLASSES))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ make_imagenet12k_classes.py. Gzipped with a zero timestamp, so the same input
 gives the same bytes; prints their MD5.
 """
 
-import gzip
-import hashlib
 import os
 
 import timm_info
@@ -25,14 +23,8 @@ CLASSES = 11221
 
 
 def main():
-    pairs = timm_info.classes("imagenet21k_miil_synsets.txt",
-                              __doc__.splitlines()[0], CLASSES)
-    text = "".join(f"{wnid}\t{name}\n" for wnid, name in pairs)
-    data = gzip.compress(text.encode("utf8"), mtime=0)
-    with open(OUT, "wb") as f:
-        f.write(data)
-    print(f"wrote {os.path.normpath(OUT)}: {CLASSES} classes, {len(data)} "
-          f"bytes, md5 {hashlib.md5(data).hexdigest()}")
+    timm_info.write_classes(OUT, timm_info.classes(
+        "imagenet21k_miil_synsets.txt", __doc__.splitlines()[0], CLASSES))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ make_imagenet12k_classes.py (ImageNet-12k) and
 make_imagenet21k_miil_classes.py (the in21k head of MobileNetV3-Large)."""
 
 import argparse
+import gzip
+import hashlib
 import os
 
 
@@ -32,3 +34,15 @@ def classes(synsets_file, description, count):
                          f"{synsets_file}, found {len(synsets)} "
                          f"({len(set(synsets))} distinct)")
     return [(wnid, lemmas[wnid]) for wnid in synsets]
+
+
+def write_classes(out, pairs):
+    """Writes `pairs` to `out` as gzipped `<WordNet id>\t<name>` lines with
+    a zero timestamp (the same input gives the same bytes) and prints the
+    file's MD5."""
+    text = "".join(f"{wnid}\t{name}\n" for wnid, name in pairs)
+    data = gzip.compress(text.encode("utf8"), mtime=0)
+    with open(out, "wb") as f:
+        f.write(data)
+    print(f"wrote {os.path.normpath(out)}: {len(pairs)} classes, {len(data)} "
+          f"bytes, md5 {hashlib.md5(data).hexdigest()}")
