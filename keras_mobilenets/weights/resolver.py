@@ -115,15 +115,16 @@ def _kind(weights, tags=()):
 
 def _default(entry, opts):
     """The checkpoint a model without one named normalises with and is
-    evaluated with: the default of this alpha (else of alpha 1, else any:
-    timm's `d` models have only theirs) for the other arguments, at the model's square input size where there is one
-    for it, else at the largest size."""
-    for alpha in (opts.alpha, 1.0, None):  # None: any (timm's `d` models)
-        found = [c for c in entry.checkpoints if c.default and alpha in (
-            c.alpha, None) and _matches(c, opts)] or [
-            c for c in entry.checkpoints if c.default and alpha in (c.alpha, None)]
+    evaluated with: a default of this alpha (else of alpha 1, else any:
+    timm's `d` models have only theirs), one for the other arguments where
+    there is one, at the model's square input size where there is one for
+    it, else at the largest size."""
+    defaults = [c for c in entry.checkpoints if c.default]
+    square = opts.rows if opts.rows == opts.cols else None
+    for alpha in (opts.alpha, 1.0, None):  # None: any alpha
+        at = [c for c in defaults if alpha in (c.alpha, None)]
+        found = [c for c in at if _matches(c, opts)] or at
         if found:
-            square = opts.rows if opts.rows == opts.cols else None
             return next((c for c in found if square in c.sizes),
                         max(found, key=lambda c: c.input_size))
     if getattr(opts, "include_preprocessing", False) and \
