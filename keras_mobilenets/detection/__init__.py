@@ -10,3 +10,9 @@ from .anchors import (  # noqa: F401
 )
 from .boxes import decode, encode  # noqa: F401
 from .targets import encode_targets, match_anchors  # noqa: F401
+from .losses import (  # noqa: F401
+    SSDBoxLoss,
+    SSDClassificationLoss,
+    ssd_loss,
+)
+from .postprocess import nms_per_class, postprocess  # noqa: F401
