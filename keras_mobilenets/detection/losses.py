@@ -9,6 +9,24 @@ from keras import ops
 from .. import arguments
 
 
+def _static_shape(x):
+    """The static shape as a tuple, None where the rank is unknown (a
+    `tf.numpy_function` output in a TensorFlow graph)."""
+    try:
+        return tuple(x.shape)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fits(shape, expected):
+    """Whether a static shape fits `expected` (None: any size); an unknown
+    rank fits anything."""
+    if shape is None:
+        return True
+    return len(shape) == len(expected) and all(
+        a is None or b is None or a == b for a, b in zip(shape, expected))
+
+
 def _foreground_count(foreground):
     """The batch's number of foreground anchors, at least 1 (the divisor of
     both losses)."""
@@ -29,7 +47,8 @@ class SSDBoxLoss(keras.losses.Loss):
         super().__init__(name=name, reduction="sum", dtype=dtype)
 
     def call(self, y_true, y_pred):
-        if y_true.shape[-1] != 5 or y_pred.shape[-1] != 4:
+        if not (_fits(_static_shape(y_true), (None, None, 5))
+                and _fits(_static_shape(y_pred), (None, None, 4))):
             raise ValueError(
                 "SSDBoxLoss takes y_true (batch, anchors, 5) from "
                 "encode_targets and y_pred (batch, anchors, 4). Received: "
@@ -66,10 +85,14 @@ class SSDClassificationLoss(keras.losses.Loss):
             "neg_to_pos_ratio", neg_to_pos_ratio)
 
     def call(self, y_true, y_pred):
-        if len(y_true.shape) == 3 and y_true.shape[-1] == 1:
+        true_shape = _static_shape(y_true)
+        if true_shape is not None and len(true_shape) == 3 and (
+                true_shape[-1] == 1):
             y_true = y_true[..., 0]
-        if len(y_pred.shape) != 3 or tuple(y_true.shape) != tuple(
-                y_pred.shape[:2]):
+            true_shape = true_shape[:2]
+        pred_shape = _static_shape(y_pred)
+        if not (_fits(pred_shape, (None, None, None))
+                and _fits(true_shape, pred_shape and pred_shape[:2])):
             raise ValueError(
                 "SSDClassificationLoss takes y_true (batch, anchors) from "
                 "encode_targets and y_pred (batch, anchors, num_classes). "
