@@ -183,6 +183,33 @@ def test_loss_trains_both_heads(y_true, anchors):
         assert not np.allclose(old, keras.ops.convert_to_numpy(new))
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="tf.data is tested in the TensorFlow session")
+def test_targets_in_tf_data_through_compile(ref, heads, anchors):
+    """encode_targets in a tf.data map through tf.numpy_function (outputs of
+    unknown shape, as there) and batched: the loss is torchvision's."""
+    import tensorflow as tf
+
+    def targets(boxes, labels, count):
+        y = detection.encode_targets(boxes[:count], labels[:count], anchors)
+        return y["bbox_regression"], y["cls_logits"]
+
+    def encode(x, boxes, labels, count):
+        box, cls = tf.numpy_function(targets, [boxes, labels, count],
+                                     [tf.float32, tf.int32])
+        return x, {"bbox_regression": box, "cls_logits": cls}
+
+    ds = tf.data.Dataset.from_tensor_slices((
+        (heads["bbox_regression"], heads["cls_logits"]), ref["gt_boxes"],
+        ref["gt_labels"], ref["gt_counts"])).map(encode).batch(3)
+    model = _identity_model(len(anchors))
+    model.compile(loss=detection.ssd_loss())
+    result = model.evaluate(ds, return_dict=True, verbose=0)
+    np.testing.assert_allclose(result["loss"],
+                               ref["loss_bbox"] + ref["loss_cls"],
+                               rtol=1e-5, atol=0)
+
+
 def test_losses_serialize():
     loss = detection.SSDClassificationLoss(neg_to_pos_ratio=2.0, name="c")
     again = keras.losses.deserialize(keras.losses.serialize(loss))

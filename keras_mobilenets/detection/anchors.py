@@ -96,7 +96,8 @@ def default_boxes(image_size, feature_sizes, aspect_ratios=None,
     image_xy = np.array([cols, rows], np.float32)
     boxes = []
     for k, ((f_rows, f_cols), ratios) in enumerate(zip(sizes, aspect_ratios)):
-        wh = [(scales[k], scales[k])] + [(math.sqrt(scales[k] * scales[k + 1]),) * 2]
+        between = math.sqrt(scales[k] * scales[k + 1])
+        wh = [(scales[k], scales[k]), (between, between)]
         for r in ratios:
             wh += [(scales[k] * math.sqrt(r), scales[k] / math.sqrt(r)),
                    (scales[k] / math.sqrt(r), scales[k] * math.sqrt(r))]
@@ -104,8 +105,9 @@ def default_boxes(image_size, feature_sizes, aspect_ratios=None,
         if clip:
             wh = np.clip(wh, 0.0, 1.0)
         # cell centres (i + 0.5) / size, in float32
-        cx = (np.arange(f_cols, dtype=np.float32) + np.float32(0.5)) / np.float32(f_cols)
-        cy = (np.arange(f_rows, dtype=np.float32) + np.float32(0.5)) / np.float32(f_rows)
+        half_cell = np.float32(0.5)
+        cx = (np.arange(f_cols, dtype=np.float32) + half_cell) / np.float32(f_cols)
+        cy = (np.arange(f_rows, dtype=np.float32) + half_cell) / np.float32(f_rows)
         cy, cx = np.meshgrid(cy, cx, indexing="ij")
         centres = np.stack([cx.ravel(), cy.ravel()], -1)
         centres = np.repeat(centres, len(wh), axis=0)

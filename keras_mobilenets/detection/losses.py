@@ -27,6 +27,15 @@ def _fits(shape, expected):
         a is None or b is None or a == b for a, b in zip(shape, expected))
 
 
+def _like(y_true, y_pred, last):
+    """y_true as (batch, anchors) + last: a known rank where tf.data gave
+    none, and (batch, anchors, 1) classes flattened."""
+    anchors = y_pred.shape[1]
+    if anchors is None:
+        anchors = ops.shape(y_pred)[1]
+    return ops.reshape(y_true, (-1, anchors) + last)
+
+
 def _foreground_count(foreground):
     """The batch's number of foreground anchors, at least 1 (the divisor of
     both losses)."""
@@ -54,6 +63,7 @@ class SSDBoxLoss(keras.losses.Loss):
                 "encode_targets and y_pred (batch, anchors, 4). Received: "
                 f"y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}")
         y_pred = ops.cast(y_pred, "float32")
+        y_true = _like(y_true, y_pred, (5,))
         foreground = ops.cast(y_true[..., 4], "float32") > 0.5
         diff = y_pred - ops.cast(y_true[..., :4], "float32")
         size = ops.abs(diff)
@@ -88,7 +98,6 @@ class SSDClassificationLoss(keras.losses.Loss):
         true_shape = _static_shape(y_true)
         if true_shape is not None and len(true_shape) == 3 and (
                 true_shape[-1] == 1):
-            y_true = y_true[..., 0]
             true_shape = true_shape[:2]
         pred_shape = _static_shape(y_pred)
         if not (_fits(pred_shape, (None, None, None))
@@ -98,7 +107,7 @@ class SSDClassificationLoss(keras.losses.Loss):
                 "encode_targets and y_pred (batch, anchors, num_classes). "
                 f"Received: y_true.shape={y_true.shape}, "
                 f"y_pred.shape={y_pred.shape}")
-        labels = ops.cast(y_true, "int32")
+        labels = ops.cast(_like(y_true, y_pred, ()), "int32")
         log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
         cross_entropy = -ops.take_along_axis(
             log_probs, labels[..., None], axis=-1)[..., 0]

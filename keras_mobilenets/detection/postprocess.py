@@ -53,10 +53,11 @@ def nms_per_class(boxes, valid, iou_threshold):
 def _check(outputs, anchors, image_size):
     if not isinstance(outputs, dict) or set(outputs) != {
             "bbox_regression", "cls_logits"}:
+        received = (sorted(outputs) if isinstance(outputs, dict)
+                    else type(outputs).__name__)
         raise TypeError(
             "`outputs` must be the model's dict {'bbox_regression', "
-            "'cls_logits'}. Received: "
-            f"{type(outputs).__name__} {list(outputs) if isinstance(outputs, dict) else ''}")
+            f"'cls_logits'}}. Received: outputs={received}")
     deltas = np.asarray(keras.ops.convert_to_numpy(
         outputs["bbox_regression"]), np.float32)
     logits = np.asarray(keras.ops.convert_to_numpy(
