@@ -115,6 +115,17 @@ def test_encode_targets_equal_torchvision(ref, y_true):
                                rtol=0, atol=1e-5)
 
 
+def test_encode_targets_leaves_out_label_minus_one(ref, anchors):
+    """Keras pads boxes, and marks those its augmentation clipped away, with
+    label -1: such rows change nothing."""
+    boxes, labels = _ground_truth(ref, 0)
+    padded = np.concatenate([boxes, [[0, 0, 0, 0], [5, 5, 50, 50]]])
+    expected = detection.encode_targets(boxes, labels, anchors)
+    got = detection.encode_targets(padded, np.r_[labels, -1, -1], anchors)
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key])
+
+
 # Loss ------------------------------------------------------------------------
 
 def _losses(y, heads):
@@ -286,6 +297,9 @@ BAD = [
     (lambda: detection.encode_targets(A, [1], A), ValueError),
     (lambda: detection.encode_targets(A, [0, 1], A), ValueError),
     (lambda: detection.encode_targets(A, [1.5, 2.0], A), ValueError),
+    (lambda: detection.encode_targets(A, [-2, 1], A), ValueError),
+    (lambda: detection.encode_targets(A[:, [2, 1, 0, 3]], [1, 2], A),
+     ValueError),
     (lambda: detection.SSDClassificationLoss(neg_to_pos_ratio=0), ValueError),
     (lambda: detection.SSDBoxLoss()(np.zeros((1, 2, 4)), np.zeros((1, 2, 4))),
      ValueError),

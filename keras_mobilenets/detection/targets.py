@@ -38,8 +38,8 @@ def match_anchors(boxes, anchors, iou_threshold=0.5):
     best_box = np.argmax(iou, axis=0)
     keep = iou[best_box, np.arange(len(anchors))] >= iou_threshold
     matches[keep] = best_box[keep]
-    # NumPy assigns repeated indices in order: the last box wins
-    matches[np.argmax(iou, axis=1)] = np.arange(len(boxes))
+    for box, anchor in enumerate(np.argmax(iou, axis=1)):
+        matches[anchor] = box  # in order: a later box takes a shared anchor
     return matches
 
 
@@ -53,20 +53,30 @@ def encode_targets(boxes, labels, anchors, iou_threshold=0.5,
     - `"cls_logits"`: `(A,)` int32, each anchor's class, 0 for background.
 
     `boxes` `(M, 4)` `xyxy` in input pixels (M may be 0), `labels` `(M,)`
-    ints from 1 (0 is the background). Batched by stacking, as `tf.data`
-    does. In a `tf.data` map, wrap it in `tf.numpy_function`.
+    ints from 1 (0 is the background); rows labelled -1 are left out (Keras'
+    mark of padding and of boxes its augmentation layers clipped away).
+    Batched by stacking, as `tf.data` does. In a `tf.data` map, wrap it in
+    `tf.numpy_function`.
     """
     boxes = _boxes("boxes", boxes)
     anchors = _boxes("anchors", anchors)
     labels = np.asarray(labels)
-    if labels.shape != (len(boxes),) or (
-            labels.size and not np.issubdtype(labels.dtype, np.integer)):
+    # whole numbers of any dtype (Keras' box pipelines may carry floats)
+    if labels.shape != (len(boxes),) or not (
+            np.issubdtype(labels.dtype, np.number)
+            and np.array_equal(labels, np.round(labels))):
         raise ValueError(
-            f"`labels` must be {len(boxes)} ints, one per box. Received: "
-            f"labels.shape={labels.shape}, labels.dtype={labels.dtype}")
-    if labels.size and labels.min() < 1:
-        raise ValueError("`labels` must be at least 1 (0 is the background). "
-                         f"Received: labels={labels.tolist()}")
+            f"`labels` must be {len(boxes)} whole numbers, one per box. "
+            f"Received: labels={labels.tolist()} of shape {labels.shape}")
+    labels = labels.astype(np.int64)
+    if ((labels < 1) & (labels != -1)).any():
+        raise ValueError("`labels` must be at least 1 (0 is the background), "
+                         f"or -1 for none. Received: labels={labels.tolist()}")
+    boxes, labels = boxes[labels != -1], labels[labels != -1]
+    if ((boxes[:, 2:] <= boxes[:, :2]).any()):
+        raise ValueError(
+            "Every box must have x2 > x1 and y2 > y1 (label -1 leaves one "
+            f"out). Received: boxes={boxes.tolist()}")
     matches = match_anchors(boxes, anchors, iou_threshold)
     foreground = matches >= 0
     regression = np.zeros((len(anchors), 5), np.float32)
