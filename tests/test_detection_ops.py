@@ -265,6 +265,16 @@ def test_postprocess_takes_backend_tensors(ref, anchors, heads):
         np.testing.assert_array_equal(det["labels"], ref["det_few_labels"][i, :n])
 
 
+def test_postprocess_without_detections(anchors, heads):
+    logits = np.zeros_like(heads["cls_logits"][:1])
+    logits[..., 0] = 20.0  # background everywhere: no score passes
+    (det,) = detection.postprocess(
+        {"bbox_regression": heads["bbox_regression"][:1], "cls_logits": logits},
+        anchors, IMAGE_SIZE, score_threshold=0.01)
+    assert det["boxes"].shape == (0, 4) and det["boxes"].dtype == np.float32
+    assert det["scores"].shape == (0,) and det["labels"].dtype == np.int64
+
+
 def test_nms_removes_above_threshold_only():
     boxes = np.array([[[0, 0, 10, 10], [0, 0, 10, 5], [20, 20, 30, 30],
                        [0, 0, 10, 10]]], np.float32)  # IoU(0, 1) is 0.5

@@ -117,7 +117,10 @@ def postprocess(outputs, anchors, image_size, score_threshold=0.001,
         order = np.argsort(-image_scores.T, axis=1, kind="stable")[:, :k]
         top = np.take_along_axis(image_scores.T, order, axis=1)  # (C-1, k)
         valid = top > score_threshold
-        kept = nms_per_class(image_boxes[order], valid, iou_threshold)
+        width = int(valid.sum(1).max())  # no IoU for candidates none has
+        order, top, valid = order[:, :width], top[:, :width], valid[:, :width]
+        kept = (nms_per_class(image_boxes[order], valid, iou_threshold)
+                if width else valid)
         classes, ranks = np.nonzero(kept)
         kept_scores = top[classes, ranks]
         final = np.argsort(-kept_scores, kind="stable")[:max_detections]
