@@ -35,6 +35,7 @@ class Entry:
       other widths timm registers (0.5 -> "<timm_name>_050") (MobileNetV4).
     - `timm_architectures`: {timm architecture: alpha} of a timm network
       that names its widths otherwise (timm's V1-V3, `archs/_timm_v1_v3`).
+      `timm_names()` gives both.
     """
 
     name: str
@@ -73,17 +74,14 @@ class Entry:
         return arch
 
     def timm_names(self):
-        """{timm architecture name: alpha} of every width timm registers."""
-        if self.timm_name is None:
-            return {}
-        return {self.timm_name if a == 1.0 else
-                f"{self.timm_name}_{round(a * 100):03d}": a
-                for a in (1.0,) + tuple(self.timm_alphas)}
-
-    def all_timm_names(self):
         """{timm architecture: alpha} of every timm network this model
-        builds: `timm_names()` and `timm_architectures`."""
-        return {**self.timm_names(), **self.timm_architectures}
+        builds: each width of `timm_name` timm registers (V4) and
+        `timm_architectures` (V1-V3); empty for keras.applications'."""
+        names = {} if self.timm_name is None else {
+            self.timm_name if a == 1.0 else
+            f"{self.timm_name}_{round(a * 100):03d}": a
+            for a in (1.0,) + tuple(self.timm_alphas)}
+        return {**names, **self.timm_architectures}
 
     def preprocess(self, images):
         return self.preprocess_input(images)
@@ -189,17 +187,11 @@ def get(name):
 
 
 def timm_names():
-    """{timm architecture name: (entry, alpha)} over every model."""
+    """{timm architecture: (entry, alpha)} of every timm network of the
+    registry, V1 to V4: what `from_preset`, `weights="hf-hub:..."` and
+    `convert timm --model` look a timm name up in."""
     return {timm: (entry, alpha) for entry in ENTRIES.values()
             for timm, alpha in entry.timm_names().items()}
-
-
-def timm_architectures():
-    """{timm architecture: (entry, alpha)} of every timm network of the
-    registry, V1 to V4 (`timm_names` has V4's only): what `from_preset` and
-    `weights="hf-hub:..."` look a timm name up in."""
-    return {timm: (entry, alpha) for entry in ENTRIES.values()
-            for timm, alpha in entry.all_timm_names().items()}
 
 
 def _cell(value):
@@ -216,7 +208,7 @@ def timm_checkpoint_table():
              "| test size | test crop | top-1 at test size |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for entry in ENTRIES.values():
-        if not entry.all_timm_names():
+        if not entry.timm_names():
             continue
         for c in entry.checkpoints:
             tag = f"`{c.tag}`" + (" (default)" if c.default else "")

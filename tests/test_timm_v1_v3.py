@@ -24,7 +24,7 @@ from safetensors.numpy import save_file
 
 import keras_mobilenets as km
 from conftest import model_outputs
-from keras_mobilenets.archs import _timm_v1_v3
+from keras_mobilenets import registry
 from keras_mobilenets.weights import timm as timm_weights
 from v4_reference import reference_input, reference_weights
 
@@ -35,6 +35,9 @@ ARCHS = sorted(f[:-len(".npz")] for f in os.listdir(FIXTURES)
 SWEPT_ON = "torch"  # the fastest to build and run these here
 PER_FAMILY = ("mobilenetv1_100h", "mobilenetv2_050", "mobilenetv3_small_050")
 RELATIVE_FLOOR = 1e-6
+# {timm architecture: (registry entry, alpha)} of timm's V1-V3 networks.
+TIMM_V1_V3 = {n: (e, a) for n, (e, a) in registry.timm_names().items()
+              if e.timm_architectures}
 
 
 def load_fixture(arch):
@@ -63,10 +66,10 @@ def test_every_checkpoint_architecture_has_a_fixture():
     archs = {name.split(".")[0] for name in cfgs}
     assert len(cfgs) == 23 and len(archs) == 20
     assert archs == set(ARCHS)
-    ours = {f"{c.model}.{c.tag}" for entry, _ in _timm_v1_v3.TIMM_NAMES.values()
+    ours = {f"{c.model}.{c.tag}" for entry, _ in TIMM_V1_V3.values()
             for c in entry.checkpoints}
     assert ours == set(cfgs)
-    assert archs <= set(_timm_v1_v3.TIMM_NAMES)
+    assert archs <= set(TIMM_V1_V3)
 
 
 def test_checkpoints_are_timms_pretrained_cfgs():
@@ -75,7 +78,7 @@ def test_checkpoints_are_timms_pretrained_cfgs():
     names timm's default tag of each architecture."""
     with open(os.path.join(FIXTURES, "checkpoints.json")) as f:
         data = json.load(f)
-    entries = {e.name: e for e, _ in _timm_v1_v3.TIMM_NAMES.values()}
+    entries = {e.name: e for e, _ in TIMM_V1_V3.values()}
     for entry in entries.values():
         for c in entry.checkpoints:
             cfg = data["pretrained_cfgs"][f"{c.model}.{c.tag}"]
@@ -97,7 +100,7 @@ def test_equals_timm_in_float64(arch, tmp_path):
     fx, weights = load_fixture(arch)
     path = str(tmp_path / f"{arch}.safetensors")
     save_file(weights, path)
-    entry, alpha = _timm_v1_v3.TIMM_NAMES[arch]
+    entry, alpha = TIMM_V1_V3[arch]
     shape = tuple(int(s) for s in fx["input_shape"])
     model = entry.builder(alpha=alpha, weights=path, input_shape=shape[1:],
                           classifier_activation=None,
@@ -128,7 +131,7 @@ def test_tf_ports_are_keras_applications_v3(arch, keras_builder, options):
     _skip_unless_swept(arch)
     fx, weights = load_fixture(arch)
     shape = tuple(int(s) for s in fx["input_shape"])
-    entry, alpha = _timm_v1_v3.TIMM_NAMES[arch]
+    entry, alpha = TIMM_V1_V3[arch]
     common = dict(weights=None, input_shape=shape[1:],
                   classifier_activation=None, include_preprocessing=False)
     ours = entry.builder(alpha=alpha, **common)
