@@ -217,3 +217,35 @@ def timm_checkpoint_table():
                      c.test_crop_pct, c.test_top1)
             lines.append("| " + " | ".join(map(_cell, cells)) + " |")
     return "\n".join(lines)
+
+
+def best_top1(entry):
+    """(top-1, timm architecture, tag, input size) of the best figure timm
+    publishes for a checkpoint of `entry`, at its training or test size;
+    None where it has none."""
+    found = [(top1, c.model, c.tag, size) for c in entry.checkpoints
+             for top1, size in ((c.top1, c.input_size),
+                                (c.test_top1, c.test_input_size))
+             if top1 is not None]
+    return max(found, default=None)
+
+
+def timm_v1_v3_model_table():
+    """timm's V1-V3 networks of the registry as a markdown table (the one in
+    README.md): model, parameters at the default alpha, its checkpoints
+    (`from_preset` names), the best top-1 of `timm_checkpoint_table`
+    (`best_top1`) with its checkpoint, where there are several, and the
+    size it is at, and the paper."""
+    lines = ["| model | parameters | timm checkpoints | best top-1 "
+             "| reference |", "|---|---:|---|---|---|"]
+    for entry in ENTRIES.values():
+        if not entry.timm_architectures:
+            continue
+        names = ", ".join(f"`{c.model}.{c.tag}`" for c in entry.checkpoints)
+        top1, model, tag, size = best_top1(entry)
+        which = "" if len(entry.checkpoints) == 1 else f"`{model}.{tag}` "
+        paper = entry.paper.rsplit("/", 1)[-1]
+        lines.append(f"| `{entry.name}` | {entry.params:,} | {names} "
+                     f"| {top1:.2f} ({which}at {size}) "
+                     f"| [{paper}]({entry.paper}) |")
+    return "\n".join(lines)
