@@ -26,9 +26,10 @@ class Entry:
     - `model_name`: the default `name`, a template of `alpha` and `rows`.
     - `weights_note`: what the docstring says of the weights (default: the
       `weights_summary` of the checkpoints).
-    - `params`: trainable parameters at alpha 1 with the 1000-class top
-      (what `keras-mobilenets list` prints without building; a test checks
-      it against the built model).
+    - `params`: trainable parameters at the builder's default alpha (1,
+      but for timm's `d` networks: their checkpoints' width) with the
+      1000-class top (what `keras-mobilenets list` prints without building;
+      a test checks it against the built model).
     - `test_config`: a narrow configuration that builds fast: what tests
       sweep every model with.
     - `timm_name`, `timm_alphas`: timm's architecture at alpha 1, and the
@@ -160,8 +161,51 @@ def make_builder(entry, module=None):
     build.__doc__ = arguments.docstring(
         entry.title, entry.paper, entry.arguments, entry.preprocessing_doc,
         entry.weights_note or "ImageNet weights (keras.applications' files): "
-        f"{entry.weights_summary()}.")
+        f"{entry.weights_summary()}.", _argument_docs(entry))
     return build
+
+
+def _argument_docs(entry):
+    """{argument: docstring text} where `entry`'s differs from the
+    template's: the default alpha where it is not 1, the pre-logits."""
+    docs = {}
+    alpha = entry.defaults.get("alpha")
+    if alpha is not None:
+        timm = {a: n for n, a in entry.timm_names().items()}.get(alpha)
+        docs["alpha"] = (arguments.ARGUMENTS["alpha"].doc + f" Defaults to "
+                         f"{alpha}" + (f", timm's `{timm}`" if timm else "")
+                         + f" ({entry.params:,} trainable parameters with "
+                         "the top).")
+    if "include_pre_logits" in entry.arguments:
+        docs["include_pre_logits"] = arguments.PRE_LOGITS_DOC.format(
+            top=pre_logits_doc(entry.arch))
+    return docs
+
+
+def pre_logits_doc(arch):
+    """What the top of `arch` without its classifier is and returns, at
+    alpha 1 (`include_pre_logits=True`): the wide 1x1 conv after the
+    pooling (V3, V4), the one before it (timm's V2, V1 `100h`), or the
+    pooling alone (timm's V1)."""
+    top, head = arch.top, arch.last_conv
+    if top.hidden:
+        layers = ("its BatchNorm and activation" if top.hidden_norm
+                  else "its activation")
+        width = (f"{top.hidden} at every alpha, as timm's"
+                 if top.hidden_scale == "fixed" else "scaled with alpha")
+        return (f"global average pooling, the 1x1 `conv_head` conv, {layers}, "
+                f"a (samples, {top.hidden}) output ({width})")
+    if head is not None:
+        width = {"fixed": f"{head.filters} at every alpha",
+                 "widen": f"{head.filters} up to alpha 1, {head.filters} * "
+                 "alpha rounded to 8 above"}.get(head.scale, "scaled with alpha")
+        return (f"the 1x1 `conv_head` conv, its BatchNorm and activation, "
+                f"then global average pooling, a (samples, {head.filters}) "
+                f"output ({width}, as timm's)")
+    last = arch.stages[-1][-1].filters
+    return (f"the global average pooling of the last block (as "
+            f"`pooling=\"avg\"`), a (samples, {last}) output at alpha 1 "
+            "(the block's width at any other, as timm's `num_features`)")
 
 
 def register(entry, module=None):

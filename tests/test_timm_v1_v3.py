@@ -167,3 +167,29 @@ def test_readme_table_is_rendered_from_the_registry():
         76.528, "mobilenetv2_140", "ra_in1k")
     assert "| 77.92 (`mobilenetv3_large_100.miil_in21k_ft_in1k` at 224) |" \
         in table
+
+
+# Docstrings are graph facts: one backend checks every builder.
+DOCUMENTED = sorted({e.name for e, _ in TIMM_V1_V3.values()}) \
+    if keras.backend.backend() == SWEPT_ON else \
+    ["TimmMobileNetV1", "TimmMobileNetV2", "TimmMobileNetV3Small"]
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+def test_docstring_says_what_the_pre_logits_are(name):
+    """`include_pre_logits`' text names the built model's output width at
+    the default alpha, and the `d` builders' alpha its default and the
+    parameters there (`keras-mobilenets list`'s figure)."""
+    entry = registry.get(name)
+    model = entry.builder(weights=None, include_top=False,
+                          include_pre_logits=True, input_shape=(32, 32, 3))
+    width = model.output.shape[-1]
+    doc = " ".join(entry.builder.__doc__.split())
+    pre_logits = doc.split("include_pre_logits: ")[1].split(" output_stride:")[0]
+    assert f"a (samples, {width}) output" in pre_logits, (name, pre_logits)
+    layers = {l.name for l in model.layers}
+    assert ("`conv_head`" in pre_logits) == ("conv_head" in layers), name
+    alpha = entry.defaults.get("alpha")
+    if alpha is not None:
+        assert f"Defaults to {alpha}, timm's `" in doc, name
+        assert f"({entry.params:,} trainable parameters with the top)" in doc
