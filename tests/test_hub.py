@@ -18,7 +18,7 @@ import keras_mobilenets as km
 from conftest import model_outputs
 from keras_mobilenets import builder, cli, imagenet, mobilenet_v4, registry
 from keras_mobilenets.errors import DownloadError, WeightsError
-from test_timm_v1_v3 import load_fixture as load_v1_v3
+from timm_v1_v3_reference import load_fixture as load_v1_v3
 from v4_reference import load_fixture, reference_input, reference_weights
 
 SMALLEST = "mobilenetv4_conv_small_050"

@@ -16,7 +16,7 @@ import keras_mobilenets as km
 from conftest import ROOT
 from keras_mobilenets import imagenet, presets, registry
 from keras_mobilenets.errors import WeightsError
-from test_timm_v1_v3 import load_fixture as load_v1_v3
+from timm_v1_v3_reference import load_fixture as load_v1_v3
 from v4_reference import load_fixture as load_v4, reference_weights
 
 V4, V4_TAG = "mobilenetv4_conv_small_050", "e3000_r224_in1k"

@@ -8,7 +8,9 @@ regenerates, with the BatchNorm statistics stored in the fixture, and timm's
 own float32 error there. Our float32 model must be within twice that error
 (plus 1e-6 of the largest logit: two float32 implementations may round
 apart by a few ulps of the logits even where timm's own error is smaller),
-and have timm's trainable parameter count.
+and have timm's trainable parameter count (the build and the comparison:
+tests/timm_v1_v3_reference.py, shared with the maintainer's table
+fixture_scripts/timm_v1_v3_parity_table.py).
 
 Every architecture is swept on PyTorch only; one per family (V1, V2, V3) runs on
 the other backends.
@@ -20,39 +22,20 @@ import os
 import keras
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
 import keras_mobilenets as km
 from conftest import model_outputs
 from keras_mobilenets import registry
 from keras_mobilenets.weights import timm as timm_weights
-from v4_reference import reference_input, reference_weights
+from timm_v1_v3_reference import (ARCHS, FIXTURES, RELATIVE_FLOOR,
+                                  load_fixture, parity)
+from v4_reference import reference_input
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        "fixtures", "timm_v1_v3")
-ARCHS = sorted(f[:-len(".npz")] for f in os.listdir(FIXTURES)
-               if f.endswith(".npz"))
 SWEPT_ON = "torch"  # the fastest to build and run these here
 PER_FAMILY = ("mobilenetv1_100h", "mobilenetv2_050", "mobilenetv3_small_050")
-RELATIVE_FLOOR = 1e-6
 # {timm architecture: (registry entry, alpha)} of timm's V1-V3 networks.
 TIMM_V1_V3 = {n: (e, a) for n, (e, a) in registry.timm_names().items()
               if e.timm_architectures}
-
-
-def load_fixture(arch):
-    with np.load(os.path.join(FIXTURES, f"{arch}.npz")) as z:
-        d = {k: z[k] for k in z.files}
-    spec = [(str(n), tuple(int(s) for s in shape[:k]), str(t)) for n, shape, k, t
-            in zip(d["spec_names"], d["spec_shapes"], d["spec_ndim"],
-                   d["spec_dtypes"])]
-    weights = reference_weights(spec, int(d["seed"]))
-    for key, value in d.items():
-        if key.startswith("stats:"):
-            name = key[len("stats:"):]
-            assert weights[name].shape == value.shape, name
-            weights[name] = value
-    return d, weights
 
 
 def _skip_unless_swept(arch):
@@ -97,25 +80,14 @@ def test_checkpoints_are_timms_pretrained_cfgs():
 @pytest.mark.parametrize("arch", ARCHS)
 def test_equals_timm_in_float64(arch, tmp_path):
     _skip_unless_swept(arch)
-    fx, weights = load_fixture(arch)
-    path = str(tmp_path / f"{arch}.safetensors")
-    save_file(weights, path)
-    entry, alpha = TIMM_V1_V3[arch]
-    shape = tuple(int(s) for s in fx["input_shape"])
-    model = entry.builder(alpha=alpha, weights=path, input_shape=shape[1:],
-                          classifier_activation=None,
-                          include_preprocessing=False)
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable == int(fx["param_count"])
-    x = reference_input(shape, int(fx["seed"]))
-    ours = np.asarray(model_outputs(model, x), np.float64)
-    want = fx["logits64"]
-    bar = 2 * float(fx["float32_error"]) + RELATIVE_FLOOR * np.abs(want).max()
-    worst = np.abs(ours - want).max()
-    print(f"{arch} {keras.backend.backend()}: worst {worst:.3g}, bar {bar:.3g}")
-    assert worst <= bar, (arch, worst, bar)
+    got = parity(arch, str(tmp_path))
+    print(f"{arch} {keras.backend.backend()}: worst {got.worst:.3g}, "
+          f"bar {got.bar:.3g}")
+    assert got.trainable == got.timm_trainable
+    assert got.worst <= got.bar, (arch, got.worst, got.bar)
     # Not a constant model: the two images' logits differ clearly.
-    assert np.abs(want[0] - want[1]).max() > 100 * bar
+    assert got.spread > 100 * got.bar
+    assert got.passed
 
 
 @pytest.mark.parametrize("arch, keras_builder, options", [
