@@ -120,6 +120,15 @@ def weights_value(name, value):
     return value
 
 
+# `include_pre_logits`: what the top without its classifier is, per model
+# (`registry.pre_logits_doc`), in this sentence.
+PRE_LOGITS_DOC = """With `include_top=False`, return the pretrained top
+    without its classifier: {top}: timm's `forward_head(x,
+    pre_logits=True)`, for linear probes and retrieval. `pooling` must then
+    be None or "avg". Defaults to False (the last feature map, or its
+    pooling). Not in keras.applications: an addition after its arguments."""
+
+
 ARGUMENTS = {
     "input_shape": Argument(None, """Shape without batch, `(rows, cols, 3)`
         (channels last) or `(3, rows, cols)`; rows and cols may be None, else
@@ -175,14 +184,10 @@ ARGUMENTS = {
         probability drop_path_rate * n / N (timm's schedule), the identity
         at inference. Defaults to 0 (no drop layers). Not in
         keras.applications: an addition after its arguments.""", check=rate),
-    "include_pre_logits": Argument(False, """With `include_top=False`,
-        return the pretrained top without its classifier: global average
-        pooling, the 1x1 `conv_head` conv, its BatchNorm and activation, a
-        (samples, 1280) output (1280 at every alpha, as timm's): timm's
-        `forward_head(x, pre_logits=True)`, for linear probes and
-        retrieval. `pooling` must then be None or "avg". Defaults to False
-        (the last feature map, or its pooling). Not in keras.applications:
-        an addition after its arguments.""", check=boolean),
+    "include_pre_logits": Argument(False, PRE_LOGITS_DOC.format(
+        top="global average pooling, the 1x1 `conv_head` conv, its BatchNorm "
+        "and activation, a (samples, 1280) output (1280 at every alpha, as "
+        "timm's)"), check=boolean),
     "output_stride": Argument(32, """Ratio of the input size to the size of
         the last feature map: 32 (the classifier's), 16 or 8 (for dense
         prediction, as DeepLab and timm's `output_stride`). Below 32 the
@@ -241,17 +246,20 @@ Returns:
 """
 
 
-def _arg_doc(name):
-    text = " ".join(ARGUMENTS[name].doc.split())
+def _arg_doc(name, doc=None):
+    text = " ".join((doc or ARGUMENTS[name].doc).split())
     return textwrap.fill(f"{name}: {text}", 76, initial_indent="    ",
                          subsequent_indent="        ")
 
 
-def docstring(title, paper, names, preprocessing, weights_note):
+def docstring(title, paper, names, preprocessing, weights_note, docs=None):
+    """The builder docstring; `docs`: {argument: text} of a model's own, in
+    place of `ARGUMENTS`' text."""
+    docs = docs or {}
     return TEMPLATE.format(
         title=title, paper=paper, preprocessing=preprocessing,
         weights_note=weights_note,
-        args="\n".join(_arg_doc(n) for n in names))
+        args="\n".join(_arg_doc(n, docs.get(n)) for n in names))
 
 
 # Checks across arguments ---------------------------------------------------

@@ -20,7 +20,7 @@ def _list(args):
     timm checkpoints, indented under it, by the name `from_preset` and
     `--preset` take."""
     print(f"{'model':<26} {'trainable params':>16}  ImageNet weights")
-    print(f"{'':<26} {'(alpha 1, top)':>16}")
+    print(f"{'':<26} {'(default alpha, top)':>16}")
     for name, entry in registry.ENTRIES.items():
         params = f"{entry.params:,}" if entry.params else "?"
         print(f"{name:<26} {params:>16}  {entry.weights_summary()}")

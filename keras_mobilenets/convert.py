@@ -16,8 +16,9 @@ def timm_models():
 
 
 def from_timm(source, output, model):
-    """Converts the timm MobileNetV4 checkpoint `source` (.safetensors) of
-    architecture `model` (a timm name, e.g. "mobilenetv4_conv_small") into
+    """Converts the timm MobileNet checkpoint `source` (.safetensors) of
+    architecture `model` (a timm name of V1 to V4, e.g.
+    "mobilenetv4_conv_small", "mobilenetv2_120d") into
     the Keras weights file `output`; returns a one-line summary."""
     names = registry.timm_names()
     if model not in names:
@@ -44,4 +45,4 @@ def from_timm(source, output, model):
 # `keras-mobilenets convert <source> ...`: a new source (torchvision, say)
 # is one function above and one entry here.
 SOURCES = {"timm": (from_timm, timm_models,
-                    "a timm MobileNetV4 checkpoint (.safetensors)")}
+                    "a timm MobileNet V1-V4 checkpoint (.safetensors)")}

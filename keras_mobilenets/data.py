@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from . import builder, registry
+from . import arguments, builder, registry
 from .model import Model
 
 RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR,
@@ -58,7 +58,10 @@ def data_config(builder_or_name, weights="imagenet", use_test_size=False):
             the configuration of its checkpoint: the one `weights=` named,
             else the one it normalises with).
         weights: for a builder, what its `weights=` takes: "imagenet" (the
-            default checkpoint at alpha 1), a tag (at its alpha),
+            default checkpoint at alpha 1), a tag (at its alpha; at the
+            builder's default alpha where the tag names several, as
+            `builder(weights=tag)`: a model built at another alpha
+            carries its own),
             "hf-hub:<repo_id>" (its config's recipe); None or a path: the
             default checkpoint's.
         use_test_size: the test resolution and crop where the checkpoint
@@ -78,10 +81,8 @@ def data_config(builder_or_name, weights="imagenet", use_test_size=False):
         config = _carried(builder_or_name, weights)
     else:
         entry = _entry(builder_or_name)
-        # A tag names one checkpoint, at its own alpha.
-        alpha = {c.alpha for c in entry.checkpoints if c.tag == weights}
         _, resolved = builder.resolve(entry, weights=weights,
-                                      **{"alpha": a for a in alpha})
+                                      **_tag_alpha(entry, weights))
         if resolved.data_config is None:
             raise ValueError(f"{entry.name} has no checkpoint, so no data "
                              f"configuration. Received: weights={weights!r}")
@@ -90,6 +91,24 @@ def data_config(builder_or_name, weights="imagenet", use_test_size=False):
         config["input_size"] = config["test_input_size"]
         config["crop_pct"] = config.get("test_crop_pct", config["crop_pct"])
     return config
+
+
+def _tag_alpha(entry, weights):
+    """{"alpha": a} for a tag of checkpoints at alpha a only; {} (the
+    builder's default alpha) for any other `weights` and for a tag the
+    default alpha has too (as `builder(weights=tag)` loads it); else a
+    ValueError: the tag names several checkpoints."""
+    alphas = sorted({c.alpha for c in entry.checkpoints if c.tag == weights})
+    default = arguments.signature(entry.arguments, entry.defaults).parameters[
+        "alpha"].default
+    if not alphas or default in alphas:
+        return {}
+    if len(alphas) == 1:
+        return {"alpha": alphas[0]}
+    raise ValueError(
+        f"{entry.name}'s tag {weights!r} names checkpoints at alpha in "
+        f"{alphas}: pass a model built with one of them (it carries its "
+        f"checkpoint's data config). Received: weights={weights!r}")
 
 
 class EvalTransform:

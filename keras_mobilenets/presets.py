@@ -78,7 +78,7 @@ def _registry_name(repo_id, revision=None):
     architecture, _, tag = name.partition(".")
     if owner != "timm" or revision is not None:
         return None
-    found = registry.timm_architectures().get(architecture)
+    found = registry.timm_names().get(architecture)
     if found and any(c.model == architecture and c.tag == tag
                      for c in found[0].checkpoints):
         return architecture, tag
@@ -86,7 +86,7 @@ def _registry_name(repo_id, revision=None):
 
 
 def _lookup(architecture, preset):
-    names = registry.timm_architectures()
+    names = registry.timm_names()
     if architecture not in names:
         raise ValueError(
             f"{preset} names timm's {architecture!r}, which is no registered "

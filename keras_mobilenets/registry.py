@@ -26,15 +26,17 @@ class Entry:
     - `model_name`: the default `name`, a template of `alpha` and `rows`.
     - `weights_note`: what the docstring says of the weights (default: the
       `weights_summary` of the checkpoints).
-    - `params`: trainable parameters at alpha 1 with the 1000-class top
-      (what `keras-mobilenets list` prints without building; a test checks
-      it against the built model).
+    - `params`: trainable parameters at the builder's default alpha (1,
+      but for timm's `d` networks: their checkpoints' width) with the
+      1000-class top (what `keras-mobilenets list` prints without building;
+      a test checks it against the built model).
     - `test_config`: a narrow configuration that builds fast: what tests
       sweep every model with.
     - `timm_name`, `timm_alphas`: timm's architecture at alpha 1, and the
       other widths timm registers (0.5 -> "<timm_name>_050") (MobileNetV4).
     - `timm_architectures`: {timm architecture: alpha} of a timm network
       that names its widths otherwise (timm's V1-V3, `archs/_timm_v1_v3`).
+      `timm_names()` gives both.
     """
 
     name: str
@@ -73,17 +75,14 @@ class Entry:
         return arch
 
     def timm_names(self):
-        """{timm architecture name: alpha} of every width timm registers."""
-        if self.timm_name is None:
-            return {}
-        return {self.timm_name if a == 1.0 else
-                f"{self.timm_name}_{round(a * 100):03d}": a
-                for a in (1.0,) + tuple(self.timm_alphas)}
-
-    def all_timm_names(self):
         """{timm architecture: alpha} of every timm network this model
-        builds: `timm_names()` and `timm_architectures`."""
-        return {**self.timm_names(), **self.timm_architectures}
+        builds: each width of `timm_name` timm registers (V4) and
+        `timm_architectures` (V1-V3); empty for keras.applications'."""
+        names = {} if self.timm_name is None else {
+            self.timm_name if a == 1.0 else
+            f"{self.timm_name}_{round(a * 100):03d}": a
+            for a in (1.0,) + tuple(self.timm_alphas)}
+        return {**names, **self.timm_architectures}
 
     def preprocess(self, images):
         return self.preprocess_input(images)
@@ -162,8 +161,51 @@ def make_builder(entry, module=None):
     build.__doc__ = arguments.docstring(
         entry.title, entry.paper, entry.arguments, entry.preprocessing_doc,
         entry.weights_note or "ImageNet weights (keras.applications' files): "
-        f"{entry.weights_summary()}.")
+        f"{entry.weights_summary()}.", _argument_docs(entry))
     return build
+
+
+def _argument_docs(entry):
+    """{argument: docstring text} where `entry`'s differs from the
+    template's: the default alpha where it is not 1, the pre-logits."""
+    docs = {}
+    alpha = entry.defaults.get("alpha")
+    if alpha is not None:
+        timm = {a: n for n, a in entry.timm_names().items()}.get(alpha)
+        docs["alpha"] = (arguments.ARGUMENTS["alpha"].doc + f" Defaults to "
+                         f"{alpha}" + (f", timm's `{timm}`" if timm else "")
+                         + f" ({entry.params:,} trainable parameters with "
+                         "the top).")
+    if "include_pre_logits" in entry.arguments:
+        docs["include_pre_logits"] = arguments.PRE_LOGITS_DOC.format(
+            top=pre_logits_doc(entry.arch))
+    return docs
+
+
+def pre_logits_doc(arch):
+    """What the top of `arch` without its classifier is and returns, at
+    alpha 1 (`include_pre_logits=True`): the wide 1x1 conv after the
+    pooling (V3, V4), the one before it (timm's V2, V1 `100h`), or the
+    pooling alone (timm's V1)."""
+    top, head = arch.top, arch.last_conv
+    if top.hidden:
+        layers = ("its BatchNorm and activation" if top.hidden_norm
+                  else "its activation")
+        width = (f"{top.hidden} at every alpha, as timm's"
+                 if top.hidden_scale == "fixed" else "scaled with alpha")
+        return (f"global average pooling, the 1x1 `conv_head` conv, {layers}, "
+                f"a (samples, {top.hidden}) output ({width})")
+    if head is not None:
+        width = {"fixed": f"{head.filters} at every alpha",
+                 "widen": f"{head.filters} up to alpha 1, {head.filters} * "
+                 "alpha rounded to 8 above"}.get(head.scale, "scaled with alpha")
+        return (f"the 1x1 `conv_head` conv, its BatchNorm and activation, "
+                f"then global average pooling, a (samples, {head.filters}) "
+                f"output ({width}, as timm's)")
+    last = arch.stages[-1][-1].filters
+    return (f"the global average pooling of the last block (as "
+            f"`pooling=\"avg\"`), a (samples, {last}) output at alpha 1 "
+            "(the block's width at any other, as timm's `num_features`)")
 
 
 def register(entry, module=None):
@@ -189,17 +231,11 @@ def get(name):
 
 
 def timm_names():
-    """{timm architecture name: (entry, alpha)} over every model."""
+    """{timm architecture: (entry, alpha)} of every timm network of the
+    registry, V1 to V4: what `from_preset`, `weights="hf-hub:..."` and
+    `convert timm --model` look a timm name up in."""
     return {timm: (entry, alpha) for entry in ENTRIES.values()
             for timm, alpha in entry.timm_names().items()}
-
-
-def timm_architectures():
-    """{timm architecture: (entry, alpha)} of every timm network of the
-    registry, V1 to V4 (`timm_names` has V4's only): what `from_preset` and
-    `weights="hf-hub:..."` look a timm name up in."""
-    return {timm: (entry, alpha) for entry in ENTRIES.values()
-            for timm, alpha in entry.all_timm_names().items()}
 
 
 def _cell(value):
@@ -216,7 +252,7 @@ def timm_checkpoint_table():
              "| test size | test crop | top-1 at test size |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for entry in ENTRIES.values():
-        if not entry.all_timm_names():
+        if not entry.timm_names():
             continue
         for c in entry.checkpoints:
             tag = f"`{c.tag}`" + (" (default)" if c.default else "")
@@ -224,4 +260,36 @@ def timm_checkpoint_table():
                      c.input_size, c.crop_pct, c.top1, c.test_input_size,
                      c.test_crop_pct, c.test_top1)
             lines.append("| " + " | ".join(map(_cell, cells)) + " |")
+    return "\n".join(lines)
+
+
+def best_top1(entry):
+    """(top-1, timm architecture, tag, input size) of the best figure timm
+    publishes for a checkpoint of `entry`, at its training or test size;
+    None where it has none."""
+    found = [(top1, c.model, c.tag, size) for c in entry.checkpoints
+             for top1, size in ((c.top1, c.input_size),
+                                (c.test_top1, c.test_input_size))
+             if top1 is not None]
+    return max(found, default=None)
+
+
+def timm_v1_v3_model_table():
+    """timm's V1-V3 networks of the registry as a markdown table (the one in
+    README.md): model, parameters at the default alpha, its checkpoints
+    (`from_preset` names), the best top-1 of `timm_checkpoint_table`
+    (`best_top1`) with its checkpoint, where there are several, and the
+    size it is at, and the paper."""
+    lines = ["| model | parameters | timm checkpoints | best top-1 "
+             "| reference |", "|---|---:|---|---|---|"]
+    for entry in ENTRIES.values():
+        if not entry.timm_architectures:
+            continue
+        names = ", ".join(f"`{c.model}.{c.tag}`" for c in entry.checkpoints)
+        top1, model, tag, size = best_top1(entry)
+        which = "" if len(entry.checkpoints) == 1 else f"`{model}.{tag}` "
+        paper = entry.paper.rsplit("/", 1)[-1]
+        lines.append(f"| `{entry.name}` | {entry.params:,} | {names} "
+                     f"| {top1:.2f} ({which}at {size}) "
+                     f"| [{paper}]({entry.paper}) |")
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """`data_config` and `eval_transform`: timm's keys and timm's pixels, for every
-default MobileNetV4 checkpoint (at its training and test sizes) and for the
-V1-V3 recipe, on several photos (fixtures: fixture_scripts/
-make_transform_fixtures.py, made with timm's own transform)."""
+default MobileNetV4 checkpoint (at its training and test sizes), for the
+Keras V1-V3 recipe and for each distinct recipe of timm's V1-V3 checkpoints,
+on several photos (fixtures: fixture_scripts/make_transform_fixtures.py, made
+with timm's own transform)."""
 
 import json
 import os
@@ -35,6 +36,7 @@ def _ours(key):
 def test_every_default_v4_checkpoint_has_a_fixture():
     covered = {k.split("|")[0] for k in CONFIGS}
     defaults = [(arch, c) for arch, (entry, alpha) in registry.timm_names().items()
+                if entry.timm_name  # V4
                 for c in entry.checkpoints if c.default and c.alpha == alpha]
     assert len(defaults) == 8
     for arch, c in defaults:
@@ -138,3 +140,89 @@ def test_load_image_without_a_model_resizes_the_whole_image(tmp_path):
         km.imagenet.load_image(path)
     with pytest.raises(ValueError, match=r"Received: size=224"):
         km.imagenet.load_image(path, 224)
+
+
+# timm's V1-V3 checkpoints: one per distinct data config (training and test
+# configs together), at both sizes where they differ.
+V1_V3 = np.load(os.path.join(os.path.dirname(__file__), "fixtures",
+                             "transforms_timm_v1_v3.npz"))
+V1_V3_CONFIGS = json.loads(str(V1_V3["configs"]))
+
+
+def _v1_v3(key):
+    """(builder or model, weights, use_test_size, the checkpoint) of a V1-V3
+    fixture key: the builder and the tag where that gives this checkpoint's
+    config (a tag of several alphas names the default alpha's), else a
+    model built at its alpha, which carries its default checkpoint's."""
+    name, test_size = key.split("|")
+    arch, tag = name.split(".", 1)
+    entry, alpha = registry.timm_names()[arch]
+    ckpt, = [c for c in entry.checkpoints if c.model == arch and c.tag == tag]
+    if km.data_config(entry.builder, tag) == ckpt.data_config():
+        return entry.builder, tag, test_size == "1", ckpt
+    assert ckpt.default  # what a model built at its alpha carries
+    model = entry.builder(alpha=alpha, weights=None, include_top=False,
+                          input_shape=(32, 32, 3))
+    assert model.data_config["weights"] == tag
+    return model, "imagenet", test_size == "1", ckpt
+
+
+def _recipe(checkpoint):
+    """A checkpoint's data config at both sizes, as text."""
+    config = checkpoint.data_config()
+    return json.dumps({k: v for k, v in config.items()
+                       if k not in ("weights", "num_classes")}, sort_keys=True)
+
+
+def test_every_v1_v3_data_config_has_a_fixture():
+    """Each distinct recipe of the 23 V1-V3 checkpoints (as the registry
+    holds them) has a fixture key, and one checkpoint needs a model (its tag
+    is the default alpha's too, with another crop)."""
+    every = [c for e, _ in registry.timm_names().values()
+             if e.timm_architectures for c in e.checkpoints]
+    assert len({(c.model, c.tag) for c in every}) == 23
+    covered = {k.split("|")[0] for k in V1_V3_CONFIGS}
+    recipes = {_recipe(c) for c in every}
+    assert len(recipes) == 7
+    assert recipes == {_recipe(c) for c in every
+                       if f"{c.model}.{c.tag}" in covered}
+    assert isinstance(_v1_v3("mobilenetv1_125.ra4_e3600_r224_in1k|0")[0],
+                      km.Model)
+
+
+@pytest.mark.parametrize("key", sorted(V1_V3_CONFIGS))
+def test_v1_v3_data_config_is_timms(key):
+    ours_of, weights, test_size, ckpt = _v1_v3(key)
+    ours = km.data_config(ours_of, weights, use_test_size=test_size)
+    want = V1_V3_CONFIGS[key]
+    for k in KEYS:
+        got = list(ours[k]) if isinstance(ours[k], tuple) else ours[k]
+        if k in ("mean", "std", "crop_pct"):
+            np.testing.assert_allclose(got, want[k], rtol=0, atol=1e-9)
+        else:
+            assert got == want[k], (key, k)
+    assert ours["num_classes"] == want["num_classes"] == ckpt.num_classes
+
+
+@pytest.mark.parametrize("key", sorted(V1_V3_CONFIGS))
+@pytest.mark.parametrize("photo", sorted(PHOTOS))
+def test_v1_v3_eval_transform_gives_timms_pixels(key, photo):
+    ours_of, weights, test_size, _ = _v1_v3(key)
+    got = km.eval_transform(ours_of, weights, use_test_size=test_size)(
+        PHOTOS[photo])
+    size = V1_V3_CONFIGS[key]["input_size"][1:]
+    assert got.shape == (*size, 3) and got.dtype == np.float32
+    for part, value in summary(got, samples=1024).items():
+        want = V1_V3[f"{key}|{photo}|{part}"].astype("float64")
+        # As for V4: within one grey level (the sampled pixels are stored
+        # as uint8, the means as float32).
+        np.testing.assert_allclose(value, want, rtol=0, atol=1.0,
+                                   err_msg=f"{key} {photo} {part}")
+
+
+def test_a_tag_of_several_alphas_names_the_default_alphas_checkpoint():
+    """`data_config(builder, tag)` is the config of what
+    `builder(weights=tag)` loads: timm's mobilenetv1_100 and _125 share
+    their tag, with different crops."""
+    config = km.data_config(km.TimmMobileNetV1, "ra4_e3600_r224_in1k")
+    assert (config["crop_pct"], config["test_crop_pct"]) == (0.875, 0.95)

@@ -7,6 +7,7 @@ The repositories hold the V4 parity fixture of mobilenetv4_conv_small_050
 """
 
 import json
+import warnings
 
 import keras
 import numpy as np
@@ -17,6 +18,7 @@ import keras_mobilenets as km
 from conftest import model_outputs
 from keras_mobilenets import builder, cli, imagenet, mobilenet_v4, registry
 from keras_mobilenets.errors import DownloadError, WeightsError
+from timm_v1_v3_reference import load_fixture as load_v1_v3
 from v4_reference import load_fixture, reference_input, reference_weights
 
 SMALLEST = "mobilenetv4_conv_small_050"
@@ -94,24 +96,52 @@ def test_preprocessing_uses_the_config_mean_and_std(fake_hub, reference):
         model_outputs(plain, normalised.astype("float32")), rtol=0, atol=1e-4)
 
 
+def reload_offline(hub, monkeypatch, load, x):
+    """Loads a model with `load()` from the stand-in hub (its weights are
+    fetched), stops the hub, sets HF_HUB_OFFLINE=1 and loads it again: no
+    request is made and the outputs on `x` are the same."""
+    first = load()
+    assert hub.requests("model.safetensors")
+    hub.stop()
+    before = len(hub.log)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    second = load()
+    assert len(hub.log) == before
+    np.testing.assert_array_equal(model_outputs(second, x),
+                                  model_outputs(first, x))
+
+
 def test_second_load_offline_comes_from_the_cache(fake_hub, reference,
                                                   monkeypatch):
     fx, state = reference
     _serve(fake_hub, REPO, state)
-    first = _build(f"hf-hub:{REPO}")
-    assert fake_hub.requests("model.safetensors")
-    fake_hub.stop()
-    before = len(fake_hub.log)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    second = _build(f"hf-hub:{REPO}")
-    assert len(fake_hub.log) == before
     x = reference_input(fx["input_shape_small"], fx["seed"])
-    np.testing.assert_array_equal(model_outputs(second, x),
-                                  model_outputs(first, x))
+    reload_offline(fake_hub, monkeypatch, lambda: _build(f"hf-hub:{REPO}"), x)
     # Offline, what was never downloaded is a clear error.
     with pytest.raises(DownloadError, match="HF_HUB_OFFLINE.*Received: "
                        r"weights='hf-hub:timm/other'"):
         _build("hf-hub:timm/other")
+
+
+V1_V3, V1_V3_TAG = "mobilenetv2_050", "lamb_in1k"
+
+
+@pytest.mark.parametrize("preset", [f"{V1_V3}.{V1_V3_TAG}",
+                                    f"hf-hub:timm/{V1_V3}.test"])
+def test_v1_v3_second_load_offline_comes_from_the_cache(
+        fake_hub, keras_home, monkeypatch, preset):
+    """A timm V1-V3 checkpoint, named as a registry checkpoint (its weights
+    only fetched) or as a hub repository (its config.json read too),
+    reloads offline from the cache."""
+    state = load_v1_v3(V1_V3)[1]
+    for repo in (f"timm/{V1_V3}.{V1_V3_TAG}", f"timm/{V1_V3}.test"):
+        _serve(fake_hub, repo, state, architecture=V1_V3)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(
+        "float32")
+    with warnings.catch_warnings():  # the registry's 224x224, loaded at 64
+        warnings.simplefilter("ignore", UserWarning)
+        reload_offline(fake_hub, monkeypatch, lambda: km.from_preset(
+            preset, input_shape=(64, 64, 3)), x)
 
 
 def test_repository_of_another_architecture_is_refused(fake_hub, reference):

@@ -16,7 +16,7 @@ import keras_mobilenets as km
 from conftest import ROOT
 from keras_mobilenets import imagenet, presets, registry
 from keras_mobilenets.errors import WeightsError
-from test_timm_v1_v3 import load_fixture as load_v1_v3
+from timm_v1_v3_reference import load_fixture as load_v1_v3
 from v4_reference import load_fixture as load_v4, reference_weights
 
 V4, V4_TAG = "mobilenetv4_conv_small_050", "e3000_r224_in1k"
@@ -158,7 +158,7 @@ def _timm_names(fixture):
 # Every timm MobileNet checkpoint, V1 to V4: {"<architecture>.<tag>": (its
 # registry entry, its record)}.
 EVERY = {f"{c.model}.{c.tag}": (entry, c)
-         for entry in registry.ENTRIES.values() if entry.all_timm_names()
+         for entry in registry.ENTRIES.values() if entry.timm_names()
          for c in entry.checkpoints}
 
 

@@ -8,7 +8,9 @@ regenerates, with the BatchNorm statistics stored in the fixture, and timm's
 own float32 error there. Our float32 model must be within twice that error
 (plus 1e-6 of the largest logit: two float32 implementations may round
 apart by a few ulps of the logits even where timm's own error is smaller),
-and have timm's trainable parameter count.
+and have timm's trainable parameter count (the build and the comparison:
+tests/timm_v1_v3_reference.py, shared with the maintainer's table
+fixture_scripts/timm_v1_v3_parity_table.py).
 
 Every architecture is swept on PyTorch only; one per family (V1, V2, V3) runs on
 the other backends.
@@ -20,36 +22,20 @@ import os
 import keras
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
 import keras_mobilenets as km
 from conftest import model_outputs
-from keras_mobilenets.archs import _timm_v1_v3
+from keras_mobilenets import registry
 from keras_mobilenets.weights import timm as timm_weights
-from v4_reference import reference_input, reference_weights
+from timm_v1_v3_reference import (ARCHS, FIXTURES, RELATIVE_FLOOR,
+                                  load_fixture, parity)
+from v4_reference import reference_input
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        "fixtures", "timm_v1_v3")
-ARCHS = sorted(f[:-len(".npz")] for f in os.listdir(FIXTURES)
-               if f.endswith(".npz"))
 SWEPT_ON = "torch"  # the fastest to build and run these here
 PER_FAMILY = ("mobilenetv1_100h", "mobilenetv2_050", "mobilenetv3_small_050")
-RELATIVE_FLOOR = 1e-6
-
-
-def load_fixture(arch):
-    with np.load(os.path.join(FIXTURES, f"{arch}.npz")) as z:
-        d = {k: z[k] for k in z.files}
-    spec = [(str(n), tuple(int(s) for s in shape[:k]), str(t)) for n, shape, k, t
-            in zip(d["spec_names"], d["spec_shapes"], d["spec_ndim"],
-                   d["spec_dtypes"])]
-    weights = reference_weights(spec, int(d["seed"]))
-    for key, value in d.items():
-        if key.startswith("stats:"):
-            name = key[len("stats:"):]
-            assert weights[name].shape == value.shape, name
-            weights[name] = value
-    return d, weights
+# {timm architecture: (registry entry, alpha)} of timm's V1-V3 networks.
+TIMM_V1_V3 = {n: (e, a) for n, (e, a) in registry.timm_names().items()
+              if e.timm_architectures}
 
 
 def _skip_unless_swept(arch):
@@ -63,10 +49,10 @@ def test_every_checkpoint_architecture_has_a_fixture():
     archs = {name.split(".")[0] for name in cfgs}
     assert len(cfgs) == 23 and len(archs) == 20
     assert archs == set(ARCHS)
-    ours = {f"{c.model}.{c.tag}" for entry, _ in _timm_v1_v3.TIMM_NAMES.values()
+    ours = {f"{c.model}.{c.tag}" for entry, _ in TIMM_V1_V3.values()
             for c in entry.checkpoints}
     assert ours == set(cfgs)
-    assert archs <= set(_timm_v1_v3.TIMM_NAMES)
+    assert archs <= set(TIMM_V1_V3)
 
 
 def test_checkpoints_are_timms_pretrained_cfgs():
@@ -75,7 +61,7 @@ def test_checkpoints_are_timms_pretrained_cfgs():
     names timm's default tag of each architecture."""
     with open(os.path.join(FIXTURES, "checkpoints.json")) as f:
         data = json.load(f)
-    entries = {e.name: e for e, _ in _timm_v1_v3.TIMM_NAMES.values()}
+    entries = {e.name: e for e, _ in TIMM_V1_V3.values()}
     for entry in entries.values():
         for c in entry.checkpoints:
             cfg = data["pretrained_cfgs"][f"{c.model}.{c.tag}"]
@@ -94,25 +80,14 @@ def test_checkpoints_are_timms_pretrained_cfgs():
 @pytest.mark.parametrize("arch", ARCHS)
 def test_equals_timm_in_float64(arch, tmp_path):
     _skip_unless_swept(arch)
-    fx, weights = load_fixture(arch)
-    path = str(tmp_path / f"{arch}.safetensors")
-    save_file(weights, path)
-    entry, alpha = _timm_v1_v3.TIMM_NAMES[arch]
-    shape = tuple(int(s) for s in fx["input_shape"])
-    model = entry.builder(alpha=alpha, weights=path, input_shape=shape[1:],
-                          classifier_activation=None,
-                          include_preprocessing=False)
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable == int(fx["param_count"])
-    x = reference_input(shape, int(fx["seed"]))
-    ours = np.asarray(model_outputs(model, x), np.float64)
-    want = fx["logits64"]
-    bar = 2 * float(fx["float32_error"]) + RELATIVE_FLOOR * np.abs(want).max()
-    worst = np.abs(ours - want).max()
-    print(f"{arch} {keras.backend.backend()}: worst {worst:.3g}, bar {bar:.3g}")
-    assert worst <= bar, (arch, worst, bar)
+    got = parity(arch, str(tmp_path))
+    print(f"{arch} {keras.backend.backend()}: worst {got.worst:.3g}, "
+          f"bar {got.bar:.3g}")
+    assert got.trainable == got.timm_trainable
+    assert got.worst <= got.bar, (arch, got.worst, got.bar)
     # Not a constant model: the two images' logits differ clearly.
-    assert np.abs(want[0] - want[1]).max() > 100 * bar
+    assert got.spread > 100 * got.bar
+    assert got.passed
 
 
 @pytest.mark.parametrize("arch, keras_builder, options", [
@@ -128,7 +103,7 @@ def test_tf_ports_are_keras_applications_v3(arch, keras_builder, options):
     _skip_unless_swept(arch)
     fx, weights = load_fixture(arch)
     shape = tuple(int(s) for s in fx["input_shape"])
-    entry, alpha = _timm_v1_v3.TIMM_NAMES[arch]
+    entry, alpha = TIMM_V1_V3[arch]
     common = dict(weights=None, input_shape=shape[1:],
                   classifier_activation=None, include_preprocessing=False)
     ours = entry.builder(alpha=alpha, **common)
@@ -148,3 +123,45 @@ def test_tf_ports_are_keras_applications_v3(arch, keras_builder, options):
     bar = 2 * float(fx["float32_error"]) + RELATIVE_FLOOR * np.abs(
         fx["logits64"]).max()
     assert np.abs(got - fx["logits64"]).max() <= bar
+
+
+def test_readme_table_is_rendered_from_the_registry():
+    """README.md's table of these builders is `timm_v1_v3_model_table`, its
+    best top-1 column the checkpoint table's figures (docs/checkpoints.md)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    table = registry.timm_v1_v3_model_table()
+    assert table in open(os.path.join(root, "README.md")).read()
+    assert table.count("\n") == 13 + 1  # a header, a rule, a row each
+    entries = {e.name: e for e, _ in TIMM_V1_V3.values()}
+    assert registry.best_top1(entries["TimmMobileNetV3LargeD150"]) == (
+        81.832, "mobilenetv3_large_150d", "ra4_e3600_r256_in1k", 320)
+    assert registry.best_top1(entries["TimmMobileNetV2"])[:3] == (
+        76.528, "mobilenetv2_140", "ra_in1k")
+    assert "| 77.92 (`mobilenetv3_large_100.miil_in21k_ft_in1k` at 224) |" \
+        in table
+
+
+# Docstrings are graph facts: one backend checks every builder.
+DOCUMENTED = sorted({e.name for e, _ in TIMM_V1_V3.values()}) \
+    if keras.backend.backend() == SWEPT_ON else \
+    ["TimmMobileNetV1", "TimmMobileNetV2", "TimmMobileNetV3Small"]
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+def test_docstring_says_what_the_pre_logits_are(name):
+    """`include_pre_logits`' text names the built model's output width at
+    the default alpha, and the `d` builders' alpha its default and the
+    parameters there (`keras-mobilenets list`'s figure)."""
+    entry = registry.get(name)
+    model = entry.builder(weights=None, include_top=False,
+                          include_pre_logits=True, input_shape=(32, 32, 3))
+    width = model.output.shape[-1]
+    doc = " ".join(entry.builder.__doc__.split())
+    pre_logits = doc.split("include_pre_logits: ")[1].split(" output_stride:")[0]
+    assert f"a (samples, {width}) output" in pre_logits, (name, pre_logits)
+    layers = {l.name for l in model.layers}
+    assert ("`conv_head`" in pre_logits) == ("conv_head" in layers), name
+    alpha = entry.defaults.get("alpha")
+    if alpha is not None:
+        assert f"Defaults to {alpha}, timm's `" in doc, name
+        assert f"({entry.params:,} trainable parameters with the top)" in doc

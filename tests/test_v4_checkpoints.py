@@ -48,7 +48,7 @@ def test_docs_checkpoint_table_is_rendered_from_the_registry():
     page = open(os.path.join(ROOT, "docs", "checkpoints.md")).read()
     table = registry.timm_checkpoint_table()
     assert table in page
-    every = [c for e in registry.ENTRIES.values() if e.all_timm_names()
+    every = [c for e in registry.ENTRIES.values() if e.timm_names()
              for c in e.checkpoints]  # V1 to V4
     assert len(every) == len(OURS) + 23
     assert table.count("\n") == len(every) + 1  # a header, a rule, a row each
@@ -57,7 +57,7 @@ def test_docs_checkpoint_table_is_rendered_from_the_registry():
 def test_every_imagenet_1k_checkpoint_has_timms_top1():
     """V1 to V4: a top-1 at the training size, and at the test size where
     the checkpoint has one; none for heads of other classes (in12k, in21k)."""
-    every = [c for e in registry.ENTRIES.values() if e.all_timm_names()
+    every = [c for e in registry.ENTRIES.values() if e.timm_names()
              for c in e.checkpoints]
     for c in every:
         in1k = c.num_classes == 1000

@@ -30,12 +30,12 @@ def photos():
     return out
 
 
-def summary(pixels):
-    """Row means, column means (per channel) and SAMPLES pixels at positions
-    fixed by the shape, of an (rows, cols, 3) array."""
+def summary(pixels, samples=SAMPLES):
+    """Row means, column means (per channel) and `samples` pixels at
+    positions fixed by the shape, of an (rows, cols, 3) array."""
     pixels = np.asarray(pixels, dtype="float64")
     rows, cols, _ = pixels.shape
     rng = np.random.default_rng(rows * 100_003 + cols)
-    at = rng.integers(0, rows * cols, SAMPLES)
+    at = rng.integers(0, rows * cols, samples)
     return {"rows": pixels.mean(axis=1), "cols": pixels.mean(axis=0),
             "sample": pixels.reshape(-1, 3)[at]}

@@ -97,9 +97,4 @@ def register(name, title, paper, stem, stages, top, conventions, params,
         params=params, checkpoints=checkpoints,
         test_config=dict(alpha=test_alpha),
         timm_architectures=dict(timm_names))
-    TIMM_NAMES.update({n: (entry, a) for n, a in timm_names.items()})
     return registry.register(entry, module)
-
-
-# {timm architecture: (registry entry, alpha)} of the networks here.
-TIMM_NAMES = {}

@@ -58,7 +58,7 @@ def resolve(entry, opts):
         classes = top_classes(opts, source.num_classes,
                               f"weights={opts.weights!r}")
     elif kind == "hub":
-        if not entry.all_timm_names():  # refused before any download
+        if not entry.timm_names():  # refused before any download
             raise ValueError(
                 f"{entry.name} has no timm counterpart: `weights='hf-hub:...'` "
                 "and a timm folder load timm checkpoints into timm's networks "
@@ -197,7 +197,7 @@ def check_hub_repo(entry, opts, repo):
     """Checks that the timm repository `repo` (a `HubRepo` with its config
     read) holds this model at this alpha; returns the number of classes of
     the top (`top_classes`)."""
-    names = entry.all_timm_names()
+    names = entry.timm_names()
     held = repo.architecture
     received = f"Received: weights={repo.weights!r}, alpha={opts.alpha}"
     if held in names and names[held] != opts.alpha:
