@@ -1,0 +1,3 @@
+"""Object detection on any MobileNet (issue 21)."""
+
+from .ssdlite import SSDLite  # noqa: F401
