@@ -53,7 +53,8 @@ def _check(backbone, num_classes, input_shape, weights, aspect_ratios):
         raise ValueError(
             "`aspect_ratios` must be six sequences of ratios, one per feature "
             f"map. Received: aspect_ratios={aspect_ratios!r}")
-    if not (isinstance(backbone, str) or isinstance(backbone, keras.Model)):
+    if not (isinstance(backbone, str) and backbone in registry.ENTRIES
+            or isinstance(backbone, keras.Model)):
         raise ValueError(
             "`backbone` must be a model name (one of "
             f"{', '.join(registry.ENTRIES)}) or a keras.Model built by "

@@ -5,8 +5,9 @@ module imported.
 `ssdlite320_mobilenet_v3_large` splits its backbone's `features` at C4, the
 expansion of the first stride-32 block (`SSDLiteFeatureExtractorMobileNet`):
 `backbone.features.0` holds blocks 0 to c4 - 1 then that block's
-`block.0`, `backbone.features.1` the rest of that block (as its item 0)
-then the later blocks. `classifier_names` undoes the split, so the tensors
+`block.0`, `backbone.features.1` the rest of that block (its item 0, a
+slice of `block` that keeps its indices: `1.0.1` is `block.1`) then the
+later blocks. `classifier_names` undoes the split, so the tensors
 take the names of torchvision's MobileNetV3 classifier, which the layers
 of `TorchvisionMobileNetV3Large` carry (`naming.torchvision_v3`), and drops
 the `backbone.` prefix (the extra blocks are `extra_...`, the heads
@@ -21,7 +22,7 @@ from . import h5, timm
 
 _FIRST = re.compile(r"^backbone\.features\.0\.(\d+)\.(.*)$")
 _SECOND = re.compile(r"^backbone\.features\.1\.(\d+)\.(.*)$")
-_SPLIT_BLOCK = re.compile(r"^0\.(\d+)\.(.*)$")
+_SPLIT_BLOCK = re.compile(r"^(\d+)\.(.*)$")
 
 
 def classifier_names(state_dict):
@@ -50,8 +51,7 @@ def classifier_names(state_dict):
                 raise WeightsError(
                     f"Unexpected tensor {name!r}: backbone.features.1.0 is "
                     "the rest of the C4 block, a Sequential of modules.")
-            new = (f"features.{c4}.block.{int(inner.group(1)) + 1}."
-                   f"{inner.group(2)}" if m == 0
+            new = (f"features.{c4}.block.{rest}" if m == 0
                    else f"features.{c4 + m}.{rest}")
         else:
             new = name[len("backbone."):] if name.startswith("backbone.") \
@@ -76,6 +76,18 @@ def load_ssdlite_safetensors(model, path):
     h5.assign_strict(model, arrays, source)
 
 
+def arrays_of(state, source):
+    """{name: NumPy array} of a PyTorch state dict {name: tensor}."""
+    import torch
+
+    if not isinstance(state, dict) or not all(
+            isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(
+            f"{source} is not a state dict (a dict of tensors). Received: "
+            f"{type(state).__name__}")
+    return {k: v.detach().cpu().numpy() for k, v in state.items()}
+
+
 def read_pth(path):
     """{name: NumPy array} of a PyTorch state dict file, read with
     `torch.load(..., weights_only=True)` (PyTorch's loader that unpickles
@@ -83,9 +95,23 @@ def read_pth(path):
     import torch  # only for the converter: building a model needs none
 
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or not all(
-            isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(
-            f"{path} is not a state dict (a dict of tensors). Received: "
-            f"{type(state).__name__}")
-    return {k: v.detach().cpu().numpy() for k, v in state.items()}
+    return arrays_of(state, path)
+
+
+def download_ssdlite():
+    """torchvision's COCO SSDLite state dict, through torchvision's own
+    weights enum and download (`SSDLite320_MobileNet_V3_Large_Weights.
+    COCO_V1`, its pinned hash checked), read with `weights_only=True`."""
+    try:
+        from torchvision.models.detection import (
+            SSDLite320_MobileNet_V3_Large_Weights)
+    except ImportError:
+        raise ValueError(
+            "Getting torchvision's weights needs torchvision (pip install "
+            "torchvision); without it, pass a state dict saved with "
+            "torch.save(model.state_dict(), FILE) as --state-dict FILE. "
+            "Received: no torchvision") from None
+    weights = SSDLite320_MobileNet_V3_Large_Weights.COCO_V1
+    state = weights.get_state_dict(progress=True, check_hash=True,
+                                   weights_only=True)
+    return arrays_of(state, weights.url)
