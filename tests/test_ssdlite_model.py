@@ -117,6 +117,9 @@ def test_loading_is_strict_and_names_what_does_not_fit(fixture, tmp_path):
     safetensors.numpy.save_file(fixture["state"], whole)
     with pytest.raises(WeightsError, match="shape mismatch"):  # 91 classes
         SSDLite(TORCHVISION, num_classes=5, weights=whole)
+    with pytest.raises(ValueError, match="Received: a model without"):
+        SSDLite("MobileNetV3Large", num_classes=91, weights=whole,
+                backbone_arguments={"alpha": 0.75})
 
 
 # One model of each generation: C4 (torchvision's rule, `ssdlite.c4_layer`)

@@ -260,8 +260,7 @@ def SSDLite(backbone="TorchvisionMobileNetV3Large", num_classes=91,
             for i, (m, k) in enumerate(zip(maps, boxes))]
         outputs[key] = layers.Concatenate(axis=1, name=key)(per_map)
     detector = Model(model.inputs[0], outputs,
-                     name=name or f"ssdlite_{model.name}",
-                     taps=taps if built_here else None)
+                     name=name or f"ssdlite_{model.name}", taps=taps)
     if weights is not None:
         load_weights(detector, weights)
     else:
@@ -279,6 +278,13 @@ def load_weights(model, path):
     weights file (`keras_mobilenets.weights.load`)."""
     path = os.fspath(path)
     if path.lower().endswith(".safetensors"):
+        stem = registry.get(TORCHVISION).arch.naming.fixed["stem_conv"]
+        if stem not in {layer.name for layer in model.layers}:
+            raise ValueError(
+                "A torchvision SSDLite state dict loads into "
+                f"SSDLite({TORCHVISION!r}, ...) only (torchvision's padding "
+                "and module names). Received: a model without its layer "
+                f"{stem!r} ({model.name!r}), weights={path!r}")
         torchvision_weights.load_ssdlite_safetensors(model, path)
     else:
         weights_lib.load(model, path)
