@@ -97,6 +97,13 @@ def test_keras_weights_files_round_trip(loaded, fixture, tmp_path):
         got = model_outputs(again, x)
         for key in want:
             np.testing.assert_array_equal(got[key], want[key])
+    path = str(tmp_path / "ssdlite.keras")  # the whole model, as a file
+    loaded.save(path)
+    again = keras.saving.load_model(path)
+    assert again.taps == loaded.taps
+    got = model_outputs(again, x)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key])
 
 
 def test_loading_is_strict_and_names_what_does_not_fit(fixture, tmp_path):
