@@ -30,12 +30,12 @@ def _check(backbone, num_classes, input_shape, weights, aspect_ratios):
         raise ValueError("`num_classes` must be a positive int (background "
                          f"included). Received: num_classes={num_classes!r}")
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) \
-        else None
-    if (shape is None or len(shape) != 3 or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0
-            for d in shape) or blocks.channels(
-                keras.KerasTensor((1,) + shape)) != 3
-            or min(d for d in shape if d != 3 or shape.count(3) > 1) < 32):
+        else ()
+    first = keras.config.image_data_format() == "channels_first"
+    channels, sizes = (shape[:1], shape[1:]) if first else (shape[2:],
+                                                             shape[:2])
+    if (len(shape) != 3 or channels != (3,) or not all(
+            type(d) is int and d >= 32 for d in sizes)):
         raise ValueError(
             "`input_shape` must be a fixed (rows, cols, 3) (channels_first: "
             "(3, rows, cols)) of ints >= 32: the anchors depend on the size. "
