@@ -5,6 +5,7 @@ loading, any generation as backbone, argument checks, and the
 `keras-mobilenets convert torchvision` command."""
 
 import os
+import sys
 
 import keras
 import numpy as np
@@ -197,3 +198,46 @@ def test_convert_command_reads_a_local_state_dict(fixture, tmp_path, capsys):
     model = SSDLite(TORCHVISION, num_classes=91, weights=out)
     _assert_equals_torchvision(model_outputs(model, fixture["pixels"]),
                                fixture)
+
+
+def _fake_torchvision(monkeypatch, weights_enum):
+    """`torchvision.models.detection` holding only `weights_enum` (CI has
+    no torchvision; None: torchvision not installed)."""
+    import types
+
+    names = ("torchvision", "torchvision.models", "torchvision.models.detection")
+    if weights_enum is None:
+        for name in names:
+            monkeypatch.setitem(sys.modules, name, None)
+        return
+    detection = types.ModuleType("torchvision.models.detection")
+    detection.SSDLite320_MobileNet_V3_Large_Weights = weights_enum
+    for name in names[:2]:
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, names[2], detection)
+
+
+def test_convert_command_gets_the_weights_through_torchvision(
+        fixture, tmp_path, monkeypatch, capsys):
+    import torch
+
+    calls = []
+
+    class COCO_V1:  # torchvision's enum member: its url and download
+        url = "https://download.pytorch.org/models/ssdlite320.pth"
+
+        @staticmethod
+        def get_state_dict(**kwargs):
+            calls.append(kwargs)
+            return {k: torch.from_numpy(v) for k, v in fixture["state"].items()}
+
+    out = str(tmp_path / "coco.h5")
+    argv = ["convert", "torchvision", "ssdlite320_mobilenet_v3_large", out]
+    _fake_torchvision(monkeypatch, type("Weights", (), {"COCO_V1": COCO_V1}))
+    assert cli.main(argv) == 0
+    assert calls == [dict(progress=True, check_hash=True, weights_only=True)]
+    assert "ssdlite320_mobilenet_v3_large -> " in capsys.readouterr().out
+    assert os.path.getsize(out) > 3_440_060 * 4
+    _fake_torchvision(monkeypatch, None)
+    assert cli.main(argv) == 1
+    assert "--state-dict FILE" in capsys.readouterr().err
