@@ -1,7 +1,7 @@
 """SSD detection pieces around a MobileNet: default boxes (`anchors`), box
 coding (`boxes`), matching and training targets (`targets`), the loss
 (`losses`) and post-processing with NMS (`postprocess`), all equal to
-torchvision's SSDLite."""
+torchvision's SSDLite, and the detector itself (`ssdlite`)."""
 
 from .anchors import (  # noqa: F401
     anchors_per_location,
@@ -16,3 +16,4 @@ from .losses import (  # noqa: F401
     ssd_loss,
 )
 from .postprocess import nms_per_class, postprocess  # noqa: F401
+from .ssdlite import SSDLite  # noqa: F401
