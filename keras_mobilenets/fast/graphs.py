@@ -19,6 +19,8 @@ import warnings
 
 import keras
 
+from .steps import Stale
+
 ENABLED = True  # set False to run plans eagerly on GPUs too
 MAX_SHAPES = 4
 
@@ -92,8 +94,6 @@ class Graphs:
             with torch.cuda.graph(graph):
                 static_out = self.plan.run(static_in)
         except Exception as error:  # noqa: BLE001  (any failure: run eagerly)
-            from .plan import Stale
-
             if isinstance(error, Stale):
                 raise
             self.off = True

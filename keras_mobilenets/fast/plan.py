@@ -32,14 +32,11 @@ import keras
 
 from ..layers import LayerScale, MultiQueryAttention
 from . import graphs, steps
+from .steps import Stale
 from .folding import CONVS, fold_into_conv, foldable_pairs
 from .torch_ops import batch_norm, conv2d, torch_weight
 
 _ATTRIBUTE = "_km_torch_plan"
-
-
-class Stale(Exception):
-    """A layer a plan computes with changed how it computes."""
 
 
 def plan_input(model, inputs, training, mask, kwargs):

@@ -13,6 +13,10 @@ _ELEMENTWISE = {  # Keras activation name -> torch.nn.functional name
 }
 
 
+class Stale(Exception):
+    """A layer a plan computes with changed how it computes."""
+
+
 def nchw(t):
     return t.permute(0, 3, 1, 2) if t.ndim == 4 else t
 
