@@ -104,17 +104,21 @@ def examples(images, boxes, labels, bounding_box_format="xyxy"):
 def default_augmentation(bounding_box_format="xyxy", seed=None):
     """Keras' box-aware augmentation layers, a light version of
     torchvision's SSDLite recipe: horizontal flip, zoom in and out (the
-    uncovered border black), colour jitter."""
+    uncovered border black), colour jitter. On channels-last images, as
+    the pipeline's."""
     fmt = _format(bounding_box_format)
     layers = keras.layers
+    last = "channels_last"
     return [
-        layers.RandomFlip("horizontal", bounding_box_format=fmt, seed=seed),
+        layers.RandomFlip("horizontal", bounding_box_format=fmt, seed=seed,
+                          data_format=last),
         layers.RandomZoom((-0.3, 0.3), fill_mode="constant",
-                          bounding_box_format=fmt, seed=seed),
+                          bounding_box_format=fmt, seed=seed,
+                          data_format=last),
         layers.RandomColorJitter(
             value_range=(0, 255), brightness_factor=0.2, contrast_factor=0.2,
             saturation_factor=0.2, hue_factor=0.05,
-            bounding_box_format=fmt, seed=seed),
+            bounding_box_format=fmt, seed=seed, data_format=last),
     ]
 
 
@@ -162,13 +166,16 @@ def training_dataset(examples, anchors, image_size, batch_size=8,
             the boxes).
         augmentation: None for `default_augmentation`, or a list of Keras
             image preprocessing layers built with the same
-            `bounding_box_format` (empty: none, for evaluation).
+            `bounding_box_format` and `data_format="channels_last"` (the
+            pipeline's images are channels-last until the end); empty: none,
+            for evaluation.
         shuffle: a shuffle buffer size, or None for none.
         seed: the seed of the shuffle and of the default augmentation.
 
     Returns:
         A `tf.data.Dataset` of `(images (B, rows, cols, 3) float32 in
-        [0, 255], {"bbox_regression": (B, A, 5), "cls_logits": (B, A)})`.
+        [0, 255] (channels_first: (B, 3, rows, cols)), {"bbox_regression":
+        (B, A, 5), "cls_logits": (B, A)})`.
     """
     import tensorflow as tf
 
@@ -187,7 +194,8 @@ def training_dataset(examples, anchors, image_size, batch_size=8,
                 "Every augmentation layer must be built with "
                 f"bounding_box_format={fmt!r}. Received: {layer.name} with "
                 f"{getattr(layer, 'bounding_box_format', None)!r}")
-    resize = keras.layers.Resizing(rows, cols, bounding_box_format=fmt)
+    resize = keras.layers.Resizing(rows, cols, bounding_box_format=fmt,
+                                   data_format="channels_last")
 
     def resized(example):
         example = resize(example)
@@ -212,6 +220,8 @@ def training_dataset(examples, anchors, image_size, batch_size=8,
         classes.set_shape((None, len(anchors)))
         images = tf.ensure_shape(tf.cast(batch["images"], tf.float32),
                                  (None, rows, cols, 3))
+        if keras.config.image_data_format() == "channels_first":
+            images = tf.transpose(images, (0, 3, 1, 2))
         return images, {"bbox_regression": regression, "cls_logits": classes}
 
     ds = examples
