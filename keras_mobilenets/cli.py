@@ -1,5 +1,6 @@
 """Command line: `keras-mobilenets list`, `predict [IMAGE...] [--model NAME |
---preset PRESET]`, `evaluate --data DIR`, `export --output FILE` (`export.py`) and
+--preset PRESET]`, `evaluate --data DIR [--task detection]`, `detect IMAGE
+--weights FILE` (`detection/commands.py`), `export --output FILE` (`export.py`) and
 `convert timm IN OUT --model NAME` and `convert torchvision MODEL OUT
 [--state-dict FILE]` (`convert.py`)."""
 
@@ -85,12 +86,26 @@ def _predict(args):
 
 
 def _evaluate(args):
+    if args.task == "detection":
+        from .detection import commands
+
+        return commands.evaluate(args)
+    for flag in ("backbone", "num_classes"):
+        if getattr(args, flag) is not None:
+            raise ValueError(f"--{flag.replace('_', '-')} is for --task "
+                             "detection.")
     entry, model, transform = _model_and_transform(args)
     result = evaluation.evaluate(model, args.data, transform, entry.preprocess,
                                  batch_size=args.batch_size)
     print(f"{args.model} on {args.data}: top-1 {result['top1']:.2%}, "
           f"top-5 {result['top5']:.2%} ({result['images']} images)")
     return 0
+
+
+def _detect(args):
+    from .detection import commands
+
+    return commands.detect_command(args)
 
 
 def _convert(args):
@@ -100,7 +115,7 @@ def _convert(args):
 
 
 COMMANDS = {"list": _list, "predict": _predict, "evaluate": _evaluate,
-            "export": export.command, "convert": _convert}
+            "detect": _detect, "export": export.command, "convert": _convert}
 
 
 def _arg(*flags, **options):
@@ -125,6 +140,13 @@ def _commands():
         "and --alpha: a timm checkpoint as keras_mobilenets.from_preset "
         "takes it (mobilenetv2_120d.ra_in1k, hf://timm/..., hf-hub:timm/... "
         "or a folder with config.json and model.safetensors)")
+
+    def detection_args(**override):
+        from .detection import commands
+
+        return tuple((flags, {**options, **override})
+                     for flags, options in commands.arguments())
+
     return {
         "list": ("every model with its parameter count", (
             _arg("--checkpoints", action="store_true", help="also every timm "
@@ -137,9 +159,27 @@ def _commands():
         "evaluate": (
             "top-1 / top-5 accuracy on an ImageNet-layout folder (one "
             "sub-folder per class, named by its WordNet id), through the "
-            "checkpoint's eval transform",
+            "checkpoint's eval transform; --task detection: COCO box mAP "
+            "of an SSDLite on a COCO-format folder (pycocotools)",
             (_arg("--data", required=True, metavar="DIR"), *model, preset,
-             _arg("--batch-size", type=int, default=32))),
+             _arg("--batch-size", type=int, default=32),
+             _arg("--task", choices=("classification", "detection"),
+                  default="classification"),
+             *detection_args(default=None))),
+        "detect": (
+            "the boxes an SSDLite finds on a photo, printed and drawn "
+            "(keras.visualization.draw_bounding_boxes) into --output",
+            (_arg("image", metavar="IMAGE"),
+             _arg("--weights", required=True, metavar="FILE",
+                  help="the SSDLite's weights: a Keras weights file or a "
+                  "torchvision state dict (.safetensors)"),
+             *detection_args(),
+             _arg("--alpha", type=float, help="width multiplier of the "
+                  "backbone"),
+             _arg("--output", metavar="FILE", help="default: "
+                  "<IMAGE name>_detections.jpg in the current folder"),
+             _arg("--score-threshold", type=float, default=0.5,
+                  help="default 0.5"))),
         "export": (
             "a LiteRT (float32 or int8) or ONNX file of a model, checked "
             "against Keras (under KERAS_BACKEND=tensorflow; --weights none: "
