@@ -31,4 +31,7 @@ from .archs.timm_mobilenet_v3 import (  # noqa: F401
     TimmMobileNetV3Small,
 )
 
+from .archs.torchvision_mobilenet_v3 import (  # noqa: F401
+    TorchvisionMobileNetV3Large)
+
 __version__ = "0.1.0"

@@ -183,6 +183,10 @@ ARGUMENTS = {
         retrieval. `pooling` must then be None or "avg". Defaults to False
         (the last feature map, or its pooling). Not in keras.applications:
         an addition after its arguments.""", check=boolean),
+    "reduced_tail": Argument(False, """Halve the widths of the last stage
+        and the last convs (torchvision's `reduced_tail`, MobileNetV3 paper
+        section 6.1.1 and Table 6: the backbone of its detection and
+        segmentation models). Defaults to False.""", check=boolean),
     "output_stride": Argument(32, """Ratio of the input size to the size of
         the last feature map: 32 (the classifier's), 16 or 8 (for dense
         prediction, as DeepLab and timm's `output_stride`). Below 32 the
@@ -213,6 +217,8 @@ V2 = KERAS_V2 + RESIDUAL + DENSE
 V3 = KERAS_V3 + RESIDUAL + DENSE
 V4 = (tuple(a for a in KERAS_V3 if a != "minimalistic") + RESIDUAL
       + PRE_LOGITS + DENSE)
+TORCHVISION_V3 = (tuple(a for a in KERAS_V3 if a != "minimalistic")
+                  + ("reduced_tail",) + RESIDUAL + DENSE)
 
 
 def signature(names, defaults=None):

@@ -155,7 +155,7 @@ def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0,
         for j, row in enumerate(stage):
             row, row_dilation, stride, dilation = dilate(
                 row, stride, dilation, output_stride)
-            x = add_row(x, row, alpha, arch, naming.block(i, j, n),
+            x = add_row(x, row, alpha, arch, naming.block(i, j, n, row),
                         depth_multiplier, drop_path_rate * n / total,
                         row_dilation)
             taps[stride] = _layer_name(x)

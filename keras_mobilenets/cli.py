@@ -1,6 +1,7 @@
 """Command line: `keras-mobilenets list`, `predict [IMAGE...] [--model NAME |
 --preset PRESET]`, `evaluate --data DIR`, `export --output FILE` (`export.py`) and
-`convert <source> IN OUT --model NAME`."""
+`convert timm IN OUT --model NAME` and `convert torchvision MODEL OUT
+[--state-dict FILE]` (`convert.py`)."""
 
 import argparse
 import os
@@ -93,8 +94,8 @@ def _evaluate(args):
 
 
 def _convert(args):
-    convert_, _, _ = convert.SOURCES[args.source]
-    print(convert_(args.input, args.output, args.model))
+    command, _, _ = convert.SOURCES[args.source]
+    print(command(args))
     return 0
 
 
@@ -172,13 +173,8 @@ def main(argv=None):
     conversion = sub.add_parser(
         "convert", help="convert a checkpoint into a Keras weights file that "
         "weights=<path> loads").add_subparsers(dest="source", required=True)
-    for source, (_, models, what) in convert.SOURCES.items():
-        one = conversion.add_parser(source, help=f"convert {what}")
-        one.add_argument("input", help=what)
-        one.add_argument("output", help="Keras weights file to write: "
-                         ".weights.h5 (Keras 3 layout) or .h5 (by layer name)")
-        one.add_argument("--model", required=True, choices=models(),
-                         help="architecture of the checkpoint")
+    for source, (_, add_arguments, what) in convert.SOURCES.items():
+        add_arguments(conversion.add_parser(source, help=f"convert {what}"))
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -203,6 +203,7 @@ def feature_model(model, name=None):
         | TfMobileNetV3LargeMinimal | blocks_0_0_add 16 | blocks_1_1_add 24 | blocks_2_2_add 40 | blocks_4_1_add 112 | blocks_6_0_bn1_act 960 |
         | TfMobileNetV3Small | bn1_act 16 | blocks_0_0_bn2 16 | blocks_1_1_add 24 | blocks_3_1_add 48 | blocks_5_0_bn1_act 576 |
         | TfMobileNetV3SmallMinimal | bn1_act 16 | blocks_0_0_bn2 16 | blocks_1_1_add 24 | blocks_3_1_add 48 | blocks_5_0_bn1_act 576 |
+        | TorchvisionMobileNetV3Large | features_1_add 16 | features_3_add 24 | features_6_add 40 | features_12_add 112 | features_16_2 960 |
 
     Raises:
         ValueError: `model` is not one of this package's MobileNets.

@@ -31,6 +31,9 @@ class Naming:
     - `block_key`: template of a string naming one block, and
       `block_pattern` the regex that finds those strings in layer names:
       how a model written in this scheme is recognised by its blocks.
+    - `row_roles(row)`: {role: template} of the block of `row`, over
+      `roles`, where a role's name depends on the row (torchvision numbers
+      the modules of a block, so an index counts those before it).
     """
 
     name: str
@@ -41,14 +44,18 @@ class Naming:
     roles: typing.Mapping[str, str] = dataclasses.field(default_factory=dict)
     default: typing.Optional[str] = None
     top_layers: typing.Tuple[str, ...] = ()  # a file's top, skipped without one
+    row_roles: typing.Optional[typing.Callable] = None
 
-    def block(self, i, j, n):
-        """The namer of block j of stage i (block n of the network): a
-        function role -> layer name."""
+    def block(self, i, j, n, row=None):
+        """The namer of block j of stage i (block n of the network, built
+        from `row`): a function role -> layer name."""
         fields = dict(p=self.prefix(i, j, n), n=n, n1=n + 1, i=i, j=j)
+        roles = self.roles
+        if self.row_roles is not None and row is not None:
+            roles = {**roles, **self.row_roles(row)}
 
         def name(role):
-            template = self.roles.get(role, self.default)
+            template = roles.get(role, self.default)
             if template is None:
                 raise KeyError(f"{self.name} naming has no role {role!r}")
             return template.format(role=role, **fields)
@@ -197,3 +204,69 @@ TIMM_EFFICIENTNET = Naming(
     block_pattern=r"^blocks_\d+_\d+_",
     top_layers=("conv_head", "classifier"),
 )
+
+
+def _torchvision_block(row):
+    """Roles of a torchvision MobileNetV3 `InvertedResidual` (its `block`
+    Sequential numbers its modules: the expansion where the row expands,
+    the depthwise conv, the squeeze-excite where it has one, the
+    projection; each conv module a Sequential of conv, BatchNorm,
+    activation)."""
+    roles, k = {}, 0
+    parts = ((("expand", "expand_bn", "expand_act"), row.expand_ratio != 1),
+             (("dw", "dw_bn", "dw_act"), True))
+    for (conv, bn, act), present in parts:
+        if present:
+            roles.update({conv: f"{{p}}block_{k}_0",
+                          conv + "_pad": f"{{p}}block_{k}_0_pad",
+                          bn: f"{{p}}block_{k}_1", act: f"{{p}}block_{k}_2"})
+            k += 1
+    if row.se:
+        roles.update({role: f"{{p}}block_{k}_{module}" for role, module in (
+            ("se_pool", "avgpool"), ("se_reduce", "fc1"),
+            ("se_reduce_act", "activation"), ("se_expand", "fc2"),
+            ("se_gate", "scale_activation"), ("se_mul", "mul"))})
+        k += 1
+    roles.update(project=f"{{p}}block_{k}_0", project_bn=f"{{p}}block_{k}_1")
+    return roles
+
+
+def torchvision_v3(blocks):
+    """torchvision's MobileNetV3 module paths (torchvision/models/
+    mobilenetv3.py), written as `TIMM`'s, for a network of `blocks`
+    inverted residual blocks: `features.0` the stem, `features.<n>` block n
+    (from 1) with its modules in `block` (`_torchvision_block`),
+    `features.<blocks + 1>` the last conv, then `avgpool` and the
+    `classifier` Sequential (Linear, Hardswish, Dropout, Linear).
+    `roles` are those of a block with an expansion and squeeze-excite."""
+    last = blocks + 1
+    return Naming(
+        name="torchvision MobileNetV3",
+        prefix=lambda i, j, n: f"features_{n + 1}_",
+        fixed={
+            "stem_conv": "features_0_0", "stem_bn": "features_0_1",
+            "stem_act": "features_0_2", "last_conv": f"features_{last}_0",
+            "last_bn": f"features_{last}_1", "last_act": f"features_{last}_2",
+            "pool": "avgpool", "hidden": "classifier_0",
+            "hidden_act": "classifier_1", "flatten": "flatten",
+            "dropout": "classifier_2", "classifier": "classifier_3",
+            "avg_pool": "avg_pool", "max_pool": "max_pool",
+            "preprocessing": "rescaling",
+        },
+        roles={**_torchvision_block(_TYPICAL_ROW), "add": "{p}add",
+               "drop_path": "{p}drop_path"},
+        block_key="{p}block_",
+        block_pattern=r"^features_\d+_block_",
+        top_layers=("classifier_0", "classifier_3"),
+        row_roles=_torchvision_block,
+    )
+
+
+class _TypicalRow:
+    """A row with an expansion and squeeze-excite (for `roles`)."""
+
+    expand_ratio = 6.0
+    se = 0.25
+
+
+_TYPICAL_ROW = _TypicalRow()

@@ -156,8 +156,12 @@ def test_shipped_weights_are_the_shared_file_and_checked_on_load(
 
 def test_convert_takes_a_source_then_its_arguments(capsys):
     with pytest.raises(SystemExit):
-        cli.main(["convert", "torchvision", "in.pth", "out.h5", "--model", "x"])
-    assert "invalid choice: 'torchvision'" in capsys.readouterr().err
+        cli.main(["convert", "onnx", "in.onnx", "out.h5", "--model", "x"])
+    assert "invalid choice: 'onnx'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["convert", "torchvision", "ssdlite320_mobilenet_v3_small",
+                  "out.h5"])
+    assert "ssdlite320_mobilenet_v3_large" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["convert", "timm", "in.safetensors", "out.h5",
                   "--model", "mobilenetv2_100"])

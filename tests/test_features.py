@@ -51,6 +51,8 @@ PAPER_CHANNELS = {
     "TfMobileNetV3LargeMinimal": [16, 24, 40, 112, 960],
     "TfMobileNetV3Small": [16, 16, 24, 48, 576],
     "TfMobileNetV3SmallMinimal": [16, 16, 24, 48, 576],
+    # torchvision's (`features`' block outputs, its C1-C4 and last conv).
+    "TorchvisionMobileNetV3Large": [16, 24, 40, 112, 960],
 }
 V4_ENTRIES = {e.name: e for e in registry.ENTRIES.values() if e.timm_name}
 

@@ -50,6 +50,7 @@ ARGS = {
     "dropout_rate": st.sampled_from([0.0, 0.2]) | st.sampled_from([1.0, -0.1, "0.2"]),
     "depth_multiplier": st.sampled_from([1, 2]) | st.sampled_from([0, 1.5, "2"]),
     "minimalistic": st.booleans() | st.sampled_from([0, "no"]),
+    "reduced_tail": st.booleans() | st.sampled_from([0, "no"]),
     "include_preprocessing": st.booleans() | st.sampled_from([None, "yes"]),
     "include_pre_logits": st.booleans() | st.sampled_from([1, None]),
 }

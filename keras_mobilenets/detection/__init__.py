@@ -16,3 +16,4 @@ from .losses import (  # noqa: F401
     ssd_loss,
 )
 from .postprocess import nms_per_class, postprocess  # noqa: F401
+from .ssdlite import SSDLite  # noqa: F401

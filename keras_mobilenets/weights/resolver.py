@@ -128,7 +128,7 @@ def _default(entry, opts):
             return next((c for c in found if square in c.sizes),
                         max(found, key=lambda c: c.input_size))
     if getattr(opts, "include_preprocessing", False) and \
-            entry.arch.preprocessing is not None:
+            entry.arch.preprocessing == "normalize":
         raise ValueError(f"{entry.name} has no checkpoint to normalise with.")
     return None
 
