@@ -143,10 +143,20 @@ def _presets(namespace):
     assert tuple(namespace["backbone"].output.shape) == (None, 480)  # 0.5
 
 
+def _detects(namespace):
+    anchors = 6 * (10 * 10 + 5 * 5 + 3 * 3 + 2 * 2 + 1 + 1)  # at 160x160
+    outputs = namespace["outputs"]
+    assert len(namespace["anchors"]) == anchors
+    assert tuple(outputs["bbox_regression"].shape) == (2, anchors, 4)
+    assert tuple(outputs["cls_logits"].shape) == (2, anchors, 21)
+    assert len(namespace["detections"]) == 2
+
+
 # What the pages' examples say they do, checked after each one runs.
 CHECKS = {("README.md", 0): _classified_the_elephant, ("README.md", 1): _fitted,
           ("README.md", 2): _maps_by_stride, ("README.md", 3): _segments,
-          ("docs/checkpoints.md", 0): _presets}
+          ("docs/checkpoints.md", 0): _presets,
+          ("docs/detection.md", 0): _detects, ("docs/detection.md", 1): _fitted}
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if any(
