@@ -7,6 +7,7 @@ files, from which a model without the top can load its part."""
 import os
 
 from . import registry
+from .detection import SSDLite
 from .weights import h5, timm
 from .weights import torchvision as torchvision_weights
 
@@ -61,8 +62,6 @@ def from_torchvision(model, output, state_dict=None):
     `torch.load(weights_only=True)`, no torchvision needed) into the Keras
     weights file `output` of `detection.SSDLite`; returns a one-line
     summary."""
-    from .detection import SSDLite  # the detection package on use only
-
     if model not in TORCHVISION_MODELS:
         raise ValueError(f"unknown torchvision model. Expected one of "
                          f"{torchvision_models()}. Received: model={model!r}")

@@ -196,3 +196,28 @@ def test_deployment_freezes_v4_normalization_into_the_onnx_file(tmp_path):
     print(f"ONNX V4 with its Normalization frozen: max abs diff {diff:.2e} "
           f"(logits up to {np.abs(want).max():.1f})")
     assert diff <= 1e-4 and np.abs(want).max() > 1
+
+
+def test_gpu_benchmark_reports_what_it_measured_within_its_budget(tmp_path):
+    """benchmarks/gpu.py (made for a lent GPU; here on the CPU): one worker
+    for the active backend, its figures in gpu.json and the ratio table.
+    Run on PyTorch only (the backend of the GPU plan)."""
+    backend = keras.backend.backend()
+    if backend != "torch":
+        pytest.skip("the GPU benchmark's driver runs on torch here only")
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "gpu.py"),
+         "--out", str(tmp_path), "--budget", "300", "--workers", f"{backend}:float32",
+         "--models", "MobileNetV3Small", "--size", "32", "--repeats", "1",
+         "--latency-runs", "1", "--batches", "1", "2", "3"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads((tmp_path / "gpu.json").read_text())["rows"]
+    got = {(r["impl"], r["measure"], r["batch"]) for r in rows}
+    assert got == {(impl, measure, batch) for impl in ("ours", "keras_applications")
+                   for measure, batch in (("predict", 1), ("predict", 2),
+                                          ("predict", 3), ("train", 2))}
+    assert all(r["backend"] == backend and r["images_per_s"] > 0 for r in rows)
+    table = (tmp_path / "gpu.md").read_text()
+    line = [x for x in table.splitlines() if "| predict | 2 |" in x]
+    assert len(line) == 1 and line[0].count("x |") == 1  # ours / keras.applications

@@ -5,6 +5,7 @@ loading, any generation as backbone, argument checks, and the
 `keras-mobilenets convert torchvision` command."""
 
 import os
+import sys
 
 import keras
 import numpy as np
@@ -97,6 +98,13 @@ def test_keras_weights_files_round_trip(loaded, fixture, tmp_path):
         got = model_outputs(again, x)
         for key in want:
             np.testing.assert_array_equal(got[key], want[key])
+    path = str(tmp_path / "ssdlite.keras")  # the whole model, as a file
+    loaded.save(path)
+    again = keras.saving.load_model(path)
+    assert again.taps == loaded.taps
+    got = model_outputs(again, x)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key])
 
 
 def test_loading_is_strict_and_names_what_does_not_fit(fixture, tmp_path):
@@ -117,6 +125,9 @@ def test_loading_is_strict_and_names_what_does_not_fit(fixture, tmp_path):
     safetensors.numpy.save_file(fixture["state"], whole)
     with pytest.raises(WeightsError, match="shape mismatch"):  # 91 classes
         SSDLite(TORCHVISION, num_classes=5, weights=whole)
+    with pytest.raises(ValueError, match="Received: a model without"):
+        SSDLite("MobileNetV3Large", num_classes=91, weights=whole,
+                backbone_arguments={"alpha": 0.75})
 
 
 # One model of each generation: C4 (torchvision's rule, `ssdlite.c4_layer`)
@@ -187,3 +198,46 @@ def test_convert_command_reads_a_local_state_dict(fixture, tmp_path, capsys):
     model = SSDLite(TORCHVISION, num_classes=91, weights=out)
     _assert_equals_torchvision(model_outputs(model, fixture["pixels"]),
                                fixture)
+
+
+def _fake_torchvision(monkeypatch, weights_enum):
+    """`torchvision.models.detection` holding only `weights_enum` (CI has
+    no torchvision; None: torchvision not installed)."""
+    import types
+
+    names = ("torchvision", "torchvision.models", "torchvision.models.detection")
+    if weights_enum is None:
+        for name in names:
+            monkeypatch.setitem(sys.modules, name, None)
+        return
+    detection = types.ModuleType("torchvision.models.detection")
+    detection.SSDLite320_MobileNet_V3_Large_Weights = weights_enum
+    for name in names[:2]:
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, names[2], detection)
+
+
+def test_convert_command_gets_the_weights_through_torchvision(
+        fixture, tmp_path, monkeypatch, capsys):
+    import torch
+
+    calls = []
+
+    class COCO_V1:  # torchvision's enum member: its url and download
+        url = "https://download.pytorch.org/models/ssdlite320.pth"
+
+        @staticmethod
+        def get_state_dict(**kwargs):
+            calls.append(kwargs)
+            return {k: torch.from_numpy(v) for k, v in fixture["state"].items()}
+
+    out = str(tmp_path / "coco.h5")
+    argv = ["convert", "torchvision", "ssdlite320_mobilenet_v3_large", out]
+    _fake_torchvision(monkeypatch, type("Weights", (), {"COCO_V1": COCO_V1}))
+    assert cli.main(argv) == 0
+    assert calls == [dict(progress=True, check_hash=True, weights_only=True)]
+    assert "ssdlite320_mobilenet_v3_large -> " in capsys.readouterr().out
+    assert os.path.getsize(out) > 3_440_060 * 4
+    _fake_torchvision(monkeypatch, None)
+    assert cli.main(argv) == 1
+    assert "--state-dict FILE" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from keras_mobilenets import segmentation
 from keras_mobilenets.fast import plan as fast_plan
 from keras_mobilenets.fast.folding import fold_into_conv
 
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # where Keras puts tensors
 CASES = [  # (builder, keyword arguments, input size)
     ("MobileNet", dict(alpha=0.25), 64),
     ("MobileNetV2", dict(alpha=0.35), 64),
@@ -62,7 +63,7 @@ def _images(size, batch=2, seed=1):
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_plan_gives_keras_outputs(name, kwargs, size):
     model = _build(name, kwargs, size)
-    x = torch.from_numpy(_images(size))
+    x = torch.from_numpy(_images(size)).to(DEVICE)
     before = x.clone()
     with torch.no_grad():
         want = _keras_call(model, x, training=False)
@@ -71,9 +72,10 @@ def test_plan_gives_keras_outputs(name, kwargs, size):
     assert torch.equal(x, before)  # nothing written into the input
     assert got.shape == want.shape and got.is_contiguous()
     scale = float(want.abs().max())
-    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0,
+    want = want.cpu().numpy()
+    np.testing.assert_allclose(got.cpu().numpy(), want, rtol=0,
                                atol=1e-5 * max(scale, 1.0))
-    np.testing.assert_allclose(model.predict_on_batch(x.numpy()), want.numpy(),
+    np.testing.assert_allclose(model.predict_on_batch(x.cpu().numpy()), want,
                                rtol=0, atol=1e-5 * max(scale, 1.0))
 
 
@@ -233,3 +235,38 @@ def test_batch_norm_fold_is_the_same_on_numpy_and_torch():
         for g, w in zip(got, want):
             assert g.dtype == torch.float64 and g.shape == w.shape
             np.testing.assert_array_equal(g.numpy(), w)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graph_replay_gives_keras_outputs_and_sees_new_weights():
+    from keras_mobilenets.fast import graphs
+
+    model = _build("MobileNetV4ConvSmall", dict(), 64)
+    x = torch.from_numpy(_images(64)).cuda()
+    with torch.no_grad():
+        want = _keras_call(model, x, training=False)
+        outs = [model(x, training=False) for _ in range(3)]  # 2nd captures
+        plan = fast_plan.plan_of(model)
+        assert plan.graphs is not None and len(plan.graphs.graphs) == 1
+        assert not plan.graphs.off
+        scale = max(float(want.abs().max()), 1.0)
+        for out in outs:
+            np.testing.assert_allclose(out.cpu().numpy(), want.cpu().numpy(),
+                                       rtol=0, atol=1e-4 * scale)
+        # A replay's outputs are the caller's: the next replay leaves them.
+        first = outs[1].clone()
+        model(x * 0.5, training=False)
+        assert torch.equal(outs[1], first)
+        # New weights: the graph is captured again, not replayed stale.
+        _randomize_batch_norm(model, seed=7)
+        want = _keras_call(model, x, training=False)
+        got = model(x, training=False)
+        np.testing.assert_allclose(got.cpu().numpy(), want.cpu().numpy(),
+                                   rtol=0, atol=1e-4 * scale)
+        graphs.ENABLED = False
+        try:
+            eager = model(x, training=False)
+        finally:
+            graphs.ENABLED = True
+        np.testing.assert_allclose(got.cpu().numpy(), eager.cpu().numpy(),
+                                   rtol=0, atol=1e-5 * scale)

@@ -30,12 +30,12 @@ def _check(backbone, num_classes, input_shape, weights, aspect_ratios):
         raise ValueError("`num_classes` must be a positive int (background "
                          f"included). Received: num_classes={num_classes!r}")
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) \
-        else None
-    if (shape is None or len(shape) != 3 or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0
-            for d in shape) or blocks.channels(
-                keras.KerasTensor((1,) + shape)) != 3
-            or min(d for d in shape if d != 3 or shape.count(3) > 1) < 32):
+        else ()
+    first = keras.config.image_data_format() == "channels_first"
+    channels, sizes = (shape[:1], shape[1:]) if first else (shape[2:],
+                                                             shape[:2])
+    if (len(shape) != 3 or channels != (3,) or not all(
+            type(d) is int and d >= 32 for d in sizes)):
         raise ValueError(
             "`input_shape` must be a fixed (rows, cols, 3) (channels_first: "
             "(3, rows, cols)) of ints >= 32: the anchors depend on the size. "
@@ -260,8 +260,7 @@ def SSDLite(backbone="TorchvisionMobileNetV3Large", num_classes=91,
             for i, (m, k) in enumerate(zip(maps, boxes))]
         outputs[key] = layers.Concatenate(axis=1, name=key)(per_map)
     detector = Model(model.inputs[0], outputs,
-                     name=name or f"ssdlite_{model.name}",
-                     taps=taps if built_here else None)
+                     name=name or f"ssdlite_{model.name}", taps=taps)
     if weights is not None:
         load_weights(detector, weights)
     else:
@@ -279,6 +278,13 @@ def load_weights(model, path):
     weights file (`keras_mobilenets.weights.load`)."""
     path = os.fspath(path)
     if path.lower().endswith(".safetensors"):
+        stem = registry.get(TORCHVISION).arch.naming.fixed["stem_conv"]
+        if stem not in {layer.name for layer in model.layers}:
+            raise ValueError(
+                "A torchvision SSDLite state dict loads into "
+                f"SSDLite({TORCHVISION!r}, ...) only (torchvision's padding "
+                "and module names). Received: a model without its layer "
+                f"{stem!r} ({model.name!r}), weights={path!r}")
         torchvision_weights.load_ssdlite_safetensors(model, path)
     else:
         weights_lib.load(model, path)

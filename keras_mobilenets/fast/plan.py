@@ -25,12 +25,13 @@ stale as it runs: it is made again (`Plan.__call__`). A plan is used only
 where Keras' own path would give the same numbers in inference: no
 gradients recorded, `training` falsy, no mask, one float32 tensor in, and
 not inside `torch.compile`, tracing or export (`plan_input`).
+On a GPU the plan is replayed as a CUDA graph (`graphs`).
 """
 
 import keras
 
 from ..layers import LayerScale, MultiQueryAttention
-from . import steps
+from . import graphs, steps
 from .folding import CONVS, fold_into_conv, foldable_pairs
 from .torch_ops import batch_norm, conv2d, torch_weight
 
@@ -113,6 +114,7 @@ class Plan:
             else:
                 plan.append((fn, ins, id(node.outputs[0]), node))
         self.steps = steps.in_place(plan, self.output_ids)
+        self.graphs = None  # `graphs.Graphs`, on first call on a GPU
 
     def _nodes(self):
         by_depth = self.model._nodes_by_depth
@@ -174,6 +176,10 @@ class Plan:
                 and isinstance(layer.offset, (int, float))):
             scale, offset = float(layer.scale), float(layer.offset)
             return lambda x: x * scale + offset
+        if (isinstance(layer, keras.layers.Normalization) and ndim == 4
+                and layer.input_mean is not None and not layer.invert
+                and tuple(layer._keep_axis) == (3,)):
+            return self._normalization(layer)
         if isinstance(layer, keras.layers.Flatten) and all(
                 d == 1 for d in node.input_tensors[0].shape[1:-1]):
             return steps.view(lambda x: torch.flatten(x, 1))
@@ -261,6 +267,29 @@ class Plan:
             return batch_norm(x, mean, variance, gamma, beta, layer.epsilon)
         return run
 
+    @staticmethod
+    def _normalization(layer):
+        """Keras' `(x - mean) / maximum(sqrt(variance), epsilon)` with the
+        constants given to the layer made once per device (a new tensor
+        from a Python number would be a host copy, which a CUDA graph
+        cannot record)."""
+        import torch
+
+        made = {}
+
+        def run(x):
+            if made.get("device") != x.device:
+                def nchw(t):
+                    t = keras.ops.convert_to_tensor(t, dtype="float32")
+                    return t.to(x.device).reshape(1, -1, 1, 1)
+                mean, variance = nchw(layer.mean), nchw(layer.variance)
+                epsilon = torch.tensor(keras.backend.epsilon(), dtype=torch.float32,
+                                       device=x.device)
+                made.update(device=x.device, mean=mean,
+                            denominator=torch.maximum(torch.sqrt(variance), epsilon))
+            return (x - made["mean"]) / made["denominator"]
+        return run
+
     def _dense(self, layer, act):
         import torch.nn.functional as F
 
@@ -295,6 +324,10 @@ class Plan:
     # -- running -------------------------------------------------------
     def __call__(self, inputs):
         try:
+            if inputs.is_cuda:
+                if self.graphs is None:
+                    self.graphs = graphs.Graphs(self)
+                return self.graphs(inputs)
             return self.run(inputs)
         except Stale:
             self.model.__dict__.pop(_ATTRIBUTE, None)
