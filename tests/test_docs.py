@@ -144,6 +144,15 @@ def _presets(namespace):
 
 
 def _detects(namespace):
+    anchors = 6 * (10 * 10 + 5 * 5 + 3 * 3 + 2 * 2 + 1 + 1)  # at 160x160
+    outputs = namespace["outputs"]
+    assert len(namespace["anchors"]) == anchors
+    assert tuple(outputs["bbox_regression"].shape) == (2, anchors, 4)
+    assert tuple(outputs["cls_logits"].shape) == (2, anchors, 21)
+    assert len(namespace["detections"]) == 2
+
+
+def _retina_detects(namespace):
     assert namespace["detector"].optimizer.iterations.numpy() == 1  # one step
     assert namespace["found"]["boxes"].shape == (2, 100, 4)
 
@@ -152,7 +161,8 @@ def _detects(namespace):
 CHECKS = {("README.md", 0): _classified_the_elephant, ("README.md", 1): _fitted,
           ("README.md", 2): _maps_by_stride, ("README.md", 3): _segments,
           ("docs/checkpoints.md", 0): _presets,
-          ("docs/detection.md", 0): _detects}
+          ("docs/detection.md", 0): _detects, ("docs/detection.md", 1): _fitted,
+          ("docs/detection.md", 3): _retina_detects}
 # Pages whose examples need a module that is not a requirement of the
 # package (the README's test command installs it): {page: module}.
 NEEDS = {"docs/detection.md": "keras_hub"}

@@ -25,13 +25,16 @@ BACKENDS = {
     "03_switching_backends.ipynb": ("torch",),
     "04_deployment.ipynb": ("tensorflow",),  # LiteRT and int8: TensorFlow's
     "05_segmentation.ipynb": ("tensorflow",),  # LiteRT export: TensorFlow
+    "06_detection.ipynb": ("tensorflow",),  # LiteRT export: TensorFlow
 }
 HERE = [name for name, backends in BACKENDS.items()
         if keras.backend.backend() in backends]
 # What a notebook's code names -> the extra of setup.cfg that installs it.
 NEEDS = {"onnxruntime": "export", "ai_edge_litert": "export",
          "tf2onnx": "export", "load_dataset": "notebooks",
-         "tensorflow_datasets": "notebooks", "matplotlib": "notebooks"}
+         "tensorflow_datasets": "notebooks", "matplotlib": "notebooks",
+         "pycocotools": "notebooks",
+         "draw_bounding_boxes": "notebooks"}  # OpenCV draws
 
 
 def test_every_notebook_is_run_somewhere():
