@@ -1,11 +1,13 @@
 """The SSDLite table of docs/detection.md is what
-fixture_scripts/ssdlite_table.py computes now, on the active backend."""
+fixture_scripts/ssdlite_table.py computes now. Parameters and MACs do not
+depend on the backend: checked on TensorFlow, where the models build fastest."""
 
 import os
 import subprocess
 import sys
 
 import keras
+import pytest
 
 from conftest import ROOT
 
@@ -13,6 +15,8 @@ BEGIN, END = "<!-- ssdlite-table:begin -->\n", "\n<!-- ssdlite-table:end -->"
 
 
 def test_docs_ssdlite_table_is_what_the_script_computes():
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("backend-independent figures, checked on tensorflow")
     with open(os.path.join(ROOT, "docs", "detection.md"), encoding="utf8") as f:
         page = f.read()
     assert page.count(BEGIN) == 1 and page.count(END) == 1

@@ -6,6 +6,7 @@ outputs are the raw box regressions and class logits per anchor."""
 import os
 
 import keras
+import numpy as np
 from keras import layers
 
 from .. import blocks, features, registry, spec
@@ -169,11 +170,13 @@ def _normal_init(model, names):
     for name in names:
         layer = model.get_layer(name)
         if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D)):
+            # NumPy's global generator (which keras.utils.set_random_seed
+            # seeds): keras.random would compile a program per shape on JAX.
             kernel = layer.kernel
-            kernel.assign(keras.random.normal(kernel.shape, stddev=INIT_STD,
-                                              dtype=kernel.dtype))
+            kernel.assign(np.random.normal(0.0, INIT_STD, tuple(kernel.shape))
+                          .astype(kernel.dtype))
             if layer.bias is not None:
-                layer.bias.assign(keras.ops.zeros(layer.bias.shape, layer.bias.dtype))
+                layer.bias.assign(np.zeros(tuple(layer.bias.shape), layer.bias.dtype))
 
 
 def SSDLite(backbone="TorchvisionMobileNetV3Large", num_classes=91,
