@@ -44,7 +44,8 @@ REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, HERE)
 from make_timm_v1_v3_fixtures import calibrate  # noqa: E402
-from v4_reference import reference_input, reference_weights  # noqa: E402
+from v4_reference import (  # noqa: E402
+    reference_input, reference_weights, spec_arrays)
 
 SEED = 0
 INPUT_SHAPE = (2, 320, 320, 3)
@@ -101,11 +102,7 @@ def main():
         torchvision_version=np.array(torchvision.__version__),
         seed=np.array(SEED, np.int64),
         param_count=np.array(param_count, np.int64),
-        spec_names=np.array([n for n, _, _ in spec]),
-        spec_shapes=np.array([list(s) + [-1] * (4 - len(s)) for _, s, _ in spec],
-                             np.int64),
-        spec_ndim=np.array([len(s) for _, s, _ in spec], np.int64),
-        spec_dtypes=np.array([d for _, _, d in spec]),
+        **spec_arrays(spec),
         input_shape=np.array(INPUT_SHAPE, np.int64),
         boxes64=boxes64.astype(np.float32),  # float64 results, rounded once
         logits64=logits64[:, ANCHORS, CLASSES].astype(np.float32),

@@ -62,7 +62,8 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "tests"))
-from v4_reference import reference_input, reference_weights  # noqa: E402
+from v4_reference import (  # noqa: E402
+    reference_input, reference_weights, spec_arrays)
 
 MODELS = [
     "mobilenetv4_conv_small",
@@ -111,10 +112,7 @@ def make_fixture(name):
         timm_version=np.array(timm.__version__),
         seed=np.array(SEED, np.int64),
         param_count=np.array(param_count, np.int64),
-        spec_names=np.array([n for n, _, _ in spec]),
-        spec_shapes=np.array([list(s) + [-1] * (4 - len(s)) for _, s, _ in spec], np.int64),
-        spec_ndim=np.array([len(s) for _, s, _ in spec], np.int64),
-        spec_dtypes=np.array([d for _, _, d in spec]),
+        **spec_arrays(spec),
         input_shape_native=np.array(shape_native, np.int64),
         input_shape_small=np.array(shape_small, np.int64),
         logits_native=logits_native.astype(np.float32),

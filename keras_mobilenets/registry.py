@@ -293,3 +293,14 @@ def timm_v1_v3_model_table():
                      f"| {top1:.2f} ({which}at {size}) "
                      f"| [{paper}]({entry.paper}) |")
     return "\n".join(lines)
+
+
+def backbone_arguments(arguments, taken, owner):
+    """A task model's `backbone_arguments` as a dict, refused where they set
+    what `owner` (the task model) sets itself (`taken`)."""
+    arguments = dict(arguments or {})
+    if set(taken) & set(arguments):
+        raise ValueError(
+            f"`backbone_arguments` may not set {sorted(taken)}: {owner} sets "
+            f"them. Received: backbone_arguments={arguments!r}")
+    return arguments

@@ -43,17 +43,21 @@ def test_every_default_v4_checkpoint_has_a_fixture():
         assert f"{arch}.{c.tag}" in covered, arch
 
 
-@pytest.mark.parametrize("key", sorted(CONFIGS))
-def test_data_config_is_timms(key):
-    builder, weights, test_size = _ours(key)
-    ours = km.data_config(builder, weights, use_test_size=test_size)
-    want = CONFIGS[key]
+def _assert_timms_keys(ours, want, key):
     for k in KEYS:
         got = list(ours[k]) if isinstance(ours[k], tuple) else ours[k]
         if k in ("mean", "std", "crop_pct"):
             np.testing.assert_allclose(got, want[k], rtol=0, atol=1e-9)
         else:
             assert got == want[k], (key, k)
+
+
+@pytest.mark.parametrize("key", sorted(CONFIGS))
+def test_data_config_is_timms(key):
+    builder, weights, test_size = _ours(key)
+    ours = km.data_config(builder, weights, use_test_size=test_size)
+    want = CONFIGS[key]
+    _assert_timms_keys(ours, want, key)
     assert ours["num_classes"] == 1000  # every default has an ImageNet-1k head
 
 
@@ -195,12 +199,7 @@ def test_v1_v3_data_config_is_timms(key):
     ours_of, weights, test_size, ckpt = _v1_v3(key)
     ours = km.data_config(ours_of, weights, use_test_size=test_size)
     want = V1_V3_CONFIGS[key]
-    for k in KEYS:
-        got = list(ours[k]) if isinstance(ours[k], tuple) else ours[k]
-        if k in ("mean", "std", "crop_pct"):
-            np.testing.assert_allclose(got, want[k], rtol=0, atol=1e-9)
-        else:
-            assert got == want[k], (key, k)
+    _assert_timms_keys(ours, want, key)
     assert ours["num_classes"] == want["num_classes"] == ckpt.num_classes
 
 

@@ -69,6 +69,19 @@ def _residual_blocks(spec):
             if (ws[0][0] if ws[0][1] == 1 else ws[0][1]) == ws[-1][0]}
 
 
+def spec_arrays(spec):
+    """A state_dict spec [(name, shape, dtype)] as a fixture's arrays:
+    spec_names, spec_shapes (padded with -1 to rank 4), spec_ndim,
+    spec_dtypes (what `load_fixture` and the fixture scripts read back)."""
+    return dict(
+        spec_names=np.array([n for n, _, _ in spec]),
+        spec_shapes=np.array([list(s) + [-1] * (4 - len(s)) for _, s, _ in spec],
+                             np.int64),
+        spec_ndim=np.array([len(s) for _, s, _ in spec], np.int64),
+        spec_dtypes=np.array([d for _, _, d in spec]),
+    )
+
+
 def reference_weights(spec, seed=0):
     """Generate a timm-style state_dict {name: np.ndarray} for ``spec``.
 

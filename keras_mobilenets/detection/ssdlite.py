@@ -101,13 +101,9 @@ def _backbone(backbone, input_shape, backbone_weights, arguments, inputs):
     """(backbone model, its registry entry, whether it was built here)."""
     if isinstance(backbone, str):
         entry = registry.get(backbone)
-        arguments = dict(arguments or {})
-        taken = {"include_top", "weights", "input_shape", "input_tensor"}
-        if taken & set(arguments):
-            raise ValueError(
-                f"`backbone_arguments` may not set {sorted(taken)}: they are "
-                "SSDLite's. Received: backbone_arguments="
-                f"{arguments!r}")
+        arguments = registry.backbone_arguments(
+            arguments, ("include_top", "weights", "input_shape", "input_tensor"),
+            "SSDLite")
         if backbone == TORCHVISION:
             # torchvision: "reduce_tail = weights_backbone is None".
             arguments.setdefault("reduced_tail", backbone_weights is None)

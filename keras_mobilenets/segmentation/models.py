@@ -55,13 +55,9 @@ def _backbone(backbone, input_shape, weights, output_stride, arguments):
     """The backbone model and its feature taps {stride: tensor}."""
     if isinstance(backbone, str):
         entry = registry.get(backbone)
-        arguments = dict(arguments or {})
-        taken = {"include_top", "weights", "input_shape", "output_stride"}
-        if taken & set(arguments):
-            raise ValueError(
-                f"`backbone_arguments` may not set {sorted(taken)}: they are "
-                "arguments of their own here. Received: backbone_arguments="
-                f"{arguments!r}")
+        arguments = registry.backbone_arguments(
+            arguments, ("include_top", "weights", "input_shape", "output_stride"),
+            "the segmentation model")
         backbone = entry.builder(include_top=False, weights=weights,
                                  input_shape=input_shape,
                                  output_stride=output_stride, **arguments)
