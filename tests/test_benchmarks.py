@@ -120,12 +120,13 @@ def test_segmentation_table_row_is_the_docs_and_speed_runs():
     done = subprocess.run(
         [sys.executable, script, "--speed", "--heads", "LRASPP",
          "--backbones", "MobileNetV3Small", "--size", "64", "--batch", "1",
-         "--repeats", "1"], capture_output=True, text=True, timeout=600,
+         "--repeats", "1", "--output-stride", "8"], capture_output=True, text=True, timeout=600,
         env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     speed = [line for line in done.stdout.splitlines()
              if line.startswith("| `MobileNetV3Small` | `LRASPP` |")]
     assert len(speed) == 1 and float(speed[0].split("|")[3]) > 0
+    assert "output_stride 8," in done.stdout
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the "
