@@ -118,14 +118,15 @@ def test_segmentation_table_row_is_the_docs_and_speed_runs():
     page = open(os.path.join(ROOT, "docs", "features-segmentation.md")).read()
     assert row[0] in page.split("## Segmentation")[1]
     done = subprocess.run(
-        [sys.executable, script, "--speed", "--heads", "LRASPP",
+        [sys.executable, script, "--speed", "--heads", "DeepLabV3",
          "--backbones", "MobileNetV3Small", "--size", "64", "--batch", "1",
-         "--repeats", "1"], capture_output=True, text=True, timeout=600,
-        env=env)
+         "--repeats", "1", "--output-stride", "8"], capture_output=True,
+        text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     speed = [line for line in done.stdout.splitlines()
-             if line.startswith("| `MobileNetV3Small` | `LRASPP` |")]
+             if line.startswith("| `MobileNetV3Small` | `DeepLabV3` |")]
     assert len(speed) == 1 and float(speed[0].split("|")[3]) > 0
+    assert "output_stride 8," in done.stdout
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the "

@@ -6,20 +6,29 @@ import pytest
 
 from keras_mobilenets import layers as km_layers
 from keras_mobilenets.fast.layers import fast_path as _fast_path
+from keras_mobilenets.fast.shifted import live_window
 
 BACKEND = keras.backend.backend()
 # What each backend is expected to run on this (CPU) machine.
 EXPECTED_PATH = {"jax": "shifted", "torch": "torch_nhwc", "tensorflow": None}
 
 DEPTHWISE_CASES = [
-    # (kernel, stride, padding, multiplier, input rows x cols, bias)
-    (3, 1, "same", 1, (9, 9), False),
-    (3, 2, "same", 1, (9, 10), True),
-    (3, 2, "valid", 1, (10, 9), False),
-    (5, 1, "same", 2, (8, 11), True),
-    (5, 2, "same", 1, (7, 7), False),
-    (7, 1, "valid", 1, (12, 12), True),
-    (3, 1, "same", 1, (1, 1), False),
+    # (kernel, stride, padding, multiplier, input rows x cols, bias, dilation)
+    (3, 1, "same", 1, (9, 9), False, 1),
+    (3, 2, "same", 1, (9, 10), True, 1),
+    (3, 2, "valid", 1, (10, 9), False, 1),
+    (5, 1, "same", 2, (8, 11), True, 1),
+    (5, 2, "same", 1, (7, 7), False, 1),
+    (7, 1, "valid", 1, (12, 12), True, 1),
+    (3, 1, "same", 1, (1, 1), False, 1),
+    # Dilated (output_stride 16 and 8), stride 1 as every model runs them;
+    # at 4 on 3 rows only the middle row of taps reads the map.
+    (3, 1, "same", 1, (9, 9), False, 2),
+    (3, 1, "same", 2, (8, 11), True, 2),
+    (5, 1, "same", 1, (12, 10), True, 2),
+    (3, 1, "same", 1, (9, 9), True, 4),
+    (5, 1, "same", 1, (3, 13), False, 4),
+    (3, 1, "valid", 1, (12, 11), False, 4),
 ]
 
 
@@ -36,27 +45,34 @@ def _pair(cls, ref_cls, kwargs, shape, seed=0):
     return ours, ref
 
 
-@pytest.mark.parametrize("kernel, stride, padding, multiplier, size, bias",
-                         DEPTHWISE_CASES)
-def test_depthwise_equals_keras(kernel, stride, padding, multiplier, size, bias):
+@pytest.mark.parametrize(
+    "kernel, stride, padding, multiplier, size, bias, dilation", DEPTHWISE_CASES)
+def test_depthwise_equals_keras(kernel, stride, padding, multiplier, size, bias,
+                                dilation):
     shape = (2, *size, 6)
     ours, ref = _pair(km_layers.DepthwiseConv2D, keras.layers.DepthwiseConv2D,
                       dict(kernel_size=kernel, strides=stride, padding=padding,
                            depth_multiplier=multiplier, use_bias=bias,
-                           activation="relu6"), shape)
+                           activation="relu6", dilation_rate=dilation), shape)
     x = np.random.default_rng(1).normal(0, 1, shape).astype("float32")
     got, want = (keras.ops.convert_to_numpy(layer(x)) for layer in (ours, ref))
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kernel, stride, padding", [
-    (1, 1, "same"), (1, 2, "valid"), (3, 2, "same"), (3, 1, "valid"), (2, 2, "same")])
-def test_conv_equals_keras(kernel, stride, padding):
+@pytest.mark.parametrize("kernel, stride, padding, dilation", [
+    (1, 1, "same", 1), (1, 2, "valid", 1), (3, 2, "same", 1), (3, 1, "valid", 1),
+    (2, 2, "same", 1),
+    # Dilated (DeepLab's ASPP): all taps, a middle row of them (9 rows at
+    # 9), the middle tap alone (a matrix product), 'valid'.
+    (3, 1, "same", 2), (3, 1, "same", 4), (3, 1, "same", 9), (3, 1, "same", 12),
+    (3, 1, "valid", 2), (5, 1, "same", 2)])
+def test_conv_equals_keras(kernel, stride, padding, dilation):
     shape = (2, 9, 10, 5)
     ours, ref = _pair(km_layers.Conv2D, keras.layers.Conv2D,
                       dict(filters=7, kernel_size=kernel, strides=stride,
-                           padding=padding, use_bias=True), shape)
+                           padding=padding, use_bias=True,
+                           dilation_rate=dilation), shape)
     x = np.random.default_rng(2).normal(0, 1, shape).astype("float32")
     got, want = (keras.ops.convert_to_numpy(layer(x)) for layer in (ours, ref))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
@@ -95,17 +111,35 @@ def test_the_fast_path_is_the_one_taken():
     x = keras.ops.zeros((1, 8, 8, 4))
     layer.build(x.shape)
     assert _fast_path(layer, x) == EXPECTED_PATH[BACKEND]
-    dilated = km_layers.DepthwiseConv2D(3, padding="same", dilation_rate=2)
-    dilated.build(x.shape)
-    assert _fast_path(dilated, x) is None
+    for dilated in (km_layers.DepthwiseConv2D(3, padding="same", dilation_rate=2),
+                    km_layers.Conv2D(4, 3, padding="same", dilation_rate=2)):
+        dilated.build(x.shape)
+        assert _fast_path(dilated, x) == EXPECTED_PATH[BACKEND]
 
 
-def test_training_step_equals_keras():
-    """One SGD step through each: the fast kernels differentiate the same,
-    and BatchNormalization updates its moving statistics the same."""
+def test_live_window_leaves_out_the_taps_that_only_read_padding():
+    # DeepLab's rates at output stride 16 on 512x512 (a 32x32 map).
+    assert live_window((32, 32), (3, 3), (1, 1), "same", (36, 36)) == (
+        ((1, 1), (1, 1)), ((0, 0), (0, 0)))
+    assert live_window((32, 32), (3, 3), (1, 1), "same", (24, 24)) == (
+        ((0, 2), (0, 2)), ((24, 24), (24, 24)))
+    # 9 rows at dilation 9: the middle row; 10 columns: all three taps.
+    assert live_window((9, 10), (3, 3), (1, 1), "same", (9, 9)) == (
+        ((1, 1), (0, 2)), ((0, 0), (9, 9)))
+
+
+@pytest.mark.parametrize("stride, dilation", [(2, 1), (1, 2), (1, 4)])
+def test_training_step_equals_keras(stride, dilation):
+    """One SGD step through each: the fast kernels differentiate the same
+    (dilated too), and BatchNormalization updates its moving statistics the
+    same."""
     def model(cls_dw, cls_conv, cls_bn):
         inputs = keras.Input((10, 10, 4))
-        x = cls_dw(3, strides=2, padding="same", use_bias=False, name="dw")(inputs)
+        x = cls_dw(3, strides=stride, padding="same", use_bias=False,
+                   dilation_rate=dilation, name="dw")(inputs)
+        # No bias: BatchNorm cancels its gradient, which is rounding noise.
+        x = cls_conv(5, 3, padding="same", dilation_rate=dilation,
+                     use_bias=False, name="conv")(x)
         x = cls_conv(6, 1, name="pw")(x)
         x = cls_bn(momentum=0.9, name="bn")(x)
         return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
@@ -121,8 +155,10 @@ def test_training_step_equals_keras():
     for m in (ours, ref):
         m.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
         m.train_on_batch(x, y)
+    # atol: the biases before BatchNorm get a gradient of rounding noise
+    # (BatchNorm cancels them), about 1e-6 after the step.
     for a, b in zip(ours.get_weights(), ref.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     assert not np.allclose(ours.get_weights()[0], model(
         km_layers.DepthwiseConv2D, km_layers.Conv2D,
         km_layers.BatchNormalization).get_weights()[0])

@@ -69,6 +69,21 @@ def test_folded_model_computes_the_same(name):
                                    atol=1e-4 * max(np.abs(want[k]).max(), 1.0))
 
 
+def test_dilated_convolutions_fold_too():
+    """At output stride 8 the dilated depthwise convolutions fold as any."""
+    model = km.MobileNetV3Small(weights=None, input_shape=(64, 64, 3),
+                                output_stride=8, classifier_activation=None)
+    randomize(model, seed=4)
+    x = np.random.default_rng(5).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    pairs = foldable_pairs(model)
+    assert sum(max(conv.dilation_rate) > 1 for conv in pairs.values()) > 3
+    folded = km.fold_batch_norm(model)
+    assert _batch_norms(folded) == []
+    want = model_outputs(model, x)
+    np.testing.assert_allclose(model_outputs(folded, x), want, rtol=0,
+                               atol=1e-4 * max(np.abs(want).max(), 1.0))
+
+
 def test_folded_real_weights_classify_the_same(tmp_path):
     model = km.MobileNet(alpha=0.25, weights=shared_file(V1_025_FILE))
     image = km.imagenet.load_image(ELEPHANT, (224, 224))

@@ -13,6 +13,7 @@ from safetensors.numpy import save_file
 import keras_mobilenets as km
 from conftest import ROOT, model_outputs, randomize
 from keras_mobilenets import features, registry
+from keras_mobilenets import layers as km_layers
 from v4_reference import load_fixture, reference_input, reference_weights
 
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "output_stride.npz")
@@ -151,6 +152,62 @@ def test_taps_of_a_reloaded_dilated_model_are_recognised(tmp_path):
     # Without them (a plain functional model), recognised by layer names.
     bare = keras.Model(loaded.inputs, loaded.outputs)
     assert features.feature_layers(bare) == model.taps
+
+
+def _keras_twin(model):
+    """`model` as a plain functional model of Keras' own convolution and
+    BatchNorm layers (no fast kernels, no PyTorch plan), same weights."""
+    own = {km_layers.DepthwiseConv2D: keras.layers.DepthwiseConv2D,
+           km_layers.Conv2D: keras.layers.Conv2D,
+           km_layers.BatchNormalization: keras.layers.BatchNormalization}
+
+    def clone(layer):
+        return own.get(type(layer), type(layer)).from_config(layer.get_config())
+
+    twin = keras.models.clone_model(model, clone_function=clone)
+    twin = keras.Model(twin.inputs, twin.outputs)
+    twin.set_weights(model.get_weights())
+    assert not any(type(layer) in own for layer in twin.layers)
+    return twin
+
+
+@pytest.mark.parametrize("name, output_stride", [
+    ("MobileNetV3Large", 8), ("MobileNetV4ConvSmall", 16)])
+def test_dilated_fast_kernels_give_keras_outputs_and_step(name, output_stride):
+    """The fast kernels (and the PyTorch plan) run the dilated blocks as
+    Keras' own layers do, in inference and through one SGD step with the
+    BatchNorms frozen, as a segmentation head is often fine-tuned (training
+    BatchNorm on 2 images amplifies float32 rounding past any tolerance,
+    with or without dilation; test_fast_layers.py checks it on one layer)."""
+    def build(seed):
+        return randomize(getattr(km, name)(
+            weights=None, input_shape=(64, 64, 3), classes=10,
+            classifier_activation=None, output_stride=output_stride,
+            dropout_rate=0.0), seed)  # no random masks in the step
+
+    model = build(0)
+    assert max(_dilations(model)) == 32 // output_stride
+    twin = _keras_twin(model)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    y = rng.normal(0, 1, (2, 10)).astype("float32")
+    want = model_outputs(twin, x)
+    scale = max(float(np.abs(want).max()), 1.0)
+    np.testing.assert_allclose(model_outputs(model, x), want, rtol=0,
+                               atol=1e-5 * scale)
+    start = model.get_weights()
+    for m in (model, twin):
+        for layer in m.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
+        m.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        m.train_on_batch(x, y)
+    moved = 0
+    for a, b, before in zip(model.get_weights(), twin.get_weights(), start):
+        np.testing.assert_allclose(a, b, rtol=1e-4,
+                                   atol=1e-5 * max(float(np.abs(b).max()), 1.0))
+        moved += not np.array_equal(a, before)
+    assert moved == len(model.trainable_weights) > 40  # every kernel moved
 
 
 @pytest.mark.parametrize("value", [4, 64, "16", True, 16.0])

@@ -13,7 +13,7 @@ import torch
 import keras_mobilenets as km
 from keras_mobilenets import segmentation
 from keras_mobilenets.fast import plan as fast_plan
-from keras_mobilenets.fast.folding import fold_into_conv
+from keras_mobilenets.fast.folding import fold_into_conv, foldable_pairs
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # where Keras puts tensors
 CASES = [  # (builder, keyword arguments, input size)
@@ -25,6 +25,7 @@ CASES = [  # (builder, keyword arguments, input size)
     ("MobileNetV4HybridMedium", dict(), 64),
     ("MobileNetV4ConvBlurMedium", dict(include_top=False), 64),
     ("MobileNetV4ConvSmall", dict(include_top=False, output_stride=8), 64),
+    ("MobileNetV3Large", dict(include_top=False, output_stride=16), 64),
 ]
 
 
@@ -160,12 +161,21 @@ def test_feature_extractor_and_quantized_model():
 
 def test_segmentation_models_give_keras_outputs():
     """LR-ASPP (sigmoid attention, resizing) and DeepLabV3 (dilated
-    convolutions, ASPP) heads on a backbone, through the plan."""
-    for builder in (segmentation.LRASPP, segmentation.DeepLabV3):
-        model = builder("MobileNetV3Small", classes=3, input_shape=(64, 64, 3),
-                        backbone_weights=None)
+    convolutions, ASPP) heads on a backbone, through the plan; the last at
+    output stride 8 on an 8x12 map, where ASPP's rate 8 reads the map with
+    the middle row of its taps and rate 12 with the middle tap alone, and
+    every dilated convolution has its BatchNorm folded in."""
+    for builder, kwargs in (
+            (segmentation.LRASPP, {}), (segmentation.DeepLabV3, {}),
+            (segmentation.DeepLabV3, dict(
+                backbone="MobileNetV4ConvSmall", output_stride=8,
+                atrous_rates=(4, 8, 12), input_shape=(64, 96, 3)))):
+        kwargs = dict(dict(backbone="MobileNetV3Small",
+                           input_shape=(64, 64, 3)), **kwargs)
+        model = builder(classes=3, backbone_weights=None, **kwargs)
         _randomize_batch_norm(model, seed=2)
-        x = torch.from_numpy(_images(64))
+        x = torch.from_numpy(np.random.default_rng(1).uniform(
+            0, 255, (2, *kwargs["input_shape"])).astype("float32"))
         with torch.no_grad():
             want = _keras_call(model, x, training=False)
             got = model(x, training=False)
@@ -173,6 +183,10 @@ def test_segmentation_models_give_keras_outputs():
         scale = float(want.abs().max())
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0,
                                    atol=1e-5 * max(scale, 1.0))
+    dilated = [layer for layer in model.layers
+               if max(getattr(layer, "dilation_rate", (1,))) > 1]
+    assert len(dilated) > 3
+    assert set(dilated) <= set(foldable_pairs(model).values())
 
 
 def test_plan_is_made_again_after_lora_or_a_new_dtype_policy():

@@ -64,7 +64,6 @@ def foldable_pairs(model):
         axis = layer.axis if layer.axis >= 0 else len(layer.input.shape) + layer.axis
         wanted = channel_axis % len(layer.input.shape)
         if (isinstance(conv, CONVS) and axis == wanted
-                and tuple(conv.dilation_rate) == (1, 1)
                 and getattr(conv, "groups", 1) == 1
                 and conv.activation in (None, keras.activations.linear)
                 and consumers.get(id(conv.output)) == 1):

@@ -18,7 +18,6 @@ def fast_path(layer, inputs):
     # Mixed precision keeps Keras' kernels, which accumulate half-precision
     # inputs in float32 (a sum of bfloat16 products does not).
     if (layer.data_format != "channels_last"
-            or tuple(layer.dilation_rate) != (1, 1)
             or layer.padding not in ("same", "valid")
             or any(d is None for d in inputs.shape[1:3])
             or keras.backend.standardize_dtype(inputs.dtype) != "float32"):
@@ -45,8 +44,9 @@ class Conv2D(layers.Conv2D):
     """`keras.layers.Conv2D` (same arguments, variables and config) with
     faster CPU kernels: on PyTorch NHWC tensors are convolved without Keras'
     two layout copies per call (`torch_ops.conv_nhwc`), on JAX 1x1
-    convolutions are matrix products (`shifted.pointwise_matmul`).
-    Elsewhere, and for dilated, grouped or channels_first convolutions, it is
+    convolutions are matrix products (`shifted.pointwise_matmul`) and
+    dilated ones skip the taps that only read padding (`shifted.conv_live`).
+    Elsewhere, and for grouped or channels_first convolutions, it is
     Keras' own.
     """
 
@@ -56,10 +56,16 @@ class Conv2D(layers.Conv2D):
             bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
             return finish(self, torch_ops.conv_nhwc(
                 inputs, ops.convert_to_tensor(self.kernel), bias,
-                self.strides, self.padding, depthwise=False))
-        if path == "shifted" and tuple(self.kernel_size) == (1, 1):
-            outputs = shifted.pointwise_matmul(
-                inputs, ops.convert_to_tensor(self.kernel), self.strides)
+                self.strides, self.padding, depthwise=False,
+                dilation=self.dilation_rate))
+        dilated = tuple(self.dilation_rate) != (1, 1)
+        if path == "shifted" and (dilated or tuple(self.kernel_size) == (1, 1)):
+            kernel = ops.convert_to_tensor(self.kernel)
+            if dilated:
+                outputs = shifted.conv_live(inputs, kernel, self.strides,
+                                            self.padding, self.dilation_rate)
+            else:
+                outputs = shifted.pointwise_matmul(inputs, kernel, self.strides)
             if self.use_bias:
                 outputs = outputs + self.bias
             return finish(self, outputs)
@@ -72,8 +78,8 @@ class DepthwiseConv2D(layers.DepthwiseConv2D):
     with faster CPU kernels where the backend's own is slow: on JAX a sum of
     shifted products instead of XLA's grouped convolution
     (`shifted.depthwise_shifted`), on PyTorch the convolution without
-    layout copies (`torch_ops.conv_nhwc`). TensorFlow, GPUs, dilated
-    and channels_first convolutions use Keras' own. Outputs agree with Keras'
+    layout copies (`torch_ops.conv_nhwc`), dilated or not. TensorFlow,
+    GPUs and channels_first convolutions use Keras' own. Outputs agree with Keras'
     to float32 rounding (summation order differs).
     """
 
@@ -86,9 +92,9 @@ class DepthwiseConv2D(layers.DepthwiseConv2D):
             bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
             return finish(self, torch_ops.conv_nhwc(
                 inputs, kernel, bias, self.strides, self.padding,
-                depthwise=True))
+                depthwise=True, dilation=self.dilation_rate))
         outputs = shifted.depthwise_shifted(
-            inputs, kernel, self.strides, self.padding)
+            inputs, kernel, self.strides, self.padding, self.dilation_rate)
         if self.use_bias:
             outputs = outputs + self.bias
         return finish(self, outputs)

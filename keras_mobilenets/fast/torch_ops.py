@@ -1,6 +1,7 @@
 """PyTorch kernels of the fast layers and of the inference plan, each rule
 written once: Keras' kernel layout as PyTorch's, 'same' padding as PyTorch
-pads, inference BatchNorm in one fused pass.
+pads (through the taps that read the map), inference BatchNorm in one
+fused pass.
 
 Keras' PyTorch backend makes every NHWC input and output contiguous in
 NCHW around `conv2d`, two full copies per layer. A permuted view of an
@@ -9,7 +10,7 @@ which oneDNN convolves as is and returns in the same format, so permuting
 back is a view too: the `*_nhwc` functions work on such views.
 """
 
-from .shifted import same_padding
+from .shifted import live_window
 
 
 def torch_weight(kernel, depthwise):
@@ -27,33 +28,37 @@ def torch_weight(kernel, depthwise):
 
 
 def conv2d(x, weight, bias, strides, padding, dilation=(1, 1), groups=1):
-    """`F.conv2d` of an NCHW tensor; `padding` is "same" (Keras' rule:
-    PyTorch's own padding where it is symmetric, else an explicit pad
-    first), or PyTorch's (0, or zeros per side of rows and cols)."""
+    """`F.conv2d` of an NCHW tensor through the taps that read it
+    (`live_window`); `padding` is "same" (Keras' rule), "valid", or
+    PyTorch's (0, or zeros per side of rows and cols). Symmetric padding
+    is PyTorch's own, other padding an explicit pad (or crop) first."""
     import torch.nn.functional as F
 
-    if padding == "same":
-        kh, kw = weight.shape[2], weight.shape[3]
-        top, bottom = same_padding(
-            x.shape[2], (kh - 1) * dilation[0] + 1, strides[0])
-        left, right = same_padding(
-            x.shape[3], (kw - 1) * dilation[1] + 1, strides[1])
-        if (top, left) == (bottom, right):
-            padding = (top, left)
-        else:
-            x = F.pad(x, (left, right, top, bottom))
-            padding = 0
+    if not isinstance(padding, str):
+        rows, cols = (padding, padding) if isinstance(padding, int) else padding
+        padding = ((rows, rows), (cols, cols))
+    ((r0, r1), (c0, c1)), ((top, bottom), (left, right)) = live_window(
+        x.shape[2:], weight.shape[2:], strides, padding, dilation)
+    if (r1 - r0 + 1, c1 - c0 + 1) != tuple(weight.shape[2:]):
+        weight = weight[:, :, r0:r1 + 1, c0:c1 + 1]
+    if (top, left) == (bottom, right) and min(top, left) >= 0:
+        padding = (top, left)
+    else:
+        x = F.pad(x, (left, right, top, bottom))
+        padding = 0
+    if weight.shape[2:] == (1, 1):
+        dilation = 1  # a lone tap: oneDNN's plain 1x1 kernel
     return F.conv2d(x, weight, bias, strides, padding, dilation, groups)
 
 
-def conv_nhwc(x, kernel, bias, strides, padding, depthwise):
+def conv_nhwc(x, kernel, bias, strides, padding, depthwise,
+              dilation=(1, 1)):
     """A Keras convolution ("same" or "valid" padding) of an NHWC torch
     tensor without layout copies."""
     groups = kernel.shape[2] if depthwise else 1
-    out = conv2d(x.permute(0, 3, 1, 2), torch_weight(kernel, depthwise), bias,
-                 tuple(strides), "same" if padding == "same" else 0,
-                 groups=groups)
-    return out.permute(0, 2, 3, 1)
+    return conv2d(x.permute(0, 3, 1, 2), torch_weight(kernel, depthwise), bias,
+                  tuple(strides), padding, tuple(dilation),
+                  groups=groups).permute(0, 2, 3, 1)
 
 
 def batch_norm(x, mean, variance, gamma, beta, epsilon):
