@@ -13,6 +13,7 @@ import numpy as np
 
 from . import (bundled, convert, data, evaluation, export, imagenet, labels,
                presets, registry)
+from .detection import commands as detection_commands
 from .errors import DownloadError
 from .weights import TimmCheckpoint
 
@@ -87,9 +88,8 @@ def _predict(args):
 
 def _evaluate(args):
     if args.task == "detection":
-        from .detection import commands
 
-        return commands.evaluate(args)
+        return detection_commands.evaluate(args)
     for flag in ("backbone", "num_classes"):
         if getattr(args, flag) is not None:
             raise ValueError(f"--{flag.replace('_', '-')} is for --task "
@@ -103,9 +103,8 @@ def _evaluate(args):
 
 
 def _detect(args):
-    from .detection import commands
 
-    return commands.detect_command(args)
+    return detection_commands.detect_command(args)
 
 
 def _convert(args):
@@ -142,10 +141,9 @@ def _commands():
         "or a folder with config.json and model.safetensors)")
 
     def detection_args(**override):
-        from .detection import commands
 
         return tuple((flags, {**options, **override})
-                     for flags, options in commands.arguments())
+                     for flags, options in detection_commands.arguments())
 
     return {
         "list": ("every model with its parameter count", (
