@@ -20,6 +20,7 @@ still reports what it measured. Writes DIR/gpu.json and DIR/gpu.md.
 """
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
@@ -213,12 +214,14 @@ def machine():
                              text=True).stdout.strip()
     except OSError:
         gpu = "no nvidia-smi"
+    # Installed versions, read without importing (the driver imported Keras
+    # under its default backend, TensorFlow, absent on a GPU image: "absent").
     versions = {}
-    for module in ("keras", "jax", "torch", "timm"):
+    for name in ("keras", "jax", "torch", "timm"):
         try:
-            versions[module] = __import__(module).__version__
-        except Exception:  # noqa: BLE001
-            versions[module] = "absent"
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "absent"
     return (f"{gpu}; {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs; " + ", ".join(f"{k} {v}" for k, v in versions.items()))
 
@@ -244,6 +247,7 @@ def main(argv=None):
     if args.worker == "timm":
         return timm_worker(args)
     deadline = time.time() + args.budget
+    where = machine()
     plan = [("timm" if w.startswith("timm") else "keras",
              None if w.startswith("timm") else w.split(":")[0], w.split(":")[1])
             for w in args.workers]
@@ -255,8 +259,8 @@ def main(argv=None):
             continue
         rows += run_worker(kind, backend, policy, args, left)
         with open(os.path.join(args.out, "gpu.json"), "w") as f:
-            json.dump({"machine": machine(), "rows": rows}, f, indent=1)
-    text = f"{table(rows)}\n\nMachine: {machine()}\n"
+            json.dump({"machine": where, "rows": rows}, f, indent=1)
+    text = f"{table(rows)}\n\nMachine: {where}\n"
     with open(os.path.join(args.out, "gpu.md"), "w") as f:
         f.write(text)
     print(text)
