@@ -44,8 +44,9 @@ class Conv2D(layers.Conv2D):
     """`keras.layers.Conv2D` (same arguments, variables and config) with
     faster CPU kernels: on PyTorch NHWC tensors are convolved without Keras'
     two layout copies per call (`torch_ops.conv_nhwc`), on JAX 1x1
-    convolutions are matrix products (`shifted.pointwise_matmul`) and
-    dilated ones skip the taps that only read padding (`shifted.conv_live`).
+    convolutions are matrix products (`shifted.pointwise_matmul`), dilated
+    ones skip the taps that only read padding, and the others train
+    through patch matrix products (`shifted.conv_live`).
     Elsewhere, and for grouped or channels_first convolutions, it is
     Keras' own.
     """
@@ -58,14 +59,14 @@ class Conv2D(layers.Conv2D):
                 inputs, ops.convert_to_tensor(self.kernel), bias,
                 self.strides, self.padding, depthwise=False,
                 dilation=self.dilation_rate))
-        dilated = tuple(self.dilation_rate) != (1, 1)
-        if path == "shifted" and (dilated or tuple(self.kernel_size) == (1, 1)):
+        if path == "shifted":
             kernel = ops.convert_to_tensor(self.kernel)
-            if dilated:
+            if (tuple(self.kernel_size) == (1, 1)
+                    and tuple(self.dilation_rate) == (1, 1)):
+                outputs = shifted.pointwise_matmul(inputs, kernel, self.strides)
+            else:
                 outputs = shifted.conv_live(inputs, kernel, self.strides,
                                             self.padding, self.dilation_rate)
-            else:
-                outputs = shifted.pointwise_matmul(inputs, kernel, self.strides)
             if self.use_bias:
                 outputs = outputs + self.bias
             return finish(self, outputs)
