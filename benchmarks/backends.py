@@ -10,7 +10,7 @@ import tempfile
 BACKENDS = ("tensorflow", "jax", "torch")
 # What the parent does itself (the deployment measure, the outputs).
 PARENT_ONLY = ("--all-backends", "--keras-backends", "--measure", "--json",
-               "--markdown", "--readme")
+               "--markdown", "--readme", "--training-summary")
 
 
 def without(argv, options):

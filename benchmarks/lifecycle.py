@@ -97,6 +97,35 @@ def train_table(rows, backend, args):
     return "\n".join(out)
 
 
+def training_summary(by_backend, args, machine):
+    """One table of training steps over every backend measured (README's
+    "Training speed"): a row per model and backend, ours beside
+    keras.applications (V1-V3) and timm (PyTorch, measured in each
+    backend's run, right after ours)."""
+    out = [
+        f"`train_on_batch` (SGD, sparse cross-entropy over 1000 classes) at "
+        f"batch {args.batch}, {args.size}x{args.size}, images/s, best of "
+        f"{args.repeats} steps; keras.applications' model of the same "
+        "architecture in turn in the same process; timm: forward, loss, "
+        "backward and `optimizer.step()` in its own process right after "
+        "(the faster of its memory formats). Ratios >1: ours faster.",
+        "",
+        "| model | backend | keras.applications | ours | timm "
+        "| ours / k.a. | ours / timm |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    models = list(dict.fromkeys(m for rows in by_backend.values() for m in rows))
+    for name in models:
+        for backend, rows in by_backend.items():
+            ref, ours, timm = (_get(rows.get(name), k, "train_images_per_s")
+                               for k in ("keras_applications", "ours", "timm"))
+            out.append(" | ".join([
+                f"| {name}", backend,
+                *(f"{v:.1f}" if v else "-" for v in (ref, ours, timm)),
+                _ratio(ours, ref), _ratio(ours, timm) + " |"]))
+    return "\n".join(out + ["", machine])
+
+
 def _steps(row):
     if not row:
         return "-"

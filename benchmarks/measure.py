@@ -241,7 +241,11 @@ def train(args):
                 if best is None or seconds < best[0]:
                     best = (seconds, step, x, memory_format)
             _, steps[impl], inputs[impl], fmt = best
-            extra[impl] = {"memory_format": fmt}
+            import timm
+            import torch
+
+            extra[impl] = {"memory_format": fmt, "versions":
+                           f"timm {timm.__version__}, torch {torch.__version__}"}
         else:
             import keras
 

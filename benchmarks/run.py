@@ -25,6 +25,7 @@ import lifecycle
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SPEED_PAGE = os.path.join(os.path.dirname(HERE), "docs", "speed.md")
+README = os.path.join(os.path.dirname(HERE), "README.md")
 REFERENCE_V1_V3 = ("MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large")
 
 
@@ -207,6 +208,11 @@ def main(argv=None):
                         help="also put the tables into docs/speed.md (or "
                         "PATH's Speed section), as this backend's and the "
                         "deployment's")
+    parser.add_argument("--training-summary", nargs="?", const=README,
+                        metavar="PATH", help="with --all-backends and "
+                        "--measure train: also put one training table of "
+                        "every backend into README.md (or PATH), between "
+                        "its speed:training markers")
     parser.add_argument("--measure", nargs="+", default=["inference"],
                         choices=["inference", "train", "first_prediction",
                                  "deployment"],
@@ -246,6 +252,13 @@ def main(argv=None):
                 __file__, sys.argv[1:] if argv is None else argv, each,
                 [m for m in args.measure if m != "deployment"]).items():
             rows[name], texts[name] = done, text
+        if args.training_summary and "train" in args.measure:
+            lifecycle.write_readme(args.training_summary, "training",
+                                   lifecycle.training_summary(
+                                       {b: r["train"] for b, r in rows.items()},
+                                       args, machine_line({
+                                           m: r for b in rows.values()
+                                           for m, r in b["train"].items()})))
         args.measure = [m for m in args.measure if m == "deployment"]
     if "inference" in args.measure:
         rows["inference"] = {}

@@ -87,6 +87,36 @@ def test_benchmark_training_and_first_prediction_tables(tmp_path):
     assert text.index("TABLE 2") < text.index("## Next")
 
 
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason=(
+    "the README's training table is written by the parent process whatever "
+    "the backends: checked once, under JAX"))
+def test_training_summary_goes_into_the_readme(tmp_path):
+    """`--all-backends ... --measure train --training-summary PATH`: one
+    table, a row per model and backend, between the README's training
+    markers; the README holds those markers once."""
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- speed:training:begin -->\nOLD\n"
+                      "<!-- speed:training:end -->\n\n## Next\n")
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "run.py"),
+         "--all-backends", "jax", "--models", "MobileNetV3Small",
+         "--impls", "ours", "--measure", "train", "--size", "32",
+         "--batch", "2", "--repeats", "1", "--training-summary", str(readme)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = readme.read_text()
+    assert "OLD" not in text and text.endswith("\n\n## Next\n")
+    rows = [line.split(" | ") for line in text.splitlines()
+            if line.startswith("| MobileNetV3Small |")]
+    assert len(rows) == 1 and rows[0][1] == "jax"
+    assert float(rows[0][3]) > 0 and rows[0][2] == "-"
+    assert "at batch 2, 32x32" in text and "Machine:" in text
+    project = open(os.path.join(ROOT, "README.md")).read()
+    for marker in ("begin", "end"):
+        assert project.count(f"<!-- speed:training:{marker} -->") == 1
+
+
 def test_speed_page_holds_the_blocks_that_run_py_writes(tmp_path):
     """`run.py --readme` writes docs/speed.md by default: every block is
     there once; a page without a `## Speed` section gets new blocks at its
