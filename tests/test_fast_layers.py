@@ -208,3 +208,26 @@ def test_jax_gradients_equal_keras(cls_name, kwargs, shape, input_gradient):
         scale = float(np.max(np.abs(want)))
         np.testing.assert_allclose(np.asarray(got), np.asarray(want),
                                    rtol=0, atol=2e-6 * scale)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="a switch of the JAX kernels' own gradients")
+def test_forward_mode_runs_with_jax_s_own_gradients(monkeypatch):
+    """`jax.jvp` (forward mode) needs JAX's autodiff of the plain kernels:
+    refused with the custom gradients, equal to Keras' layer without."""
+    import jax
+
+    from keras_mobilenets.fast import shifted
+
+    shape = (2, 9, 9, 4)
+    ours, ref = _pair(km_layers.DepthwiseConv2D, keras.layers.DepthwiseConv2D,
+                      dict(kernel_size=3, strides=2, padding="same"), shape)
+    x = np.random.default_rng(4).normal(0, 1, shape).astype("float32")
+    direction = np.ones(shape, "float32")
+
+    def tangent(layer):
+        return np.asarray(jax.jvp(layer, (x,), (direction,))[1])
+
+    with pytest.raises(TypeError, match="forward-mode"):
+        tangent(ours)
+    monkeypatch.setattr(shifted, "CUSTOM_GRADIENTS", False)
+    np.testing.assert_allclose(tangent(ours), tangent(ref), rtol=1e-5, atol=1e-5)

@@ -124,11 +124,18 @@ def _shifted_sum(x, taps, strides, dilation, out_rows, out_cols):
     return out
 
 
+# On JAX, the depthwise and full convolutions bring their own gradients
+# (`jax.custom_vjp`: reverse mode, as Keras trains). Set False for JAX's
+# autodiff of the plain kernels, e.g. for forward mode (`jax.jvp`,
+# `jax.jacfwd`, `jax.hessian`), which a custom_vjp refuses.
+CUSTOM_GRADIENTS = True
+
+
 def _jax_gradients_apply(x):
     """Whether `x` is a JAX array or tracer (the backend whose autodiff of
     the sum of slices is slow: every tap's kernel gradient a pass over
-    memory, every input gradient a padded copy)."""
-    return type(x).__module__.startswith(("jax", "jaxlib"))
+    memory, every input gradient a padded copy) and CUSTOM_GRADIENTS holds."""
+    return CUSTOM_GRADIENTS and type(x).__module__.startswith(("jax", "jaxlib"))
 
 
 _JAX_DEPTHWISE = []
