@@ -117,6 +117,32 @@ def test_the_fast_path_is_the_one_taken():
         assert _fast_path(dilated, x) == EXPECTED_PATH[BACKEND]
 
 
+@pytest.mark.skipif(BACKEND != "torch", reason="PyTorch's NHWC kernels")
+@pytest.mark.parametrize("cls_name, kwargs", [
+    ("DepthwiseConv2D", dict(kernel_size=3)),
+    ("Conv2D", dict(filters=7, kernel_size=3)),
+    ("Conv2D", dict(filters=7, kernel_size=1))])
+def test_torch_strided_valid_convolution_copies_no_input(monkeypatch, cls_name,
+                                                         kwargs):
+    """MobileNetV4's explicitly padded stride-2 convolutions: the last row
+    and column of an even map, which no stride reads, are left to
+    `F.conv2d` rather than cropped by a padded copy of the map."""
+    import torch.nn.functional as F
+
+    shape = (2, 10, 12, 5)
+    ours, ref = _pair(getattr(km_layers, cls_name), getattr(keras.layers, cls_name),
+                      dict(strides=2, padding="valid", **kwargs), shape)
+    x = np.random.default_rng(4).normal(0, 1, shape).astype("float32")
+    want = keras.ops.convert_to_numpy(ref(x))
+
+    def no_pad(*args, **kwargs):
+        raise AssertionError("F.pad called: a copy of the input")
+
+    monkeypatch.setattr(F, "pad", no_pad)
+    got = keras.ops.convert_to_numpy(ours(x))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_live_window_leaves_out_the_taps_that_only_read_padding():
     # DeepLab's rates at output stride 16 on 512x512 (a 32x32 map).
     assert live_window((32, 32), (3, 3), (1, 1), "same", (36, 36)) == (
