@@ -5,6 +5,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -103,6 +104,7 @@ def training_summary(by_backend, args, machine):
     keras.applications (V1-V3) and timm (PyTorch, measured in each
     backend's run, right after ours)."""
     out = [
+        f"{time.strftime('%Y-%m-%d')}: "
         f"`train_on_batch` (SGD, sparse cross-entropy over 1000 classes) at "
         f"batch {args.batch}, {args.size}x{args.size}, images/s, best of "
         f"{args.repeats} steps; keras.applications' model of the same "
