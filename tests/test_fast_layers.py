@@ -257,3 +257,29 @@ def test_forward_mode_runs_with_jax_s_own_gradients(monkeypatch):
         tangent(ours)
     monkeypatch.setattr(shifted, "CUSTOM_GRADIENTS", False)
     np.testing.assert_allclose(tangent(ours), tangent(ref), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="JAX's export with a symbolic batch")
+def test_jax_gradients_trace_with_a_symbolic_batch():
+    """Keras' SavedModel export on JAX traces gradients with a symbolic
+    batch (jax2tf): the fast kernels then keep JAX's own gradients, equal
+    to the custom ones of a concrete batch."""
+    import jax
+    from jax import export
+
+    shape = (10, 10, 4)
+    depthwise = km_layers.DepthwiseConv2D(3, strides=2, padding="same")
+    conv = km_layers.Conv2D(5, 3, strides=2, padding="same")
+    for layer in (depthwise, conv):
+        layer.build((None, *shape))
+
+    def loss(x):
+        return keras.ops.sum(depthwise(x) ** 2) + keras.ops.sum(conv(x) ** 2)
+
+    (batch,) = export.symbolic_shape("b")
+    exported = export.export(jax.jit(jax.grad(loss)))(
+        jax.ShapeDtypeStruct((batch, *shape), "float32"))
+    x = np.random.default_rng(5).normal(0, 1, (3, *shape)).astype("float32")
+    np.testing.assert_allclose(np.asarray(exported.call(x)),
+                               np.asarray(jax.jit(jax.grad(loss))(x)),
+                               rtol=1e-5, atol=1e-5)

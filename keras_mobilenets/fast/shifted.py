@@ -143,8 +143,12 @@ CUSTOM_GRADIENTS = True
 def _jax_gradients_apply(x):
     """Whether `x` is a JAX array or tracer (the backend whose autodiff of
     the sum of slices is slow: every tap's kernel gradient a pass over
-    memory, every input gradient a padded copy) and CUSTOM_GRADIENTS holds."""
-    return CUSTOM_GRADIENTS and type(x).__module__.startswith(("jax", "jaxlib"))
+    memory, every input gradient a padded copy), of a concrete shape (a
+    symbolic batch, as Keras' SavedModel export traces it, keeps JAX's own
+    gradients), and CUSTOM_GRADIENTS holds."""
+    return (CUSTOM_GRADIENTS
+            and type(x).__module__.startswith(("jax", "jaxlib"))
+            and all(isinstance(d, int) for d in x.shape))
 
 
 _JAX_DEPTHWISE = []
