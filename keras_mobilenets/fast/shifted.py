@@ -19,9 +19,12 @@ def live_taps(size, kernel_size, stride, dilation, before, after):
     """Along one axis of a convolution whose input is padded by (before,
     after) zeros: the first and last taps that read an input value, and the
     (before, after) padding of the kernel cut to them (negative: that much
-    input is never read and is cropped). The other taps only multiply
-    zeros: with a dilation as large as the map (DeepLab's rate 36 on a
-    32x32 map) a 3x3 kernel is its middle tap."""
+    input is never read and is cropped; but not the last rows, fewer than a
+    stride, that a strided 'valid' correlation leaves unread anyway:
+    cropping those would copy the whole input, as on MobileNetV4's stride-2
+    convolutions of an even, explicitly padded map). The other taps only
+    multiply zeros: with a dilation as large as the map (DeepLab's rate 36
+    on a 32x32 map) a 3x3 kernel is its middle tap."""
     span = (kernel_size - 1) * dilation + 1
     out = (size + before + after - span) // stride + 1
     live = []
@@ -35,8 +38,8 @@ def live_taps(size, kernel_size, stride, dilation, before, after):
         return 0, kernel_size - 1, before, after
     first, last = live[0], live[-1]
     before -= first * dilation
-    return (first, last, before,
-            (out - 1) * stride + (last - first) * dilation + 1 - size - before)
+    after = (out - 1) * stride + (last - first) * dilation + 1 - size - before
+    return first, last, before, min(0, after + stride - 1) if after < 0 else after
 
 
 def live_window(shape, kernel_shape, strides, padding, dilation):
@@ -59,15 +62,6 @@ def live_window(shape, kernel_shape, strides, padding, dilation):
         taps.append((first, last))
         pads.append((before, after))
     return tuple(taps), tuple(pads)
-
-
-def keep_stride_remainder(pads, strides):
-    """`live_window`'s paddings without the crop of the last rows (or
-    columns) that a strided 'valid' correlation never reads anyway (fewer
-    than a stride): cropping them copies the whole input (MobileNetV4's
-    stride-2 convolutions on an even, explicitly padded map)."""
-    return tuple((before, min(0, after + stride - 1) if after < 0 else after)
-                 for (before, after), stride in zip(pads, strides))
 
 
 def pad_or_crop(x, pads):
@@ -96,7 +90,7 @@ def depthwise_shifted(x, kernel, strides, padding, dilation=(1, 1)):
     """
     ((r0, r1), (c0, c1)), pads = live_window(
         x.shape[1:3], kernel.shape[:2], strides, padding, dilation)
-    x = pad_or_crop(x, keep_stride_remainder(pads, strides))
+    x = pad_or_crop(x, pads)
     kernel = kernel[r0:r1 + 1, c0:c1 + 1]
     kh, kw, channels, multiplier = kernel.shape
     if multiplier > 1:
@@ -351,7 +345,7 @@ def conv_live(x, kernel, strides, padding, dilation):
     product where one tap is left."""
     ((r0, r1), (c0, c1)), pads = live_window(
         x.shape[1:3], kernel.shape[:2], strides, padding, dilation)
-    x = pad_or_crop(x, keep_stride_remainder(pads, strides))
+    x = pad_or_crop(x, pads)
     kernel = kernel[r0:r1 + 1, c0:c1 + 1]
     if tuple(kernel.shape[:2]) == (1, 1):
         return pointwise_matmul(x, kernel, strides)

@@ -10,7 +10,7 @@ which oneDNN convolves as is and returns in the same format, so permuting
 back is a view too: the `*_nhwc` functions work on such views.
 """
 
-from .shifted import keep_stride_remainder, live_window
+from .shifted import live_window
 
 
 def torch_weight(kernel, depthwise):
@@ -37,13 +37,10 @@ def conv2d(x, weight, bias, strides, padding, dilation=(1, 1), groups=1):
     if not isinstance(padding, str):
         rows, cols = (padding, padding) if isinstance(padding, int) else padding
         padding = ((rows, rows), (cols, cols))
-    ((r0, r1), (c0, c1)), pads = live_window(
+    ((r0, r1), (c0, c1)), ((top, bottom), (left, right)) = live_window(
         x.shape[2:], weight.shape[2:], strides, padding, dilation)
     if (r1 - r0 + 1, c1 - c0 + 1) != tuple(weight.shape[2:]):
         weight = weight[:, :, r0:r1 + 1, c0:c1 + 1]
-    # The last rows a stride never reaches need no crop (a copy of the whole
-    # input): PyTorch's convolution leaves them unread as it is.
-    ((top, bottom), (left, right)) = keep_stride_remainder(pads, strides)
     if (top, left) == (bottom, right) and min(top, left) >= 0:
         padding = (top, left)
     else:
