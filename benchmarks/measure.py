@@ -80,6 +80,14 @@ def timm_runner(name, memory_format):
     return run, lambda images: timm_input(images, fmt)
 
 
+def timm_versions():
+    """timm's and PyTorch's versions, as the tables' machine line gives them."""
+    import timm
+    import torch
+
+    return f"timm {timm.__version__}, torch {torch.__version__}"
+
+
 def torch_device():
     """Where timm runs: the GPU where PyTorch sees one (as Keras' JAX and
     PyTorch backends then run there too), else the CPU."""
@@ -212,11 +220,8 @@ def main(argv=None):
             "macs": macs[impl],
         }
         if impl == "timm":
-            import timm
-            import torch
-
             results[impl]["memory_format"] = timm_format
-            results[impl]["versions"] = f"timm {timm.__version__}, torch {torch.__version__}"
+            results[impl]["versions"] = timm_versions()
     print(json.dumps({"model": args.model, "backend": backend or "torch (timm)",
                       "batch": args.batch, "size": args.size,
                       "results": results}))
@@ -241,11 +246,7 @@ def train(args):
                 if best is None or seconds < best[0]:
                     best = (seconds, step, x, memory_format)
             _, steps[impl], inputs[impl], fmt = best
-            import timm
-            import torch
-
-            extra[impl] = {"memory_format": fmt, "versions":
-                           f"timm {timm.__version__}, torch {torch.__version__}"}
+            extra[impl] = {"memory_format": fmt, "versions": timm_versions()}
         else:
             import keras
 

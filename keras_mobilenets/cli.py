@@ -88,7 +88,6 @@ def _predict(args):
 
 def _evaluate(args):
     if args.task == "detection":
-
         return detection_commands.evaluate(args)
     for flag in ("backbone", "num_classes"):
         if getattr(args, flag) is not None:
@@ -103,7 +102,6 @@ def _evaluate(args):
 
 
 def _detect(args):
-
     return detection_commands.detect_command(args)
 
 
@@ -141,7 +139,6 @@ def _commands():
         "or a folder with config.json and model.safetensors)")
 
     def detection_args(**override):
-
         return tuple((flags, {**options, **override})
                      for flags, options in detection_commands.arguments())
 

@@ -285,9 +285,11 @@ def _jax_conv():
     a `jax.custom_vjp` for CPU: XLA's own convolution forward, and gradients
     through the matrix product of its image patches (the kernel's: patches
     transposed times the gradient; the input's: the gradient times the
-    kernel transposed, put back by `_input_gradient`), about twice as fast
-    as XLA's own gradient convolutions for MobileNets' full 3x3 convolutions
-    on a few channels (the stems). Reverse mode only, as `custom_vjp` is."""
+    kernel transposed, put back by `_input_gradient`): 1.5x as fast as
+    XLA's own gradient convolutions for MobileNetV4's stride-2 3x3
+    convolutions at batch 32 (282 -> 190 ms for 32 channels at 112x112, 152
+    -> 97 ms for the stem) on the 2-core machine. Reverse mode only, as
+    `custom_vjp` is."""
     if _JAX_CONV:
         return _JAX_CONV[0]
     import functools
