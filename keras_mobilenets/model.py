@@ -1,6 +1,7 @@
 """The class of every model this package builds: a functional `keras.Model`
 that carries its facts (feature taps, class names, eval recipe) in its
-config, and runs PyTorch inference as a plan."""
+config, runs PyTorch inference as a plan and compiles JAX steps with XLA's
+faster CPU options."""
 
 import dataclasses
 import math
@@ -9,6 +10,7 @@ import typing
 import keras
 
 from .fast import plan as fast_plan
+from .fast import xla_cpu
 
 # Set on the outputs `keras.models.clone_model` gets from `_run_through_graph`
 # and read by the `Model(...)` it builds next, which it passes no facts.
@@ -92,7 +94,9 @@ class Model(keras.Model):
     (`fast.plan`): `predict` and calls under `torch.no_grad()` with
     `training` falsy. Anything else (training, recorded gradients, masks,
     other dtypes, other backends, `torch.compile` and export) is Keras' own
-    functional call. Both give the same outputs to float32 rounding.
+    functional call. Both give the same outputs to float32 rounding. On
+    JAX's CPU backend its Keras steps (`fit`, `evaluate`, `predict`, the
+    `*_on_batch` methods) compile with `fast.xla_cpu.options()`.
 
     It carries three facts, keyword arguments kept in its config (so
     `.keras` files, `keras.models.clone_model`, `fold_batch_norm` and a
@@ -165,6 +169,18 @@ class Model(keras.Model):
         config = super().get_config()
         config.update(self._facts.config())
         return config
+
+    def make_train_function(self, force=False):
+        with xla_cpu.keras_steps():
+            return super().make_train_function(force)
+
+    def make_test_function(self, force=False):
+        with xla_cpu.keras_steps():
+            return super().make_test_function(force)
+
+    def make_predict_function(self, force=False):
+        with xla_cpu.keras_steps():
+            return super().make_predict_function(force)
 
     def call(self, inputs, training=None, mask=None, **kwargs):
         tensor = fast_plan.plan_input(self, inputs, training, mask, kwargs)

@@ -157,10 +157,18 @@ def _retina_detects(namespace):
     assert namespace["found"]["boxes"].shape == (2, 100, 4)
 
 
+def _wrapped(namespace):
+    import keras_mobilenets
+
+    model = namespace["model"]
+    assert isinstance(model, keras_mobilenets.Model)
+    assert model.predict_on_batch(np.zeros((1, 224, 224, 3))).shape == (1, 5)
+
+
 # What the pages' examples say they do, checked after each one runs.
 CHECKS = {("README.md", 0): _classified_the_elephant, ("README.md", 1): _fitted,
           ("README.md", 2): _maps_by_stride, ("README.md", 3): _segments,
-          ("docs/checkpoints.md", 0): _presets,
+          ("docs/checkpoints.md", 0): _presets, ("docs/speed.md", 0): _wrapped,
           ("docs/detection.md", 0): _detects, ("docs/detection.md", 1): _fitted,
           ("docs/detection.md", 3): _retina_detects}
 # Pages whose examples need a module that is not a requirement of the
