@@ -117,6 +117,29 @@ def test_training_summary_goes_into_the_readme(tmp_path):
         assert project.count(f"<!-- speed:training:{marker} -->") == 1
 
 
+@pytest.mark.skipif(keras.backend.backend() != "jax",
+                    reason="an A/B of JAX compile settings")
+def test_jax_ab_compares_variants_with_the_same_results(capsys):
+    """`benchmarks/jax_ab.py`: every variant compiled, timed in turn, and
+    the gradients with our options and with JAX's own differentiation of
+    our kernels equal those of JAX's default options."""
+    import jax_ab
+
+    times = jax_ab.main(["MobileNetV3Small", "--size", "32", "--batch", "2",
+                         "--rounds", "1", "--variants", "default", "options",
+                         "no-custom-gradients"])
+    assert {k: len(v) for k, v in times.items()} == {
+        "default": 2, "options": 2, "no-custom-gradients": 2}
+    out = capsys.readouterr().out
+    diffs = [float(line.rsplit(": ", 1)[1]) for line in out.splitlines()
+             if "max difference from default" in line]
+    assert len(diffs) == 3 and max(diffs) < 1e-4, out
+    assert "| no-custom-gradients |" in out
+    from keras_mobilenets.fast import shifted
+
+    assert shifted.CUSTOM_GRADIENTS  # put back
+
+
 def test_speed_page_holds_the_blocks_that_run_py_writes(tmp_path):
     """`run.py --readme` writes docs/speed.md by default: every block is
     there once; a page without a `## Speed` section gets new blocks at its
