@@ -97,7 +97,8 @@ def depthwise_shifted(x, kernel, strides, padding, dilation=(1, 1)):
         x = ops.repeat(x, multiplier, axis=-1)
     taps = ops.reshape(kernel, (kh, kw, channels * multiplier))
     if _jax_gradients_apply(x):
-        return _jax_depthwise()(x, taps, tuple(strides), tuple(dilation))
+        return _reverse_mode(_jax_depthwise(), x, taps, tuple(strides),
+                             tuple(dilation))
     return _shifted_sum(x, taps, strides, dilation)
 
 
@@ -143,6 +144,21 @@ def _jax_gradients_apply(x):
     return (CUSTOM_GRADIENTS
             and type(x).__module__.startswith(("jax", "jaxlib"))
             and all(isinstance(d, int) for d in x.shape))
+
+
+def _reverse_mode(kernel, *args):
+    """`kernel(*args)` (a `jax.custom_vjp`), where forward mode (`jax.jvp`,
+    `jacfwd`, `hessian`) fails with the way out added to JAX's error."""
+    try:
+        return kernel(*args)
+    except TypeError as error:
+        if "forward-mode" not in str(error):
+            raise
+        raise TypeError(
+            f"{error} keras_mobilenets' JAX kernels bring their own "
+            "reverse-mode gradients: set "
+            "`keras_mobilenets.fast.shifted.CUSTOM_GRADIENTS = False` for "
+            "JAX's own (forward mode included).") from error
 
 
 _JAX_DEPTHWISE = []
@@ -352,7 +368,8 @@ def conv_live(x, kernel, strides, padding, dilation):
     if tuple(kernel.shape[:2]) == (1, 1):
         return pointwise_matmul(x, kernel, strides)
     if _jax_gradients_apply(x):
-        return _jax_conv()(x, kernel, tuple(strides), tuple(dilation))
+        return _reverse_mode(_jax_conv(), x, kernel, tuple(strides),
+                             tuple(dilation))
     return ops.conv(x, kernel, tuple(strides), "valid", "channels_last",
                     tuple(dilation))
 
