@@ -10,11 +10,12 @@ as long): V4 Conv-S inference at batch 32 ran 1.7x as fast, its gradient
 step 1.05x (docs/speed.md).
 
 `fit`, `evaluate`, `predict` and the `*_on_batch` methods of this
-package's models compile their steps with `options()`. A model that wraps
-one of ours compiles with JAX's defaults: pass `options()` to your own
-`jax.jit(..., compiler_options=...)`, or put `XLA_FLAGS_VALUE` in the
-`XLA_FLAGS` environment variable before JAX starts. A choice of your own
-in `XLA_FLAGS` wins; `ENABLED = False` turns this off.
+package's models (`keras_mobilenets.Model`) compile their steps with
+`options()`. A `keras.Model` that wraps one of ours compiles with JAX's
+defaults: build it as a `keras_mobilenets.Model` instead, pass `options()`
+to your own `jax.jit(..., compiler_options=...)`, or put `XLA_FLAGS_VALUE`
+in the `XLA_FLAGS` environment variable before JAX starts. A choice of
+your own in `XLA_FLAGS` wins; `ENABLED = False` turns this off.
 """
 
 import contextlib
