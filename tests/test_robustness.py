@@ -72,9 +72,11 @@ def test_channels_first_matches_channels_last(name, float32_models, data_format)
         if layer.weights:
             layer.set_weights(model.get_layer(layer.name).get_weights())
     got = model_outputs(first, np.transpose(x, (0, 3, 1, 2)))
-    # Other kernels, other rounding: 1e-5 of the output scale.
+    # Other kernels, other rounding, which random weights amplify: 2e-5 of
+    # the output scale (measured: 1.4e-5 for MobileNetV4HybridMedium on
+    # JAX with XLA's Eigen convolutions, fast.xla_cpu; 3e-6 with YNNPACK's).
     np.testing.assert_allclose(got, expected, rtol=1e-5,
-                               atol=1e-5 * np.abs(expected).max())
+                               atol=2e-5 * np.abs(expected).max())
 
 
 @pytest.fixture
