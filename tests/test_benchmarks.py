@@ -4,6 +4,8 @@ Only that it works and what it reports: speed is measured by running it,
 never asserted in a test.
 """
 
+import argparse
+import importlib.util
 import json
 import math
 import os
@@ -157,6 +159,39 @@ def test_speed_page_holds_the_blocks_that_run_py_writes(tmp_path):
                                  "\nTABLE\n<!-- speed:jax:end -->\n")
 
 
+def segmentation_benchmark():
+    """benchmarks/segmentation.py, loaded under a name of its own (apart
+    from keras_mobilenets.segmentation)."""
+    spec = importlib.util.spec_from_file_location(
+        "segmentation_benchmark",
+        os.path.join(ROOT, "benchmarks", "segmentation.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def torchvision_python():
+    """$TIMM_PYTHON or ../timm-venv's Python where it imports torchvision
+    (fixture_scripts/README.md's reference environment), else None."""
+    for python in (os.environ.get("TIMM_PYTHON"),
+                   os.path.join(ROOT, "..", "timm-venv", "bin", "python")):
+        if python and os.path.exists(python) and subprocess.run(
+                [python, "-c", "import torchvision"],
+                capture_output=True).returncode == 0:
+            return python
+    return None
+
+
+def speed_rows(stdout):
+    """{(backbone, head): cells after those two} of the speed table."""
+    rows = {}
+    for line in stdout.splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[(cells[0].strip("`"), cells[1].strip("`"))] = cells[2:]
+    return rows
+
+
 def test_segmentation_table_row_is_the_docs_and_speed_runs():
     script = os.path.join(ROOT, "benchmarks", "segmentation.py")
     env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
@@ -170,16 +205,72 @@ def test_segmentation_table_row_is_the_docs_and_speed_runs():
     assert len(row) == 1
     page = open(os.path.join(ROOT, "docs", "features-segmentation.md")).read()
     assert row[0] in page.split("## Segmentation")[1]
+    # Ours alone (torchvision has no dilated-8 model): its images/s, "-"
+    # for the reference.
     done = subprocess.run(
         [sys.executable, script, "--speed", "--heads", "DeepLabV3",
          "--backbones", "MobileNetV3Small", "--size", "64", "--batch", "1",
          "--repeats", "1", "--output-stride", "8"], capture_output=True,
         text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
-    speed = [line for line in done.stdout.splitlines()
-             if line.startswith("| `MobileNetV3Small` | `DeepLabV3` |")]
-    assert len(speed) == 1 and float(speed[0].split("|")[3]) > 0
-    assert "output_stride 8," in done.stdout
+    rows = speed_rows(done.stdout)
+    assert list(rows) == [("MobileNetV3Small", "DeepLabV3")]
+    stride, ours, theirs, ratio = rows[("MobileNetV3Small", "DeepLabV3")]
+    assert stride == "8" and float(ours) > 0 and theirs == ratio == "-"
+    assert (f"Backend **{keras.backend.backend()}**, batch 1, 64x64"
+            in done.stdout)
+    assert ("`KERAS_BACKEND=" + keras.backend.backend() + " python benchmarks/"
+            "segmentation.py --speed --heads DeepLabV3") in done.stdout
+    assert "Machine:" in done.stdout
+
+
+def test_segmentation_speed_table_puts_ours_beside_torchvision():
+    bench = segmentation_benchmark()
+    args = argparse.Namespace(batch=4, size=512, repeats=5, output_stride=16)
+    text = bench.speed_table(
+        [("MobileNetV3Large", "LRASPP", 3.0, {"images_per_s": 1.5}),
+         ("MobileNetV4ConvSmall", "LRASPP", 12.345, None)],
+        "torch", args, "KERAS_BACKEND=torch python x", "Machine: m.")
+    lines = text.splitlines()
+    assert lines[0].startswith("Backend **torch**, batch 4, 512x512, ")
+    assert "best of 5 calls" in lines[0]
+    assert lines[0].endswith("`KERAS_BACKEND=torch python x`")
+    assert lines[2] == ("| backbone | head | output stride | ours img/s "
+                        "| torchvision img/s | ours / torchvision |")
+    assert lines[4] == "| `MobileNetV3Large` | `LRASPP` | 16 | 3.00 | 1.50 | 2.00x |"
+    assert lines[5] == "| `MobileNetV4ConvSmall` | `LRASPP` | 16 | 12.35 | - | - |"
+    assert lines[-1] == "Machine: m."
+    # The networks torchvision builds, at its own output stride.
+    assert bench.REFERENCE == {
+        ("MobileNetV3Large", "LRASPP"): "lraspp_mobilenet_v3_large",
+        ("MobileNetV3Large", "DeepLabV3"): "deeplabv3_mobilenet_v3_large"}
+    assert bench.REFERENCE_STRIDE == 16
+
+
+def test_segmentation_speed_times_torchvision_beside_ours():
+    """Ours on the active backend, torchvision in the reference Python; the
+    command checks that both have the same parameters (the same network)."""
+    python = torchvision_python()
+    if python is None:
+        pytest.skip("no Python with torchvision: set TIMM_PYTHON or make "
+                    "../timm-venv (fixture_scripts/README.md)")
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "segmentation.py"),
+         "--speed", "--backbones", "MobileNetV3Large", "--heads", "LRASPP",
+         "DeepLabV3", "--size", "64", "--batch", "1", "--repeats", "1",
+         "--reference", python], capture_output=True, text=True,
+        timeout=600, env={**os.environ,
+                          "KERAS_BACKEND": keras.backend.backend()})
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = speed_rows(done.stdout)
+    assert set(rows) == {("MobileNetV3Large", "LRASPP"),
+                         ("MobileNetV3Large", "DeepLabV3")}
+    for stride, ours, theirs, ratio in rows.values():
+        assert stride == "16" and float(ours) > 0 and float(theirs) > 0
+        assert ratio.endswith("x") and math.isclose(
+            float(ratio[:-1]), float(ours) / float(theirs), rel_tol=0.01,
+            abs_tol=0.01)
+    assert "torchvision side: torchvision " in done.stdout
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the "
