@@ -66,7 +66,6 @@ def step_function(model, step, batch):
         trainable, fixed, x, y)
 
 
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a registered model name")
@@ -89,6 +88,8 @@ def main(argv=None):
         options, custom = VARIANTS[name]
         shifted.CUSTOM_GRADIENTS = custom
         try:
+            # A new jit per variant: JAX caches a jitted function's trace,
+            # which would keep the first variant's CUSTOM_GRADIENTS.
             fn, fn_args = step_function(model, args.step, args.batch)
             start = time.perf_counter()
             compiled[name] = fn.lower(*fn_args).compile(
