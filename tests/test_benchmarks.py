@@ -142,6 +142,35 @@ def test_jax_ab_compares_variants_with_the_same_results(capsys):
     assert shifted.CUSTOM_GRADIENTS  # put back
 
 
+@pytest.mark.skipif(keras.backend.backend() != "jax",
+                    reason="the driver is the same on every backend; one "
+                           "backend's workers show it")
+def test_before_after_puts_two_checkouts_side_by_side(tmp_path):
+    """`benchmarks/before_after.py`: a worker per checkout per round, each
+    importing the package from its own tree; a checkout that would import
+    another tree's package is refused."""
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "before_after.py"),
+         "--before", ROOT, "--backends", "jax", "--models", "MobileNetV3Small",
+         "--measure", "inference", "--rounds", "1", "--repeats", "1",
+         "--latency-runs", "1", "--size", "32", "--batch", "2", "--no-timm"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split(" | ") for line in done.stdout.splitlines()
+            if line.startswith("| MobileNetV3Small | jax |")]
+    assert [row[2] for row in rows] == ["inference", "batch 1, ms"]
+    assert all(float(row[3]) > 0 and float(row[4]) > 0 and row[5] == "-"
+               for row in rows), done.stdout
+    assert sum('"ours"' in line for line in done.stderr.splitlines()) == 2
+    assert "Machine: " in done.stdout
+    refused = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "before_after.py"),
+         "--before", str(tmp_path), "--backends", "jax", "--no-timm"],
+        capture_output=True, text=True, timeout=600)
+    assert refused.returncode != 0
+    assert f"--before/--after {str(tmp_path)!r}: a worker imports" in refused.stderr
+
+
 def test_speed_page_holds_the_blocks_that_run_py_writes(tmp_path):
     """`run.py --readme` writes docs/speed.md by default: every block is
     there once; a page without a `## Speed` section gets new blocks at its
