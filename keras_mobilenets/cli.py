@@ -42,30 +42,32 @@ def _checkpoint_line(c):
             f"{c.num_classes} classes{top1}")
 
 
-def _model_and_transform(args):
-    """The model the arguments name, and the eval transform of the
-    checkpoint it carries (`--weights`, else the default at its alpha). No `--model`:
-    MobileNet, at alpha 0.25 with the weights shipped in the package (no
-    download) unless `--alpha` or `--weights` say otherwise. `--preset`:
-    `from_preset`'s model, alone."""
+def _model_and_transform(args, **kwargs):
+    """The model the arguments name (built with the builder arguments
+    `kwargs` too), and the eval transform of the checkpoint it carries
+    (`--weights`, else the default at its alpha; `--weights none`: initial
+    weights). No `--model`: MobileNet, at alpha 0.25 with the weights
+    shipped in the package (no download) unless `--alpha` or `--weights`
+    say otherwise. `--preset`: `from_preset`'s model, alone."""
     if getattr(args, "preset", None) is not None:
         if args.model or args.weights or args.alpha is not None:
             raise ValueError("--preset names the model, its width and its "
                              "weights: pass it without --model, --weights "
                              "and --alpha.")
         entry, alpha, weights = presets.resolve(args.preset)
-        model = entry.builder(alpha=alpha, weights=weights)
+        model = entry.builder(alpha=alpha, weights=weights, **kwargs)
         args.model = args.preset
         return entry, model, data.eval_transform(model)
     shipped = args.model is None and args.weights is None \
         and args.alpha in (None, bundled.ALPHA)
     args.model = args.model or bundled.MODEL
     entry = registry.get(args.model)
-    kwargs = {"weights": args.weights or "imagenet"}
+    kwargs["weights"] = None if args.weights == "none" \
+        else args.weights or "imagenet"
     if args.alpha is not None:
         kwargs["alpha"] = args.alpha
     if shipped:
-        kwargs = {"alpha": bundled.ALPHA, "weights": bundled.weights_file()}
+        kwargs.update(alpha=bundled.ALPHA, weights=bundled.weights_file())
     model = entry.builder(**kwargs)
     return entry, model, data.eval_transform(model)  # its checkpoint's recipe
 
@@ -105,6 +107,11 @@ def _detect(args):
     return detection_commands.detect_command(args)
 
 
+def _export(args):
+    return export.command(
+        args, lambda **kwargs: _model_and_transform(args, **kwargs)[:2])
+
+
 def _convert(args):
     command, _, _ = convert.SOURCES[args.source]
     print(command(args))
@@ -112,7 +119,7 @@ def _convert(args):
 
 
 COMMANDS = {"list": _list, "predict": _predict, "evaluate": _evaluate,
-            "detect": _detect, "export": export.command, "convert": _convert}
+            "detect": _detect, "export": _export, "convert": _convert}
 
 
 def _arg(*flags, **options):
@@ -129,7 +136,7 @@ def _commands():
              "package (no download)"),
         _arg("--weights", metavar="WEIGHTS",
              help="a local weights file, a checkpoint tag or hf-hub:<repo_id> "
-             "instead of the default download"),
+             "instead of the default download; none: initial weights"),
         _arg("--alpha", type=float, help="width multiplier"),
     )
     preset = _arg(
@@ -179,7 +186,7 @@ def _commands():
             "a LiteRT (float32 or int8) or ONNX file of a model, checked "
             "against Keras (under KERAS_BACKEND=tensorflow; --weights none: "
             "initial weights)",
-            (*model,
+            (*model, preset,
              _arg("--format", choices=export.FORMATS, default="litert",
                   help="default litert"),
              _arg("--output", required=True, metavar="FILE"),

@@ -7,7 +7,7 @@ import os
 import keras
 import numpy as np
 
-from . import data, imagenet, registry
+from . import data, imagenet
 
 FORMATS = ("litert", "onnx")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -178,11 +178,13 @@ def tied(outputs):
     return int(np.sum((outputs == best).sum(-1) > 1))
 
 
-def command(args):
-    """`keras-mobilenets export`: `--model` to a LiteRT or ONNX file, checked
-    against Keras; int8 calibrated on part of `--calibration`, the rest held
-    back to measure its agreement with the float model. `args`: the parsed
-    command line (cli.py)."""
+def command(args, build):
+    """`keras-mobilenets export`: the model of `--model` or `--preset` to a
+    LiteRT or ONNX file, checked against Keras; int8 calibrated on part of
+    `--calibration`, the rest held back to measure its agreement with the
+    float model. `args`: the parsed command line; `build(**builder
+    arguments)`: (registry entry, model) as the command line names them
+    (cli.py), called once the arguments are checked."""
     if args.int8 and args.format != "litert":
         raise ValueError("`--int8` quantizes LiteRT files only (TensorFlow's "
                          "LiteRT converter): pass `--format litert`. "
@@ -199,14 +201,8 @@ def command(args):
     if args.int8:
         calibration, held = calibration_images(args.calibration)
     require_tensorflow()
-    entry = registry.get(args.model)
-    weights = None if args.weights == "none" else args.weights or "imagenet"
-    kwargs = {"weights": weights}
-    if args.alpha is not None:
-        kwargs["alpha"] = args.alpha
-    if args.size is not None:
-        kwargs["input_shape"] = (args.size, args.size, 3)
-    model = entry.builder(**kwargs)
+    entry, model = build(**({} if args.size is None else
+                            {"input_shape": (args.size, args.size, 3)}))
     config = data.data_config(model)  # its checkpoint's recipe
     size = args.size or config["input_size"][1]
     transform = data.EvalTransform({**config, "input_size": (3, size, size)})

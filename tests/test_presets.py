@@ -8,6 +8,7 @@ inputs to stay fast."""
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 from safetensors.numpy import save, save_file
@@ -206,3 +207,30 @@ def test_preset_builds_and_loads(fake_hub, keras_home, name):
     preds[0, 7] = 1.0
     name_7 = imagenet.CLASS_INDEXES[checkpoint.num_classes]()[7]
     assert km.decode_predictions(preds, top=1, model=model)[0][0][:2] == name_7
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="export runs under TensorFlow only "
+                           "(tests/test_export_command.py checks the refusal)")
+def test_command_line_export_with_a_preset(tmp_path, states, capsys):
+    """`export --preset FOLDER` writes the preset's network and weights."""
+    from keras_mobilenets import cli, export
+
+    folder = tmp_path / "preset"
+    folder.mkdir()
+    save_file(states[V4], str(folder / "model.safetensors"))
+    (folder / "config.json").write_bytes(_config(V4))
+    path = tmp_path / "v4.tflite"
+    assert cli.main(["export", "--preset", str(folder), "--size", "64",
+                     "--output", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {path}: LiteRT float32" in out
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    want = np.asarray(km.from_preset(str(folder), input_shape=(64, 64, 3))(x))
+    got = export.run_file(str(path), x, "litert")
+    np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
+    assert cli.main(["export", "--preset", str(folder), "--alpha", "0.5",
+                     "--output", str(tmp_path / "x.tflite")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "without --model, --weights and --alpha" in err[0]
+    assert not (tmp_path / "x.tflite").exists()
