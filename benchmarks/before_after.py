@@ -17,7 +17,6 @@ table and the machine it ran on.
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -49,19 +48,9 @@ def check_tree(tree, backend):
 
 def worker(python, env, model, measure, args, extra=()):
     """One implementation's figures from a fresh `measure.py` process."""
-    command = [python, os.path.join(run.HERE, "measure.py"), "--model", model,
-               "--impls", "timm" if extra else "ours", "--batch", str(args.batch),
-               "--size", str(args.size), "--repeats", str(args.repeats),
-               "--latency-runs", str(args.latency_runs), *extra]
-    if measure == "train":
-        command.append("--train")
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        sys.stderr.write(done.stderr[-3000:])
-        raise SystemExit(f"{model} {measure} failed (exit {done.returncode})")
-    print(lines[-1], file=sys.stderr, flush=True)
-    return next(iter(json.loads(lines[-1])["results"].values()))
+    extra = (*extra, "--train") if measure == "train" else extra
+    impl = "timm" if "--timm-name" in extra else "ours"
+    return run.measure(python, model, [impl], args, *extra, env=env)["results"][impl]
 
 
 def compare(backend, model, measure, args, timm, timm_name):
@@ -73,7 +62,7 @@ def compare(backend, model, measure, args, timm, timm_name):
         for side, env in sides.items():
             found[side].append(worker(sys.executable, env, model, measure, args))
         if timm and timm_name:
-            found["timm"].append(worker(timm, run.worker_env(), model, measure,
+            found["timm"].append(worker(timm, None, model, measure,
                                         args, ("--timm-name", timm_name)))
     return found
 

@@ -56,10 +56,10 @@ def worker_env(jax_cache=True):
     return env
 
 
-def run_worker(command, what, jax_cache=True, backend=None):
+def run_worker(command, what, jax_cache=True, backend=None, env=None):
     """The last JSON line a worker printed (under KERAS_BACKEND=`backend`
-    where given)."""
-    env = worker_env(jax_cache)
+    where given; in `env` where given, else `worker_env`'s)."""
+    env = dict(env or worker_env(jax_cache))
     if backend:
         env["KERAS_BACKEND"] = backend
     done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -71,12 +71,13 @@ def run_worker(command, what, jax_cache=True, backend=None):
     return json.loads(lines[-1]) if lines else None
 
 
-def measure(python, model, impls, args, *extra, backend=None):
+def measure(python, model, impls, args, *extra, backend=None, env=None):
     command = [python, os.path.join(HERE, "measure.py"), "--model", model,
                "--impls", *impls, "--batch", str(args.batch),
                "--size", str(args.size), "--repeats", str(args.repeats),
                "--latency-runs", str(args.latency_runs), *extra]
-    return run_worker(command, f"{' '.join(impls)} {model}", backend=backend)
+    return run_worker(command, f"{' '.join(impls)} {model}", backend=backend,
+                      env=env)
 
 
 def impls_of(name, args):
