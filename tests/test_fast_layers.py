@@ -10,7 +10,8 @@ from keras_mobilenets.fast.shifted import live_window
 
 BACKEND = keras.backend.backend()
 # What each backend is expected to run on this (CPU) machine.
-EXPECTED_PATH = {"jax": "shifted", "torch": "torch_nhwc", "tensorflow": None}
+EXPECTED_PATH = {"jax": "shifted", "torch": "torch_nhwc",
+                 "tensorflow": "tf_live"}
 
 DEPTHWISE_CASES = [
     # (kernel, stride, padding, multiplier, input rows x cols, bias, dilation)
@@ -77,6 +78,68 @@ def test_conv_equals_keras(kernel, stride, padding, dilation):
     got, want = (keras.ops.convert_to_numpy(layer(x)) for layer in (ours, ref))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
+
+
+def _gradients(layer, x, weights):
+    """Gradients of `sum(layer(x) * weights)` with respect to `x` and the
+    layer's trainable variables, by the active backend's autodiff."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x) * weights)
+        grads = tape.gradient(loss, [x, *layer.trainable_variables])
+    elif BACKEND == "jax":
+        import jax
+
+        def loss(variables, x):
+            out = layer.stateless_call(variables, [], x)[0]
+            return keras.ops.sum(out * weights)
+
+        variables = [v.value for v in layer.trainable_variables]
+        dv, dx = jax.grad(loss, (0, 1))(variables, x)
+        grads = [dx, *dv]
+    else:
+        import torch
+
+        x = torch.tensor(x, requires_grad=True)
+        (layer(x) * torch.tensor(weights)).sum().backward()
+        grads = [x.grad, *(v.value.grad for v in layer.trainable_variables)]
+    return [keras.ops.convert_to_numpy(g) for g in grads]
+
+
+@pytest.mark.parametrize("cls_name", ["Conv2D", "DepthwiseConv2D"])
+@pytest.mark.parametrize("dilation", [12, 24, 36])
+def test_deeplab_rates_on_a_small_map_equal_keras(cls_name, dilation):
+    """DeepLabV3's ASPP rates at output stride 16 on 512x512 (a 32x32 map,
+    'same'; at 36 only the middle tap reads the map), forward and backward:
+    on TensorFlow these run through `tf_ops.conv` (TensorFlow's dilated
+    Conv2D op and our gradients), elsewhere through each backend's fast
+    kernels."""
+    shape = (2, 32, 32, 8)
+    kwargs = dict(kernel_size=3, padding="same", dilation_rate=dilation)
+    if cls_name == "Conv2D":
+        kwargs["filters"] = 6
+    ours, ref = _pair(getattr(km_layers, cls_name),
+                      getattr(keras.layers, cls_name), kwargs, shape)
+    x = np.random.default_rng(5).normal(0, 1, shape).astype("float32")
+    got, want = (keras.ops.convert_to_numpy(layer(x)) for layer in (ours, ref))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5,
+                               atol=1e-5 * np.abs(want).max())
+    weights = np.random.default_rng(6).normal(0, 1, got.shape).astype("float32")
+    grads = [_gradients(layer, x, weights) for layer in (ours, ref)]
+    assert len(grads[0]) == len(grads[1]) == 3  # input, kernel, bias
+    for g, w in zip(*grads):
+        assert g.shape == w.shape and np.abs(w).max() > 0
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * np.abs(w).max())
+    if BACKEND == "tensorflow":
+        from keras_mobilenets.fast import tf_ops
+
+        assert tf_ops.applies(ours, shape[1:3], cls_name == "DepthwiseConv2D") \
+            == (cls_name == "Conv2D" or dilation == 36)
 
 @pytest.mark.parametrize("center, scale", [(True, True), (False, False)])
 def test_batch_norm_equals_keras(center, scale):

@@ -8,13 +8,14 @@ import keras
 from keras import layers
 from keras import ops
 
-from . import shifted, torch_ops
+from . import shifted, tf_ops, torch_ops
 
 
 def fast_path(layer, inputs):
     """Which faster kernels apply to this float32 call: "shifted" (JAX on
     CPU: depthwise as shifted products, 1x1 as matmul), "torch_nhwc" (PyTorch
-    on CPU) or None (Keras' own)."""
+    on CPU), "tf_live" (TensorFlow on CPU: `tf_ops.conv` where
+    `tf_ops.applies`, else Keras' own) or None (Keras' own)."""
     # Mixed precision keeps Keras' kernels, which accumulate half-precision
     # inputs in float32 (a sum of bfloat16 products does not).
     if (layer.data_format != "channels_last"
@@ -29,6 +30,10 @@ def fast_path(layer, inputs):
         return "shifted" if jax.default_backend() == "cpu" else None
     if backend == "torch" and getattr(inputs, "device", None) is not None:
         return "torch_nhwc" if inputs.device.type == "cpu" else None
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return None if tf.config.list_logical_devices("GPU") else "tf_live"
     return None
 
 
@@ -46,13 +51,23 @@ class Conv2D(layers.Conv2D):
     two layout copies per call (`torch_ops.conv_nhwc`), on JAX 1x1
     convolutions are matrix products (`shifted.pointwise_matmul`), dilated
     ones skip the taps that only read padding, and the others train
-    through patch matrix products (`shifted.conv_live`).
+    through patch matrix products (`shifted.conv_live`); on TensorFlow
+    dilated ones, and those with taps that only read padding, run through
+    their live taps in TensorFlow's dilated Conv2D op (`tf_ops.conv`).
     Elsewhere, and for grouped or channels_first convolutions, it is
     Keras' own.
     """
 
     def call(self, inputs):
         path = fast_path(self, inputs) if self.groups == 1 else None
+        if path == "tf_live" and tf_ops.applies(self, inputs.shape[1:3],
+                                                depthwise=False):
+            outputs = tf_ops.conv(inputs, ops.convert_to_tensor(self.kernel),
+                                  self.strides, self.padding,
+                                  self.dilation_rate)
+            if self.use_bias:
+                outputs = outputs + self.bias
+            return finish(self, outputs)
         if path == "torch_nhwc":
             bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
             return finish(self, torch_ops.conv_nhwc(
@@ -79,14 +94,24 @@ class DepthwiseConv2D(layers.DepthwiseConv2D):
     with faster CPU kernels where the backend's own is slow: on JAX a sum of
     shifted products instead of XLA's grouped convolution
     (`shifted.depthwise_shifted`), on PyTorch the convolution without
-    layout copies (`torch_ops.conv_nhwc`), dilated or not. TensorFlow,
-    GPUs and channels_first convolutions use Keras' own. Outputs agree with Keras'
+    layout copies (`torch_ops.conv_nhwc`), dilated or not; on TensorFlow,
+    where taps only read padding, the kernel cut to the others
+    (`tf_ops.conv`). GPUs, channels_first convolutions and TensorFlow's
+    other calls use Keras' own. Outputs agree with Keras'
     to float32 rounding (summation order differs).
     """
 
     def call(self, inputs):
         path = fast_path(self, inputs)
-        if path is None:
+        if path == "tf_live" and tf_ops.applies(self, inputs.shape[1:3],
+                                                depthwise=True):
+            outputs = tf_ops.conv(inputs, ops.convert_to_tensor(self.kernel),
+                                  self.strides, self.padding,
+                                  self.dilation_rate, depthwise=True)
+            if self.use_bias:
+                outputs = outputs + self.bias
+            return finish(self, outputs)
+        if path not in ("torch_nhwc", "shifted"):
             return super().call(inputs)
         kernel = ops.convert_to_tensor(self.kernel)
         if path == "torch_nhwc":
