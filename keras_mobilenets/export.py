@@ -178,6 +178,17 @@ def tied(outputs):
     return int(np.sum((outputs == best).sum(-1) > 1))
 
 
+def tie_note(ties, images):
+    """The line that says on how many of `images` the int8 top class is a
+    tie, or None. Every image tied: a near-uniform softmax, as of initial
+    weights; a few: 8-bit outputs that moved in the same step."""
+    if not ties:
+        return None
+    hint = " (initial weights?)" if ties == images else ""
+    return (f"note: the int8 top class is a tie on {ties} of {images} "
+            f"images{hint}: the agreement says nothing there")
+
+
 def command(args, build):
     """`keras-mobilenets export`: the model of `--model` or `--preset` to a
     LiteRT or ONNX file, checked against Keras; int8 calibrated on part of
@@ -245,9 +256,7 @@ def command(args, build):
               f"({round(top1 * len(held))}/{len(held)}), top-5 {top5:.1%} "
               f"({round(top5 * len(held))}/{len(held)}; the float top-1 "
               "among int8's five best)")
-        ties = tied(got)
-        if ties:
-            print(f"note: the int8 top class is a tie on {ties} of "
-                  f"{len(held)} images (initial weights?): the agreement "
-                  "says nothing there")
+        note = tie_note(tied(got), len(held))
+        if note:
+            print(note)
     return 0

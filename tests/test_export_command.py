@@ -137,6 +137,11 @@ def test_agreement_counts_top1_and_float_top1_in_top5():
 def test_ties_are_counted():
     assert export.tied(np.array([[0, 0, 0.], [1, 0, 1], [1, 2, 0]])) == 2
     assert export.tied(np.eye(3)) == 0
+    assert export.tie_note(0, 8) is None
+    assert export.tie_note(8, 8).endswith(
+        "tie on 8 of 8 images (initial weights?): the agreement says nothing there")
+    assert export.tie_note(1, 8) == ("note: the int8 top class is a tie on 1 "
+                                     "of 8 images: the agreement says nothing there")
 
 
 @pytest.mark.parametrize("argv, message", [
