@@ -10,6 +10,8 @@ which oneDNN convolves as is and returns in the same format, so permuting
 back is a view too: the `*_nhwc` functions work on such views.
 """
 
+import functools
+
 from .shifted import live_window
 
 
@@ -37,21 +39,35 @@ def conv2d(x, weight, bias, strides, padding, dilation=(1, 1), groups=1):
     if not isinstance(padding, str):
         rows, cols = (padding, padding) if isinstance(padding, int) else padding
         padding = ((rows, rows), (cols, cols))
-    ((r0, r1), (c0, c1)), ((top, bottom), (left, right)) = live_window(
-        x.shape[2:], weight.shape[2:], strides, padding, dilation)
-    if (r1 - r0 + 1, c1 - c0 + 1) != tuple(weight.shape[2:]):
-        weight = weight[:, :, r0:r1 + 1, c0:c1 + 1]
-    if weight.shape[2:] == (1, 1):
-        dilation = 1  # a lone tap: oneDNN's plain 1x1 kernel
     dilation = (dilation, dilation) if isinstance(dilation, int) else dilation
-    padding = tuple(
-        _symmetric(x.shape[2 + a], (weight.shape[2 + a] - 1) * dilation[a] + 1,
-                   strides[a], *pads)
-        for a, pads in enumerate(((top, bottom), (left, right))))
-    if None in padding:
-        x = F.pad(x, (left, right, top, bottom))
+    taps, pads, padding, dilation = _geometry(
+        tuple(x.shape[2:]), tuple(weight.shape[2:]), tuple(strides), padding,
+        tuple(dilation))
+    if taps is not None:
+        weight = weight[:, :, taps[0], taps[1]]
+    if padding is None:
+        x = F.pad(x, pads)
         padding = 0
     return F.conv2d(x, weight, bias, strides, padding, dilation, groups)
+
+
+@functools.lru_cache(maxsize=4096)
+def _geometry(size, kernel, strides, padding, dilation):
+    """How `conv2d` convolves: (the rows and columns of the kernel's live
+    taps as slices, or None for all; F.pad's explicit pads; PyTorch's own
+    padding, or None where the explicit pads go first; the dilation). The
+    same for every call of a shape: worked out once."""
+    ((r0, r1), (c0, c1)), ((top, bottom), (left, right)) = live_window(
+        size, kernel, strides, padding, dilation)
+    cut = (r1 - r0 + 1, c1 - c0 + 1)
+    taps = None if cut == kernel else (slice(r0, r1 + 1), slice(c0, c1 + 1))
+    if cut == (1, 1):
+        dilation = (1, 1)  # a lone tap: oneDNN's plain 1x1 kernel
+    torch_padding = tuple(
+        _symmetric(size[a], (cut[a] - 1) * dilation[a] + 1, strides[a], *pads)
+        for a, pads in enumerate(((top, bottom), (left, right))))
+    return (taps, (left, right, top, bottom),
+            None if None in torch_padding else torch_padding, dilation)
 
 
 def _symmetric(size, span, stride, before, after):
