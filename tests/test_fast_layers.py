@@ -207,18 +207,22 @@ def test_torch_strided_valid_convolution_copies_no_input(monkeypatch, cls_name,
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="the PyTorch inference plan")
-@pytest.mark.parametrize("size", [(10, 12), (11, 9)])
+@pytest.mark.parametrize("size", [(20, 24), (21, 19)])
 def test_torch_plan_pads_strided_convolutions_without_a_copy(monkeypatch, size):
     """The plan folds MobileNetV4's ZeroPadding2D(1) into its stride-2
     convolutions as PyTorch's own padding: on an even map the last zero
     row is never read, and must not turn the padding into a padded copy
-    of the map (`F.pad`: 35 ms of a V4 Conv-S inference at batch 32)."""
+    of the map (`F.pad`: 35 ms of a V4 Conv-S inference at batch 32);
+    keras.applications' `correct_pad` (one zero after) before a depthwise
+    convolution neither (a zero tap added to its kernel)."""
     import torch.nn.functional as F
 
     from keras_mobilenets import Model
 
     inputs = keras.Input((*size, 5))
     x = keras.layers.ZeroPadding2D(1)(inputs)
+    x = km_layers.DepthwiseConv2D(3, strides=2, padding="valid")(x)
+    x = keras.layers.ZeroPadding2D(((0, 1), (0, 1)))(x)
     x = km_layers.DepthwiseConv2D(3, strides=2, padding="valid")(x)
     x = keras.layers.ZeroPadding2D(1)(x)
     outputs = km_layers.Conv2D(7, 3, strides=2, padding="valid")(x)
@@ -233,6 +237,47 @@ def test_torch_plan_pads_strided_convolutions_without_a_copy(monkeypatch, size):
     got = model.predict_on_batch(x)
     assert getattr(model, "_km_torch_plan", None) is not None
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="PyTorch's NHWC kernels")
+def test_torch_padding_without_copies_reads_the_same_values():
+    """`torch_ops.padded_conv2d` (PyTorch's symmetric padding where it
+    gives the same outputs, a zero tap added to a depthwise kernel for one
+    zero more on one side, an explicit pad otherwise) equals F.conv2d of the
+    explicitly padded map, over sizes, kernels, strides, dilations and
+    every padding up to 3, depthwise and full."""
+    import itertools
+
+    import torch
+    import torch.nn.functional as F
+
+    from keras_mobilenets.fast import torch_ops
+
+    torch.manual_seed(0)
+    grown = 0
+    for (rows, k, stride, dilation, (top, bottom), left, right,
+         grouped) in itertools.product(
+            (5, 6, 8), (1, 3, 5), (1, 2), (1, 2), ((0, 1), (1, 0), (1, 1),
+                                                   (1, 2), (0, 3), (2, 2)),
+            (0, 1), (0, 2), (True, False)):
+        if stride > 1 and dilation > 1 or min(rows + top + bottom,
+                                               7 + left + right) < (k - 1) * dilation + 1:
+            continue
+        x = torch.randn(2, 4, rows, 7).contiguous(memory_format=torch.channels_last)
+        weight = torch.randn(4 if grouped else 3, 1 if grouped else 4, k, k)
+        groups = 4 if grouped else 1
+        want = F.conv2d(F.pad(x, (left, right, top, bottom)), weight, None,
+                        stride, 0, dilation, groups)
+        got = torch_ops.padded_conv2d(x, weight, None, (stride, stride),
+                                      ((top, bottom), (left, right)),
+                                      (dilation, dilation), groups)
+        grown += torch_ops._geometry(
+            (rows, 7), (k, k), (stride, stride), ((top, bottom), (left, right)),
+            (dilation, dilation), grouped)[4] is not None
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5,
+                                   atol=1e-5)
+    assert grown > 50  # the added tap was taken, not only the other roads
 
 
 def test_live_window_leaves_out_the_taps_that_only_read_padding():

@@ -179,11 +179,13 @@ def in_place(steps, output_ids):
 
 
 def absorbed_padding(nodes, output_ids):
-    """ZeroPadding2D nodes whose only reader is a 'valid' convolution and
-    whose padding is the same on both sides of each axis (MobileNetV4's,
-    as timm pads): that convolution pads itself (PyTorch's `padding`),
-    saving a copy of the feature map. Returns (ids of those nodes,
-    {id of the convolution's node: (rows, cols) padding})."""
+    """ZeroPadding2D nodes whose only reader is a 'valid' convolution
+    (MobileNetV4's, as timm pads; keras.applications' `correct_pad`, one
+    zero more after): that convolution pads itself (`torch_ops.
+    padded_conv2d`: PyTorch's `padding`, or a depthwise kernel's added
+    zero tap), saving a copy of the feature map where it can. Returns (ids
+    of those nodes, {id of the convolution's node: ((top, bottom), (left,
+    right)) padding})."""
     readers, producer = {}, {}
     for node in nodes:
         for t in node.input_tensors:
@@ -203,8 +205,6 @@ def absorbed_padding(nodes, output_ids):
         if (isinstance(pad, keras.layers.ZeroPadding2D)
                 and pad.data_format == "channels_last"
                 and readers.get(id(node.input_tensors[0])) == 1):
-            (top, bottom), (left, right) = pad.padding
-            if top == bottom and left == right:
-                absorbed.add(id(source))
-                pads[id(node)] = (top, left)
+            absorbed.add(id(source))
+            pads[id(node)] = tuple(map(tuple, pad.padding))
     return absorbed, pads
