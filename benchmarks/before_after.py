@@ -46,10 +46,9 @@ def check_tree(tree, backend):
                          f"keras_mobilenets from {found!r}, not from that tree")
 
 
-def worker(python, env, model, measure, args, extra=()):
+def worker(python, env, model, measure, args, impl="ours", extra=()):
     """One implementation's figures from a fresh `measure.py` process."""
     extra = (*extra, "--train") if measure == "train" else extra
-    impl = "timm" if "--timm-name" in extra else "ours"
     return run.measure(python, model, [impl], args, *extra, env=env)["results"][impl]
 
 
@@ -62,8 +61,8 @@ def compare(backend, model, measure, args, timm, timm_name):
         for side, env in sides.items():
             found[side].append(worker(sys.executable, env, model, measure, args))
         if timm and timm_name:
-            found["timm"].append(worker(timm, None, model, measure,
-                                        args, ("--timm-name", timm_name)))
+            found["timm"].append(worker(timm, None, model, measure, args,
+                                        "timm", ("--timm-name", timm_name)))
     return found
 
 

@@ -100,13 +100,7 @@ def reference_speed(python, name, size, batch, repeats):
     command = [python, os.path.join(HERE, "segmentation_reference.py"),
                "--model", name, "--classes", str(CLASSES), "--size",
                str(size), "--batch", str(batch), "--repeats", str(repeats)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        sys.stderr.write(done.stderr[-3000:])
-        raise SystemExit(f"torchvision's {name} failed (exit "
-                         f"{done.returncode})")
-    return json.loads(lines[-1])
+    return run.run_worker(command, f"torchvision's {name}")
 
 
 def speed_table(rows, backend, args, command, machine_line):

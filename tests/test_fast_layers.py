@@ -241,7 +241,7 @@ def test_torch_plan_pads_strided_convolutions_without_a_copy(monkeypatch, size):
 
 @pytest.mark.skipif(BACKEND != "torch", reason="PyTorch's NHWC kernels")
 def test_torch_padding_without_copies_reads_the_same_values():
-    """`torch_ops.padded_conv2d` (PyTorch's symmetric padding where it
+    """`torch_ops.conv2d` (PyTorch's symmetric padding where it
     gives the same outputs, a zero tap added to a depthwise kernel for one
     zero more on one side, an explicit pad otherwise) equals F.conv2d of the
     explicitly padded map, over sizes, kernels, strides, dilations and
@@ -268,9 +268,9 @@ def test_torch_padding_without_copies_reads_the_same_values():
         groups = 4 if grouped else 1
         want = F.conv2d(F.pad(x, (left, right, top, bottom)), weight, None,
                         stride, 0, dilation, groups)
-        got = torch_ops.padded_conv2d(x, weight, None, (stride, stride),
-                                      ((top, bottom), (left, right)),
-                                      (dilation, dilation), groups)
+        got = torch_ops.conv2d(x, weight, None, (stride, stride),
+                               ((top, bottom), (left, right)),
+                               (dilation, dilation), groups)
         grown += torch_ops._geometry(
             (rows, 7), (k, k), (stride, stride), ((top, bottom), (left, right)),
             (dilation, dilation), grouped)[4] is not None

@@ -37,8 +37,11 @@ def fast_path(layer, inputs):
     return None
 
 
-def finish(layer, outputs):
-    """The layer's activation of its convolution's outputs."""
+def finish(layer, outputs, add_bias=True):
+    """The layer's bias (`add_bias=False` where the convolution added it)
+    and activation of its convolution's outputs."""
+    if add_bias and layer.use_bias:
+        outputs = outputs + layer.bias
     if layer.activation is not None:
         return layer.activation(outputs)
     return outputs
@@ -62,18 +65,15 @@ class Conv2D(layers.Conv2D):
         path = fast_path(self, inputs) if self.groups == 1 else None
         if path == "tf_live" and tf_ops.applies(self, inputs.shape[1:3],
                                                 depthwise=False):
-            outputs = tf_ops.conv(inputs, ops.convert_to_tensor(self.kernel),
-                                  self.strides, self.padding,
-                                  self.dilation_rate)
-            if self.use_bias:
-                outputs = outputs + self.bias
-            return finish(self, outputs)
+            return finish(self, tf_ops.conv(
+                inputs, ops.convert_to_tensor(self.kernel), self.strides,
+                self.padding, self.dilation_rate))
         if path == "torch_nhwc":
             bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
             return finish(self, torch_ops.conv_nhwc(
                 inputs, ops.convert_to_tensor(self.kernel), bias,
                 self.strides, self.padding, depthwise=False,
-                dilation=self.dilation_rate))
+                dilation=self.dilation_rate), add_bias=False)
         if path == "shifted":
             kernel = ops.convert_to_tensor(self.kernel)
             if (tuple(self.kernel_size) == (1, 1)
@@ -82,8 +82,6 @@ class Conv2D(layers.Conv2D):
             else:
                 outputs = shifted.conv_live(inputs, kernel, self.strides,
                                             self.padding, self.dilation_rate)
-            if self.use_bias:
-                outputs = outputs + self.bias
             return finish(self, outputs)
         return super().call(inputs)
 
@@ -105,12 +103,9 @@ class DepthwiseConv2D(layers.DepthwiseConv2D):
         path = fast_path(self, inputs)
         if path == "tf_live" and tf_ops.applies(self, inputs.shape[1:3],
                                                 depthwise=True):
-            outputs = tf_ops.conv(inputs, ops.convert_to_tensor(self.kernel),
-                                  self.strides, self.padding,
-                                  self.dilation_rate, depthwise=True)
-            if self.use_bias:
-                outputs = outputs + self.bias
-            return finish(self, outputs)
+            return finish(self, tf_ops.conv(
+                inputs, ops.convert_to_tensor(self.kernel), self.strides,
+                self.padding, self.dilation_rate, depthwise=True))
         if path not in ("torch_nhwc", "shifted"):
             return super().call(inputs)
         kernel = ops.convert_to_tensor(self.kernel)
@@ -118,12 +113,9 @@ class DepthwiseConv2D(layers.DepthwiseConv2D):
             bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
             return finish(self, torch_ops.conv_nhwc(
                 inputs, kernel, bias, self.strides, self.padding,
-                depthwise=True, dilation=self.dilation_rate))
-        outputs = shifted.depthwise_shifted(
-            inputs, kernel, self.strides, self.padding, self.dilation_rate)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return finish(self, outputs)
+                depthwise=True, dilation=self.dilation_rate), add_bias=False)
+        return finish(self, shifted.depthwise_shifted(
+            inputs, kernel, self.strides, self.padding, self.dilation_rate))
 
 
 @keras.saving.register_keras_serializable(package="keras_mobilenets")

@@ -8,7 +8,7 @@ call for MobileNetV4-Conv-S's 143 layers whatever the batch, 4x timm at
 batch 1. A plan walks the same graph once, in the same order, and keeps
 for each node one function of PyTorch tensors:
 
-- convolutions call `padded_conv2d` on the `channels_last` NCHW view of Keras'
+- convolutions call `conv2d` on the `channels_last` NCHW view of Keras'
   NHWC tensors (a view, no copy), with the BatchNorm that alone reads
   their output folded into kernel and bias (`folding`);
 - BatchNorm, ReLU/ReLU6, hard sigmoid/swish, sigmoid, SiLU, Add,
@@ -34,7 +34,7 @@ from ..layers import LayerScale, MultiQueryAttention
 from . import graphs, steps
 from .steps import Stale
 from .folding import CONVS, fold_into_conv, foldable_pairs
-from .torch_ops import batch_norm, padded_conv2d, torch_weight
+from .torch_ops import batch_norm, conv2d, torch_weight
 
 _ATTRIBUTE = "_km_torch_plan"
 
@@ -249,7 +249,7 @@ class Plan:
 
         def run(x):
             weight, bias = weights()
-            out = padded_conv2d(x, weight, bias, strides, padding, dilation,
+            out = conv2d(x, weight, bias, strides, padding, dilation,
                          x.shape[1] if depthwise else groups)
             return out if act is None else act(out, inplace=True)
         return run

@@ -181,9 +181,9 @@ def in_place(steps, output_ids):
 def absorbed_padding(nodes, output_ids):
     """ZeroPadding2D nodes whose only reader is a 'valid' convolution
     (MobileNetV4's, as timm pads; keras.applications' `correct_pad`, one
-    zero more after): that convolution pads itself (`torch_ops.
-    padded_conv2d`: PyTorch's `padding`, or a depthwise kernel's added
-    zero tap), saving a copy of the feature map where it can. Returns (ids
+    zero more after): that convolution pads itself (`torch_ops.conv2d`:
+    PyTorch's `padding`, or a depthwise kernel's added zero tap), saving a
+    copy of the feature map where it can. Returns (ids
     of those nodes, {id of the convolution's node: ((top, bottom), (left,
     right)) padding})."""
     readers, producer = {}, {}

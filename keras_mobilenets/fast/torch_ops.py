@@ -32,23 +32,12 @@ def torch_weight(kernel, depthwise):
 def conv2d(x, weight, bias, strides, padding, dilation=(1, 1), groups=1):
     """`F.conv2d` of an NCHW tensor through the taps that read it
     (`live_window`); `padding` is "same" (Keras' rule), "valid", or
-    PyTorch's (0, or zeros per side of rows and cols). Symmetric padding
-    is PyTorch's own, other padding an explicit pad (or crop) first."""
+    ((top, bottom), (left, right)) zeros, as Keras' ZeroPadding2D takes
+    them. Padding is PyTorch's own where it gives the same outputs (for a
+    depthwise kernel with one zero tap added: `_geometry`), else an
+    explicit pad (or crop) first."""
     import torch.nn.functional as F
 
-    if not isinstance(padding, str):
-        rows, cols = (padding, padding) if isinstance(padding, int) else padding
-        padding = ((rows, rows), (cols, cols))
-    return padded_conv2d(x, weight, bias, strides, padding, dilation, groups)
-
-
-def padded_conv2d(x, weight, bias, strides, padding, dilation=(1, 1),
-                  groups=1):
-    """`conv2d` with `padding` "same", "valid" or ((top, bottom), (left,
-    right)) zeros, as Keras' ZeroPadding2D takes them."""
-    import torch.nn.functional as F
-
-    dilation = (dilation, dilation) if isinstance(dilation, int) else dilation
     taps, pads, padding, dilation, grow = _geometry(
         tuple(x.shape[2:]), tuple(weight.shape[2:]), tuple(strides), padding,
         tuple(dilation), groups > 1)
