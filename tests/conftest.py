@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import sys
 import tempfile
 
 import numpy as np
@@ -44,15 +45,74 @@ def swept(names, on="torch"):
 
 
 
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+# ../shared beside the checkout; KERAS_MOBILENETS_TESTS_SHARED names another
+# folder (an empty one runs the suite as a bare clone does).
+SHARED = os.path.abspath(os.environ.get(
+    "KERAS_MOBILENETS_TESTS_SHARED", os.path.join(os.path.dirname(ROOT), "shared")))
 SHARED_WEIGHTS = os.path.join(SHARED, "weights")
 ELEPHANT = os.path.join(SHARED, "images", "elephant.jpg")
 V1_025_FILE = "mobilenet_2_5_224_tf.h5"
 V2_035_NO_TOP_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
 
 
+def wide_photo(path, size=(700, 466)):
+    """Writes a JPEG photo of `size` (width, height) at `path` and returns
+    the path: the package's own cat, mirrored and stretched, for tests that
+    need a second real photo of another shape (a bare clone has no
+    ../shared/images)."""
+    from PIL import Image
+
+    from keras_mobilenets import imagenet
+
+    with Image.open(imagenet.SAMPLE_IMAGE) as im:
+        im.convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize(
+            size, Image.BICUBIC).save(path, quality=95)
+    return str(path)
+
+
+# A new user's clone has no ../shared: only a test that asked `shared_file`
+# for a real weights file (and so skips without it) may read there. Every
+# Python `open` under SHARED while a test runs (its fixtures, tf.data
+# generators and threads included) is recorded, and a test that read there
+# without asking fails at teardown, naming the file.
+_SHARED_READS = {"running": False, "asked": False, "read": []}
+
+
+def _record_shared_reads(event, args):
+    if event != "open" or not _SHARED_READS["running"] or not args:
+        return
+    path = args[0]
+    if isinstance(path, (str, bytes, os.PathLike)):
+        path = os.path.abspath(os.fsdecode(path))
+        if path.startswith(SHARED + os.sep):
+            _SHARED_READS["read"].append(path)
+
+
+sys.addaudithook(_record_shared_reads)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    # Before any fixture of the test, module-scoped ones included.
+    _SHARED_READS.update(running=True, asked=False, read=[])
+
+
+@pytest.fixture(autouse=True)
+def _reads_shared_only_if_asked():
+    yield
+    read, asked = sorted(set(_SHARED_READS["read"])), _SHARED_READS["asked"]
+    _SHARED_READS.update(running=False, read=[])
+    if read and not asked:
+        pytest.fail(f"read {read} from ../shared without asking shared_file(): "
+                    "a bare clone (no ../shared) fails this test; carry the "
+                    "data in the repository, or skip through shared_file() "
+                    "if it needs real weights", pytrace=False)
+
+
 def shared_file(name):
-    """Path of a real weights file from ../shared/weights, or skip the test."""
+    """Path of a real weights file from ../shared/weights (or of a photo of
+    ../shared/images, by absolute path), or skip the test."""
+    _SHARED_READS["asked"] = True
     path = os.path.join(SHARED_WEIGHTS, name)
     if not os.path.isfile(path):
         pytest.skip(f"real weights {name} not found in {SHARED_WEIGHTS} "

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ELEPHANT
+from conftest import wide_photo
 from keras_mobilenets import cli, detection, imagenet
 from keras_mobilenets.detection import coco, data, predict
 
@@ -129,7 +129,13 @@ def test_default_augmentation_keeps_targets_valid():
     np.testing.assert_array_equal(fg, y["cls_logits"] > 0)
 
 
-def test_ssdlite_fits_from_the_pipeline():
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    """A 700x466 photo (the package's cat, mirrored and stretched)."""
+    return wide_photo(tmp_path_factory.mktemp("photo") / "wide.jpg")
+
+
+def test_ssdlite_fits_from_the_pipeline(photo):
     """SSDLite compiled with ssd_loss() fits two steps from the pipeline:
     finite losses, the loss of the same batch going down, weights moving."""
     keras.utils.set_random_seed(0)
@@ -139,7 +145,7 @@ def test_ssdlite_fits_from_the_pipeline():
     anchors = data.anchors_for(model)
     np.testing.assert_array_equal(anchors, _anchors())
     ds = data.training_dataset(
-        data.examples([ELEPHANT, imagenet.SAMPLE_IMAGE],
+        data.examples([photo, imagenet.SAMPLE_IMAGE],
                       [[[50, 40, 600, 400]], [[100, 20, 300, 250],
                                               [10, 10, 60, 50]]],
                       [[1], [2, 3]]),
@@ -177,8 +183,8 @@ def test_pipeline_bad_arguments():
                 bounding_box_format="yxyx")])
 
 
-# COCO: a tiny COCO-format folder of three photos (two sizes of the
-# elephant, the package's cat) with made-up boxes, the same in relative
+# COCO: a tiny COCO-format folder of three photos (the package's cat at
+# two other sizes, and as it is) with made-up boxes, the same in relative
 # terms on each, so one model's constant output detects them all.
 REL_BOXES = np.array([[0.1, 0.2, 0.5, 0.9], [0.55, 0.1, 0.95, 0.6]])
 CATEGORIES = [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}]
@@ -190,13 +196,12 @@ def coco_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("coco")
     (folder / "val").mkdir()
     (folder / "annotations").mkdir()
-    elephant = Image.open(ELEPHANT).convert("RGB")
-    elephant.save(folder / "val" / "elephant.jpg")
-    elephant.resize((240, 300)).save(folder / "val" / "tall.jpg")
+    wide = Image.open(wide_photo(folder / "val" / "wide.jpg"))
+    wide.resize((240, 300)).save(folder / "val" / "tall.jpg")
     Image.open(imagenet.SAMPLE_IMAGE).convert("RGB").save(
         folder / "val" / "cat.jpg")
     images, annotations = [], []
-    for i, name in enumerate(["elephant.jpg", "tall.jpg", "cat.jpg"], 1):
+    for i, name in enumerate(["wide.jpg", "tall.jpg", "cat.jpg"], 1):
         width, height = Image.open(folder / "val" / name).size
         images.append({"id": i * 7, "file_name": name, "width": width,
                        "height": height})
@@ -226,7 +231,7 @@ def _ground_truth_detections(gt, ids, drop=None):
 def test_ground_truth_as_detections_scores_map_one(coco_folder):
     gt, ids, paths = coco.load(coco_folder)
     assert [os.path.basename(p) for p in paths] == [
-        "elephant.jpg", "tall.jpg", "cat.jpg"] and ids == [7, 14, 21]
+        "wide.jpg", "tall.jpg", "cat.jpg"] and ids == [7, 14, 21]
     result = coco.coco_metrics(gt, coco.to_results(
         ids, _ground_truth_detections(gt, ids)))
     assert result["AP"] == pytest.approx(1.0) and result["AP50"] == 1.0
@@ -315,9 +320,10 @@ def test_evaluate_detection_command(coco_folder, weights_file, capsys):
         f"{expected['AP75']:.4f} (3 images)")
 
 
-def test_detect_command_prints_and_draws(weights_file, tmp_path, capsys):
+def test_detect_command_prints_and_draws(weights_file, photo, tmp_path,
+                                        capsys):
     path, model = weights_file
-    found = predict.detect(model, [ELEPHANT], score_threshold=0.0)[0]
+    found = predict.detect(model, [photo], score_threshold=0.0)[0]
     # a threshold in the widest gap between the distinct scores (random
     # weights tie many: the heads' biases dominate)
     scores = found["scores"]
@@ -329,12 +335,12 @@ def test_detect_command_prints_and_draws(weights_file, tmp_path, capsys):
     kept = int(np.sum(scores > threshold))
     assert gaps[widest] > 1e-4, gaps.max()
     output = tmp_path / "boxes.jpg"
-    code = cli.main(["detect", ELEPHANT, *_cli_args(path), "--output",
+    code = cli.main(["detect", photo, *_cli_args(path), "--output",
                      str(output), "--score-threshold", str(threshold)])
     lines = capsys.readouterr().out.splitlines()
     assert code == 0, lines
     assert 0 < kept < len(scores) and len(lines) == kept + 2
-    assert lines[0].startswith(f"{ELEPHANT}: {kept} boxes")
+    assert lines[0].startswith(f"{photo}: {kept} boxes")
     names = coco.class_names()
     for line, box, score, label in zip(lines[1:-1], found["boxes"],
                                        found["scores"], found["labels"]):
@@ -345,7 +351,7 @@ def test_detect_command_prints_and_draws(weights_file, tmp_path, capsys):
         np.testing.assert_allclose(coords, box, atol=0.06)
     assert lines[-1] == f"wrote {output}"
     drawn = np.asarray(Image.open(output), np.float32)
-    photo = np.asarray(Image.open(ELEPHANT).convert("RGB"), np.float32)
+    photo = np.asarray(Image.open(photo).convert("RGB"), np.float32)
     assert drawn.shape == photo.shape
     assert np.abs(drawn - photo).max() > 100  # boxes drawn on it
 

@@ -2,7 +2,6 @@
 printed size, difference from Keras and int8 agreement (TensorFlow
 backend); the clear errors for bad arguments and other backends."""
 
-import os
 import re
 
 import keras
@@ -10,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from conftest import ELEPHANT, V1_025_FILE, shared_file
-from keras_mobilenets import cli, export
+from conftest import wide_photo
+from keras_mobilenets import bundled, cli, export
 from keras_mobilenets.imagenet import SAMPLE_IMAGE
 
 BACKEND = keras.backend.backend()
@@ -27,12 +26,12 @@ AGREE = re.compile(r"int8 agreement .* on (\d+) held-back images: top-1 "
 
 
 def _crops(folder, per_photo=5):
-    """JPEG crops (some mirrored) of the two real photos: elephant first."""
+    """JPEG crops (some mirrored) of two photos of the package's cat (one
+    mirrored and stretched): the stretched one first."""
     folder.mkdir()
     rng = np.random.default_rng(0)
-    if not os.path.isfile(ELEPHANT):
-        pytest.skip(f"the shared photo {ELEPHANT} is absent")
-    for k, source in enumerate((ELEPHANT, SAMPLE_IMAGE)):
+    wide = wide_photo(folder.parent / "wide.jpg")
+    for k, source in enumerate((wide, SAMPLE_IMAGE)):
         with Image.open(source) as image:
             image = image.convert("RGB")
         width, height = image.size
@@ -95,7 +94,7 @@ def test_int8_calibrates_on_part_of_the_folder_and_agrees_on_the_rest(
         tmp_path, capsys):
     folder = _crops(tmp_path / "photos")
     path = tmp_path / "int8.tflite"
-    weights = shared_file(V1_025_FILE)
+    weights = bundled.weights_file()  # real ImageNet weights, shipped
     out, wrote, diff = _run(
         ["--model", "MobileNet", "--alpha", "0.25", "--weights", weights,
          "--int8", "--calibration", str(folder), "--output", str(path)],

@@ -10,7 +10,9 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CHELSEA = os.path.join(ROOT, "keras_mobilenets", "data", "chelsea.jpg")
-ELEPHANT = os.path.join(os.path.dirname(ROOT), "shared", "images", "elephant.jpg")
+ELEPHANT = os.path.join(os.path.abspath(os.environ.get(
+    "KERAS_MOBILENETS_TESTS_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))),
+    "images", "elephant.jpg")
 SAMPLES = 4096
 
 
