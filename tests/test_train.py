@@ -196,3 +196,25 @@ def test_train_and_val_folders_are_read_as_given(tmp_path):
     names, items, _ = training.folders.splits(str(tmp_path / "data"))
     assert names == list(CLASSES)
     assert [len(items[s]) for s in ("train", "val", "test")] == [18, 6, 3]
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch",
+                    reason="keras.distribution has no PyTorch implementation")
+def test_devices_all_trains_data_parallel(tmp_path):
+    """Two simulated CPU devices, in a fresh process (tests/train_devices.py)."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    make_folder(tmp_path / "data")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.pathsep.join(
+        [ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    child = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tests", "train_devices.py"),
+         str(tmp_path)], env=env, timeout=600, capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr[-3000:]
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    assert result["devices"] == 2  # the variables are replicated on both
+    assert result["epochs"] == 1 and "model.keras" in result["files"]

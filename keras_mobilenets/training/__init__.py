@@ -102,7 +102,7 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
         _print_settings(settings, names, items, skipped, state)
 
     keras.utils.set_random_seed(settings["seed"])
-    with _devices(settings["devices"]) as scope, \
+    with _devices(settings["devices"]) as (scope, replicas), \
             _precision(settings["mixed_precision"]):
         with scope():
             if state is None:
@@ -117,11 +117,22 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
         cached = pipeline.should_cache(
             [p for split in items.values() for p, _ in split],
             settings["cache"])
+        # Several devices split each batch evenly: the last, partial
+        # validation batch is left out of the per-epoch validation (the
+        # report's figures use every image).
+        val_batch = batch if replicas == 1 else replicas * max(
+            1, min(batch, len(items["val"])) // replicas)
+        if replicas > 1 and batch % replicas:
+            raise ValueError(
+                f"--devices all splits each batch over {replicas} devices: "
+                f"pass a multiple of {replicas}. Received: --batch-size "
+                f"{settings['batch_size']}")
         train_ds = pipeline.dataset(
             items["train"], len(names), batch, train_transform, shuffle=True,
             seed=settings["seed"], cache=cached, drop_remainder=True)
-        val_ds = pipeline.dataset(items["val"], len(names), batch,
-                                  val_transform, cache=cached)
+        val_ds = pipeline.dataset(items["val"], len(names), val_batch,
+                                  val_transform, cache=cached,
+                                  drop_remainder=replicas > 1)
         probe = _pipeline_rate(items["train"], len(names), batch,
                                train_transform)
         os.makedirs(checkpoint, exist_ok=True)
@@ -137,8 +148,8 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
         if settings["qat"]:
             _qat_stage(net, train_ds, val_ds, settings)
         load_weights(net, os.path.join(checkpoint, "best.weights.h5"))
-        _finish(net, output, names, items, batch, val_transform, tracker,
-                settings, skipped, probe, started, verbose)
+    _finish(net, output, names, items, batch, val_transform, tracker,
+            settings, skipped, probe, started, verbose)
     if settings["export"]:
         exporting.run(
             os.path.abspath(os.path.join(output, "model.keras")),
@@ -511,8 +522,10 @@ def _predictions(net, items, batch, transform, classes, worst=16):
     truth = np.array([c for _, c in items])
     for x, _ in ds:
         x = np.asarray(x)
+        # A model trained under MirroredStrategy pads a batch its devices
+        # cannot split evenly: the rows past the batch are padding.
         p = np.asarray(keras.ops.convert_to_numpy(net.predict_on_batch(x)),
-                       "float32")
+                       "float32")[:len(x)]
         first = sum(len(s) for s in scores)
         scores.append(p)
         for i in range(len(p)):
@@ -611,19 +624,20 @@ def _precision(mixed):
 
 @contextlib.contextmanager
 def _devices(devices):
-    """Yields a function of no argument giving the scope to build and
-    compile in: JAX's data parallelism is
+    """Yields (a function of no argument giving the scope to build and
+    compile in, the number of devices): JAX's data parallelism is
     set for the run (keras.distribution), TensorFlow's is a
     MirroredStrategy scope over its GPUs, else its CPUs."""
     if devices is None:
-        yield contextlib.nullcontext
+        yield contextlib.nullcontext, 1
         return
     if keras.backend.backend() == "jax":
         previous = keras.distribution.distribution()
-        keras.distribution.set_distribution(keras.distribution.DataParallel(
-            devices=keras.distribution.list_devices()))
+        found = keras.distribution.list_devices()
+        keras.distribution.set_distribution(
+            keras.distribution.DataParallel(devices=found))
         try:
-            yield contextlib.nullcontext
+            yield contextlib.nullcontext, len(found)
         finally:
             keras.distribution.set_distribution(previous)
         return
@@ -631,7 +645,8 @@ def _devices(devices):
 
     found = tf.config.list_logical_devices("GPU") or \
         tf.config.list_logical_devices("CPU")
-    yield tf.distribute.MirroredStrategy([d.name for d in found]).scope
+    strategy = tf.distribute.MirroredStrategy([d.name for d in found])
+    yield strategy.scope, strategy.num_replicas_in_sync
 
 
 def _print_settings(s, names, items, skipped, state):
