@@ -83,10 +83,12 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
         validation_split=validation_split, seed=seed, export=export,
         int8=int8, qat=qat, devices=devices)
     checkpoint = os.path.join(output, CHECKPOINT)
+    if not resume:
+        _check_settings(settings)
     state = _prepare_output(output, checkpoint, resume, overwrite)
-    if state is not None:
+    if state is not None:  # the interrupted run's settings
         settings = dict(state["settings"], devices=devices)
-    _check_settings(settings)
+        _check_settings(settings)
     names, items, skipped = folders.splits(
         settings["data"], settings["validation_split"], settings["seed"])
     if state is not None and state["names"] != names:
@@ -503,6 +505,14 @@ def load_weights(net, path):
             v.assign(f[v.path][()])
 
 
+def steady(rows):
+    """The epochs that compile nothing: all but the first of each stage
+    (all where that leaves none)."""
+    later = [r for i, r in enumerate(rows)
+             if i and r["stage"] == rows[i - 1]["stage"]]
+    return later or rows
+
+
 def _pipeline_rate(items, classes, batch, transform, batches=4):
     """Images/s of the input pipeline alone (decode and train transform,
     uncached), over a few batches."""
@@ -554,7 +564,7 @@ def _finish(net, output, names, items, batch, transform, tracker, s,
                  f"val" + (f", {len(items['test'])} test"
                            if "test" in items else ""))
     rows = tracker.rows
-    later = rows[1:] or rows
+    later = steady(rows)
     train_seconds = sum(r["seconds"] for r in rows)
     timing = {"seconds": time.time() - started,
               "train_seconds": train_seconds,

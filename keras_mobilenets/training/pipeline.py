@@ -12,8 +12,11 @@ CACHE_BYTES = 256 * 2**20  # the files' size under which decoded images are cach
 
 
 def _tf():
-    import tensorflow as tf
-
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise ValueError("`train` reads images with tf.data, on every "
+                         "backend: `pip install tensorflow-cpu`.") from None
     return tf
 
 

@@ -115,7 +115,7 @@ def markdown(settings, names, split, matrix, rows, timing, skipped, extra=()):
     lines += [f"- time: {timing['seconds']:.0f} s in all, "
               f"{timing['train_seconds']:.0f} s training; "
               f"{timing['images_per_second']:.1f} training images/s "
-              "(epochs after the first, which compiles)",
+              "(epochs after the first of each stage, which compiles)",
               f"- input pipeline alone: {timing['pipeline_images_per_second']:.1f} "
               "images/s (decoding and augmenting, first batches, before the "
               "cache fills)",
