@@ -59,7 +59,6 @@ def by_hand(args, folder, output):
     unfrozen backbone (BatchNorm frozen), AdamW with warm-up and cosine
     decay, label smoothing, the best epoch kept."""
     import keras
-    import numpy as np
     import tensorflow as tf
 
     import keras_mobilenets as km

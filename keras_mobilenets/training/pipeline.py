@@ -73,14 +73,20 @@ def dataset(items, classes, batch_size, transform, shuffle=False, seed=0,
     labels = np.array([c for _, c in items], "int32")
     ds = tf.data.Dataset.from_tensor_slices((paths, labels))
     autotune = tf.data.AUTOTUNE
-    ds = ds.map(lambda p, y: (_decode(p), y), num_parallel_calls=autotune,
-                deterministic=True)
+    # Named functions, not lambdas: AutoGraph reads their source.
+    def load(path, label):
+        return _decode(path), label
+
+    def prepare(image, label):
+        return transform(image), tf.one_hot(label, classes)
+
+    ds = ds.map(load, num_parallel_calls=autotune, deterministic=True)
     if cache:
         ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(min(len(items), 10000), seed=seed,
                         reshuffle_each_iteration=True)
-    ds = ds.map(lambda x, y: (transform(x), tf.one_hot(y, classes)),
-                num_parallel_calls=autotune, deterministic=not shuffle)
+    ds = ds.map(prepare, num_parallel_calls=autotune,
+                deterministic=not shuffle)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(
         autotune)
