@@ -421,8 +421,18 @@ class _Tracker(keras.callbacks.Callback):
         self.stage = None
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._print_summary()
         self.began = time.time()
         self.trained = None
+
+    def on_train_end(self, logs=None):
+        self._print_summary()
+
+    def _print_summary(self):
+        """The last epoch's line, once Keras' progress bar has ended."""
+        if getattr(self, "summary", None):
+            print(self.summary)
+        self.summary = None
 
     def on_test_begin(self, logs=None):
         if self.trained is None:
@@ -456,13 +466,15 @@ class _Tracker(keras.callbacks.Callback):
         report.write_history(os.path.join(self.output, "history.csv"),
                              self.rows)
         if self.verbose:
-            print(f"epoch {epoch + 1}/{self.settings['epochs']} "
-                  f"({self.stage}): loss {row['loss']:.4f}, accuracy "
-                  f"{row['accuracy']:.2%}, val_loss {row['val_loss']:.4f}, "
-                  f"val_accuracy {row['val_accuracy']:.2%}"
-                  f"{' (best)' if better else ''}, {seconds:.1f} s, "
-                  f"{row['images_per_second']:.1f} images/s"
-                  + (", early stop" if self.stopped else ""))
+            self.summary = (
+                f"epoch {epoch + 1}/{self.settings['epochs']} ({self.stage}):"
+                f" loss {row['loss']:.4f}, accuracy {row['accuracy']:.2%}, "
+                f"val_loss {row['val_loss']:.4f}, val_accuracy "
+                f"{row['val_accuracy']:.2%}{' (best)' if better else ''}, "
+                f"{seconds:.1f} s, {row['images_per_second']:.1f} images/s"
+                + (", early stop" if self.stopped else ""))
+            if self.verbose != 1:  # no progress bar to wait for
+                self._print_summary()
 
     def _write_state(self, path):
         with open(path, "w") as f:
