@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from . import imagenet
+from .training import folders
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -65,8 +66,6 @@ def evaluate_classes(model, folder, transform, batch_size=32, progress=True):
     """Top-1 and top-5 accuracy of a model that carries its class names
     (`keras-mobilenets train`'s) on a folder of folders named by them, as
     `train` reads them; the model takes pixels in [0, 255]."""
-    from .training import folders
-
     index = {name: i for i, (name, _) in enumerate(model.class_names)}
     classes, _, _ = folders.class_folders(folder)
     unknown = [c for c in classes if c not in index]

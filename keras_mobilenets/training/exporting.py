@@ -9,6 +9,11 @@ import os
 import subprocess
 import sys
 
+import keras
+import numpy as np
+
+from .. import data, export
+
 CHECK_IMAGES = 32
 CALIBRATION_IMAGES = 100
 
@@ -17,12 +22,6 @@ def export_file(model_file, fmt, path, check, calibration=None):
     """Writes `model_file`'s model to `path` and prints how the file agrees
     with Keras on the image files `check` (int8: calibrated on the image
     files `calibration`). Returns {"max_abs_diff", "top1_agreement"}."""
-    import keras
-    import numpy as np
-
-    from .. import data, export
-    from ..model import Model  # noqa: F401  (registers the class)
-
     export.require_tensorflow()
     model = keras.saving.load_model(model_file)
     transform = data.EvalTransform(model.data_config)
@@ -54,8 +53,6 @@ def export_file(model_file, fmt, path, check, calibration=None):
 def run(model_file, fmt, path, check, calibration=None):
     """`export_file` here under TensorFlow, else in a child process with
     KERAS_BACKEND=tensorflow."""
-    import keras
-
     if keras.backend.backend() == "tensorflow":
         return export_file(model_file, fmt, path, check, calibration)
     spec = path + ".spec.json"
