@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 
+import h5py
 import keras
 import numpy as np
 
@@ -89,6 +90,7 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
     if state is not None:  # the interrupted run's settings
         settings = dict(state["settings"], devices=devices)
         _check_settings(settings)
+    report.require_matplotlib()
     names, items, skipped = folders.splits(
         settings["data"], settings["validation_split"], settings["seed"])
     if state is not None and state["names"] != names:
@@ -501,8 +503,6 @@ class _Tracker(keras.callbacks.Callback):
 def save_weights(net, path):
     """The model's variables (not its optimizer's) in an HDF5 file, keyed by
     variable path, so the order of trainable and frozen ones is moot."""
-    import h5py
-
     with h5py.File(path, "w") as f:
         for v in net.weights:
             f.create_dataset(v.path, data=keras.ops.convert_to_numpy(v))
@@ -510,8 +510,6 @@ def save_weights(net, path):
 
 def load_weights(net, path):
     """What `save_weights` wrote, every variable filled."""
-    import h5py
-
     with h5py.File(path, "r") as f:
         for v in net.weights:
             v.assign(f[v.path][()])

@@ -34,6 +34,15 @@ def per_class(matrix):
         return list(zip(diagonal / predicted, diagonal / actual, actual))
 
 
+def require_matplotlib():
+    """A clear error before training where the figures cannot be drawn."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ValueError("`train` draws its figures with matplotlib: `pip "
+                         "install matplotlib`.") from None
+
+
 def _pyplot():
     import matplotlib
 
