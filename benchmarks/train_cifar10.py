@@ -64,21 +64,24 @@ def by_hand(args, folder, output):
     import keras_mobilenets as km
 
     size, batch = args.size, args.batch_size
+    keras.utils.set_random_seed(args.seed)
     train, val = keras.utils.image_dataset_from_directory(
         os.path.join(folder, "train"), validation_split=0.1, subset="both",
-        seed=0, image_size=(32, 32), batch_size=None, label_mode="categorical")
+        seed=args.seed, image_size=(32, 32), batch_size=None,
+        label_mode="categorical")
     test = keras.utils.image_dataset_from_directory(
         os.path.join(folder, "test"), image_size=(32, 32), batch_size=batch,
         label_mode="categorical", shuffle=False)
     classes = len(train.class_names)
-    augment = km.train_transform(km.MobileNet, size=(size, size), seed=0)
+    augment = km.train_transform(km.MobileNet, size=(size, size),
+                                 seed=args.seed)
     crop_pct = km.data_config(km.MobileNet)["crop_pct"]  # the eval transform's
     resize = keras.Sequential([
         keras.layers.Resizing(int(size / crop_pct), int(size / crop_pct)),
         keras.layers.CenterCrop(size, size)])
     auto = tf.data.AUTOTUNE
     steps = int(train.cardinality()) // batch
-    train = (train.cache().shuffle(10000, seed=0)
+    train = (train.cache().shuffle(10000, seed=args.seed)
              .map(lambda x, y: (augment(x), y), num_parallel_calls=auto)
              .batch(batch, drop_remainder=True).prefetch(auto))
     val = val.cache().batch(batch).map(lambda x, y: (resize(x), y)).prefetch(auto)
@@ -150,7 +153,7 @@ def command(args, folder, output):
 
     line = ["keras-mobilenets", "train", folder, "--size", str(args.size),
             "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-            "--output", os.path.join(output, "run")]
+            "--output", os.path.join(output, "run"), "--seed", str(args.seed)]
     if args.model:
         line += ["--model", args.model, "--weights", "none"]
     print(" ".join(line), flush=True)
@@ -189,6 +192,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--seed", type=int, default=0, help="of the "
+                        "split, the shuffle, the crops and the new top")
     parser.add_argument("--model", help="default: MobileNet 0.25 with the "
                         "shipped weights; a name: initial weights "
                         "(--only command)")
@@ -213,7 +218,7 @@ def main():
                   model=args.model or "MobileNet 0.25 (shipped weights)",
                   per_class=args.per_class, test_per_class=args.test_per_class,
                   epochs=args.epochs, batch_size=args.batch_size,
-                  size=args.size,
+                  size=args.size, seed=args.seed,
                   data_wait_share=max(0.0, 1 - result["images_per_s"] /
                                       result["compute_images_per_s"]))
     print(json.dumps(result))

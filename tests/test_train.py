@@ -218,3 +218,14 @@ def test_devices_all_trains_data_parallel(tmp_path):
     result = json.loads(child.stdout.strip().splitlines()[-1])
     assert result["devices"] == 2  # the variables are replicated on both
     assert result["epochs"] == 1 and "model.keras" in result["files"]
+
+
+def test_the_command_reports_bad_input_as_an_error(tmp_path, capsys):
+    one = make_folder(tmp_path / "one", classes=("cat",))
+    assert cli.main(["train", str(one), "--output", str(tmp_path / "o"),
+                     "--size", "32"]) == 1
+    assert "one class folder (cat)" in capsys.readouterr().err
+    data = make_folder(tmp_path / "data")
+    assert cli.main(["train", str(data), "--output", str(tmp_path / "o"),
+                     "--int8", "--qat", "--export", "litert"]) == 1
+    assert "pass one" in capsys.readouterr().err
