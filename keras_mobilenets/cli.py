@@ -300,10 +300,12 @@ def _train_args():
         recipe("--validation-split", float, 0.1, "without val/: the share "
                "of each class held out"),
         _arg("--frozen-epochs", type=int, help="epochs with the backbone "
-             "frozen (default a fifth of --epochs, at least 1)"),
+             "frozen (default a fifth of --epochs, at least 1; from initial "
+             "weights 0)"),
         recipe("--learning-rate", float, 1e-3, "AdamW's peak rate"),
-        recipe("--fine-tune-factor", float, 0.1, "the unfrozen stage's "
-               "rate, a fraction of --learning-rate"),
+        _arg("--fine-tune-factor", type=float, help="the unfrozen stage's "
+             "rate, a fraction of --learning-rate (default 0.1; from initial "
+             "weights 1)"),
         recipe("--warmup-epochs", float, 1, "linear warm-up of each stage"),
         recipe("--weight-decay", float, 0.05, "AdamW's"),
         recipe("--label-smoothing", float, 0.1, "of the cross-entropy"),

@@ -29,7 +29,7 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
           size=None, epochs=10, batch_size=32, output="trained",
           export=None, int8=False, qat=False, resume=False, overwrite=False,
           devices=None, validation_split=0.1, frozen_epochs=None,
-          learning_rate=1e-3, fine_tune_factor=0.1, warmup_epochs=1,
+          learning_rate=1e-3, fine_tune_factor=None, warmup_epochs=1,
           weight_decay=0.05, label_smoothing=0.1, dropout=0.2,
           drop_path_rate=0.1, patience=5, mixed_precision="auto",
           cache="auto", seed=0, verbose=1, callbacks=()):
@@ -54,8 +54,10 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
     AdamW (`weight_decay`) with a warm-up of `warmup_epochs` to
     `learning_rate`, then cosine decay; `frozen_epochs` (default a fifth
     of `epochs`, at least one) with the backbone frozen, then the backbone
-    unfrozen at `fine_tune_factor` times the rate, its BatchNorm layers
-    kept frozen (inference mode); `drop_path_rate` where the model has
+    unfrozen at `fine_tune_factor` (default 0.1) times the rate, its
+    BatchNorm layers kept frozen (inference mode). From initial weights
+    (`weights="none"`) there is nothing to keep: no frozen stage, the
+    rate itself, BatchNorm trained. `drop_path_rate` where the model has
     stochastic depth; mixed precision on a GPU (`mixed_precision="auto"`);
     the best epoch by validation accuracy kept; early stop after
     `patience` unfrozen epochs without a better one.
@@ -97,18 +99,19 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
         raise ValueError(
             f"--resume: {output} was trained on the classes {state['names']}"
             f". Received: a folder with {names}")
-    entry, build, size = _builder(settings)
+    entry, build, size, pretrained = _builder(settings)
     settings["size"] = size
-    settings["frozen_epochs"] = _frozen_epochs(settings)
+    _pretrained_or_not(settings, pretrained)
     batch = min(settings["batch_size"], len(items["train"]))
     steps = len(items["train"]) // batch
     if verbose:
         _print_settings(settings, names, items, skipped, state)
 
     keras.utils.set_random_seed(settings["seed"])
-    with _devices(settings["devices"]) as (scope, replicas), \
-            _precision(settings["mixed_precision"]):
-        with scope():
+    with _devices(settings["devices"]) as (scope, replicas):
+        # The model's layers in mixed precision (on a GPU), not the
+        # pipeline's: images stay float32.
+        with _precision(settings["mixed_precision"]), scope():
             if state is None:
                 net = _classifier(entry, build, size, names, settings)
             else:
@@ -240,10 +243,18 @@ def _check_settings(s):
                          f"Received: {s['mixed_precision']!r}")
 
 
-def _frozen_epochs(s):
-    if s["frozen_epochs"] is not None:
-        return s["frozen_epochs"]
-    return min(s["epochs"], max(1, round(s["epochs"] / 5)))
+def _pretrained_or_not(s, pretrained):
+    """The recipe's defaults that depend on the backbone's weights: a
+    pretrained one is frozen first, then tuned at a tenth of the rate with
+    its BatchNorm statistics kept; initial weights train from the start,
+    at the rate, BatchNorm with them (frozen, a freshly initialised
+    network's activations fade to nothing, layer after layer)."""
+    if s["frozen_epochs"] is None:
+        s["frozen_epochs"] = 0 if not pretrained else min(
+            s["epochs"], max(1, round(s["epochs"] / 5)))
+    if s["fine_tune_factor"] is None:
+        s["fine_tune_factor"] = 0.1 if pretrained else 1.0
+    s["train_batch_norm"] = not pretrained
 
 
 def _builder(s):
@@ -297,7 +308,7 @@ def _builder(s):
         raise ValueError(f"{entry.name} cannot take --size {size}: {e}") \
             from None
     del probe
-    return entry, build, size
+    return entry, build, size, weights is not None
 
 
 def _checkpoint_size(entry, weights, alpha):
@@ -341,12 +352,13 @@ def _backbone(net):
     return next(layer for layer in net.layers if isinstance(layer, keras.Model))
 
 
-def _set_stage(net, stage):
+def _set_stage(net, stage, train_batch_norm=False):
     """Stage "frozen": only the top trains; "unfrozen": the backbone too,
-    its BatchNorm layers excepted (they stay in inference mode)."""
+    its BatchNorm layers excepted (they stay in inference mode) unless
+    `train_batch_norm`."""
     base = _backbone(net)
     base.trainable = stage == "unfrozen"
-    if stage == "unfrozen":
+    if stage == "unfrozen" and not train_batch_norm:
         for layer in base._flatten_layers(include_self=False):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.trainable = False
@@ -384,7 +396,7 @@ def _stages(net, train_ds, val_ds, steps, s, tracker, scope, callbacks,
             continue
         if not (resumed and last_stage == stage):
             with scope():
-                _set_stage(net, stage)
+                _set_stage(net, stage, s.get("train_batch_norm", False))
                 _compile(net, stage, steps, s)
         tracker.stage = stage
         net.fit(train_ds, validation_data=val_ds, epochs=end,
