@@ -229,3 +229,30 @@ def test_the_command_reports_bad_input_as_an_error(tmp_path, capsys):
     assert cli.main(["train", str(data), "--output", str(tmp_path / "o"),
                      "--int8", "--qat", "--export", "litert"]) == 1
     assert "pass one" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="TensorFlow's int8 converter; the child-process "
+                    "path is tested with float LiteRT")
+def test_export_int8_is_calibrated_on_training_images(run, tmp_path, capsys):
+    pytest.importorskip("ai_edge_litert")
+    data, out, _, _, _ = run
+    check = [str(data / c / "0.png") for c in CLASSES]
+    calibration = [str(data / c / f"{i}.jpg") for c in CLASSES for i in (1, 3)]
+    training.exporting.run(str(out / "model.keras"), "litert",
+                           str(tmp_path / "int8.tflite"), check, calibration)
+    assert "LiteRT int8" in capsys.readouterr().out
+    assert (tmp_path / "int8.tflite").stat().st_size < \
+        (out / "model.keras").stat().st_size / 2  # 8-bit weights
+
+
+def test_initial_weights_train_batch_norm_without_a_frozen_stage():
+    pretrained = {"frozen_epochs": None, "fine_tune_factor": None,
+                  "epochs": 10}
+    scratch = dict(pretrained)
+    training._pretrained_or_not(pretrained, True)
+    training._pretrained_or_not(scratch, False)
+    assert (pretrained["frozen_epochs"], pretrained["fine_tune_factor"],
+            pretrained["train_batch_norm"]) == (2, 0.1, False)
+    assert (scratch["frozen_epochs"], scratch["fine_tune_factor"],
+            scratch["train_batch_norm"]) == (0, 1.0, True)
