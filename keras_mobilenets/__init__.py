@@ -1,5 +1,7 @@
 """The MobileNet family for Keras 3, on every backend, with pretrained weights."""
 
+from . import _startup  # noqa: F401  (first: quiets the command line's start-up)
+
 from . import archs  # noqa: F401  (registers every model)
 from . import blocks, features, layers, registry  # noqa: F401
 from . import mobilenet, mobilenet_v2, mobilenet_v3, mobilenet_v4  # noqa: F401
@@ -12,6 +14,7 @@ from .labels import decode_predictions  # noqa: F401
 from .macs import count_macs  # noqa: F401
 from .model import Model  # noqa: F401
 from .presets import from_preset  # noqa: F401
+from .training import train  # noqa: F401
 from .mobilenet import MobileNet, MobileNetV1  # noqa: F401
 from .mobilenet_v2 import MobileNetV2  # noqa: F401
 from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small  # noqa: F401

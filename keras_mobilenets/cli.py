@@ -1,5 +1,6 @@
 """Command line: `keras-mobilenets list`, `predict [IMAGE...] [--model NAME |
---preset PRESET]`, `evaluate --data DIR [--task detection]`, `detect IMAGE
+--preset PRESET | --model-file FILE]`, `evaluate --data DIR [--task
+detection]`, `train DATA` (`training/`), `detect IMAGE
 --weights FILE` (`detection/commands.py`), `export --output FILE` (`export.py`) and
 `convert timm IN OUT --model NAME` and `convert torchvision MODEL OUT
 [--state-dict FILE]` (`convert.py`)."""
@@ -12,9 +13,10 @@ import keras
 import numpy as np
 
 from . import (bundled, convert, data, evaluation, export, imagenet, labels,
-               presets, registry)
+               presets, registry, training)
 from .detection import commands as detection_commands
 from .errors import DownloadError
+from .model import Model
 from .weights import TimmCheckpoint
 
 
@@ -72,19 +74,49 @@ def _model_and_transform(args, **kwargs):
     return entry, model, data.eval_transform(model)  # its checkpoint's recipe
 
 
+def _trained_model(args):
+    """The model of `--model-file` (a `.keras` file `train` wrote: pixels in
+    [0, 255], its class names and data config inside) and its eval
+    transform."""
+    given = [f"--{f}" for f in ("model", "preset", "weights", "alpha")
+             if getattr(args, f, None) is not None]
+    if given:
+        raise ValueError("--model-file is a whole model: pass it without "
+                         f"{', '.join(given)}.")
+    if not os.path.isfile(args.model_file):
+        raise ValueError(f"No model file at {args.model_file!r}. Received: "
+                         f"--model-file {args.model_file}")
+    model = keras.saving.load_model(args.model_file)
+    if not isinstance(model, Model) or model.class_names is None \
+            or model.data_config is None:
+        raise ValueError(
+            f"{args.model_file} carries no class names and data config (a "
+            "model `keras-mobilenets train` wrote does). Received: "
+            f"--model-file {args.model_file}")
+    args.model = args.model_file
+    return model, data.EvalTransform(model.data_config)
+
+
 def _predict(args):
     images = args.images or [imagenet.SAMPLE_IMAGE]
     for path in images:
         if not os.path.isfile(path):
             raise ValueError(f"no image file at {path!r}")
-    entry, model, transform = _model_and_transform(args)
-    batch = entry.preprocess(np.stack([transform(p) for p in images]))
+    if args.model_file:
+        model, transform = _trained_model(args)
+        batch = np.stack([transform(p) for p in images])
+        top = min(args.top, len(model.class_names))
+    else:
+        entry, model, transform = _model_and_transform(args)
+        batch = entry.preprocess(np.stack([transform(p) for p in images]))
+        top = args.top
     preds = keras.ops.convert_to_numpy(model.predict(batch, verbose=0))
-    decoded = labels.decode_predictions(preds, top=args.top, model=model)
-    for path, top in zip(images, decoded):
+    decoded = labels.decode_predictions(preds, top=top, model=model)
+    for path, best in zip(images, decoded):
         print(f"{path}:")
-        for wnid, label, score in top:
-            print(f"  {score:7.2%}  {label} ({wnid})")
+        for wnid, label, score in best:
+            print(f"  {score:7.2%}  {label}"
+                  + ("" if wnid == label else f" ({wnid})"))
     return 0
 
 
@@ -95,9 +127,15 @@ def _evaluate(args):
         if getattr(args, flag) is not None:
             raise ValueError(f"--{flag.replace('_', '-')} is for --task "
                              "detection.")
-    entry, model, transform = _model_and_transform(args)
-    result = evaluation.evaluate(model, args.data, transform, entry.preprocess,
-                                 batch_size=args.batch_size)
+    if args.model_file:
+        model, transform = _trained_model(args)
+        result = evaluation.evaluate_classes(
+            model, args.data, transform, batch_size=args.batch_size)
+    else:
+        entry, model, transform = _model_and_transform(args)
+        result = evaluation.evaluate(model, args.data, transform,
+                                     entry.preprocess,
+                                     batch_size=args.batch_size)
     print(f"{args.model} on {args.data}: top-1 {result['top1']:.2%}, "
           f"top-5 {result['top5']:.2%} ({result['images']} images)")
     return 0
@@ -112,6 +150,27 @@ def _export(args):
         args, lambda **kwargs: _model_and_transform(args, **kwargs)[:2])
 
 
+def _train(args):
+    if args.qat and args.int8:
+        raise ValueError("--int8 and --qat are two ways to int8: pass one.")
+    switch = {"auto": "auto", "on": True, "off": False}
+    training.train(
+        args.data, model=args.model, preset=args.preset, weights=args.weights,
+        alpha=args.alpha, size=args.size, epochs=args.epochs,
+        batch_size=args.batch_size, output=args.output, export=args.export,
+        int8=args.int8, qat=args.qat, resume=args.resume,
+        overwrite=args.overwrite, devices=args.devices,
+        validation_split=args.validation_split,
+        frozen_epochs=args.frozen_epochs, learning_rate=args.learning_rate,
+        fine_tune_factor=args.fine_tune_factor,
+        warmup_epochs=args.warmup_epochs, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing, dropout=args.dropout,
+        drop_path_rate=args.drop_path_rate, patience=args.patience,
+        mixed_precision=switch[args.mixed_precision],
+        cache=switch[args.cache], seed=args.seed)
+    return 0
+
+
 def _convert(args):
     command, _, _ = convert.SOURCES[args.source]
     print(command(args))
@@ -119,7 +178,8 @@ def _convert(args):
 
 
 COMMANDS = {"list": _list, "predict": _predict, "evaluate": _evaluate,
-            "detect": _detect, "export": _export, "convert": _convert}
+            "detect": _detect, "export": _export, "train": _train,
+            "convert": _convert}
 
 
 def _arg(*flags, **options):
@@ -145,6 +205,11 @@ def _commands():
         "takes it (mobilenetv2_120d.ra_in1k, hf://timm/..., hf-hub:timm/... "
         "or a folder with config.json and model.safetensors)")
 
+    model_file = _arg(
+        "--model-file", metavar="FILE", help="instead of --model or "
+        "--preset: a .keras file `keras-mobilenets train` wrote (its class "
+        "names and data config inside)")
+
     def detection_args(**override):
         return tuple((flags, {**options, **override})
                      for flags, options in detection_commands.arguments())
@@ -157,14 +222,14 @@ def _commands():
         "predict": (
             "top-5 ImageNet classes of images (default: a sample cat)",
             (_arg("images", nargs="*", metavar="IMAGE"), *model, preset,
-             _arg("--top", type=int, default=5))),
+             model_file, _arg("--top", type=int, default=5))),
         "evaluate": (
             "top-1 / top-5 accuracy on an ImageNet-layout folder (one "
             "sub-folder per class, named by its WordNet id), through the "
             "checkpoint's eval transform; --task detection: COCO box mAP "
             "of an SSDLite on a COCO-format folder (pycocotools)",
             (_arg("--data", required=True, metavar="DIR"), *model, preset,
-             _arg("--batch-size", type=int, default=32),
+             model_file, _arg("--batch-size", type=int, default=32),
              _arg("--task", choices=("classification", "detection"),
                   default="classification"),
              *detection_args(default=None))),
@@ -198,7 +263,64 @@ def _commands():
                   "through the checkpoint's eval transform; every 5th (by "
                   "path, from the first) held back to measure the agreement "
                   "with the float model"))),
+        "train": (
+            "fine-tune a model on a folder of class folders (or train/ and "
+            "val/ holding them): DIR gets model.keras, labels.txt, "
+            "history.csv, report.md and figures (docs/fine-tuning.md)",
+            (_arg("data", metavar="DATA"), *model, preset, *_train_args())),
     }
+
+
+def _train_args():
+    """`train`'s own flags; the recipe's defaults are `training.train`'s."""
+    def recipe(flag, kind, default, text):
+        return _arg(flag, type=kind, default=default,
+                    help=f"{text} (default {default})")
+
+    switch = ("auto", "on", "off")
+    return (
+        _arg("--size", type=int, help="input rows and columns (default: "
+             "the checkpoint's)"),
+        recipe("--epochs", int, 10, "epochs in all"),
+        recipe("--batch-size", int, 32, "images per step, over all devices"),
+        _arg("--output", metavar="DIR", default="trained",
+             help="the folder it writes (default trained)"),
+        _arg("--export", choices=("litert", "onnx"), help="also "
+             "DIR/model.tflite or DIR/model.onnx, checked against Keras"),
+        _arg("--int8", action="store_true", help="--export litert: int8, "
+             "calibrated on training images"),
+        _arg("--qat", action="store_true", help="--export litert: "
+             "quantization-aware fine-tuning as the last stage"),
+        _arg("--resume", action="store_true", help="continue the "
+             "interrupted run in DIR"),
+        _arg("--overwrite", action="store_true", help="replace the run in "
+             "DIR"),
+        _arg("--devices", choices=("all",), help="data parallel over every "
+             "local device (JAX, TensorFlow)"),
+        recipe("--validation-split", float, 0.1, "without val/: the share "
+               "of each class held out"),
+        _arg("--frozen-epochs", type=int, help="epochs with the backbone "
+             "frozen (default a fifth of --epochs, at least 1; from initial "
+             "weights 0)"),
+        recipe("--learning-rate", float, 1e-3, "AdamW's peak rate"),
+        _arg("--fine-tune-factor", type=float, help="the unfrozen stage's "
+             "rate, a fraction of --learning-rate (default 0.1; from initial "
+             "weights 1)"),
+        recipe("--warmup-epochs", float, 1, "linear warm-up of each stage"),
+        recipe("--weight-decay", float, 0.05, "AdamW's"),
+        recipe("--label-smoothing", float, 0.1, "of the cross-entropy"),
+        recipe("--dropout", float, 0.2, "before the new top"),
+        recipe("--drop-path-rate", float, 0.1, "stochastic depth, where the "
+               "model has it (V2-V4)"),
+        recipe("--patience", int, 5, "unfrozen epochs without a better "
+               "validation accuracy before an early stop"),
+        _arg("--mixed-precision", choices=switch, default="auto",
+             help="mixed_float16 (default auto: on a GPU)"),
+        _arg("--cache", choices=switch, default="auto", help="decoded "
+             "images kept in memory (default auto: files under 256 MB)"),
+        recipe("--seed", int, 0, "of the split, the shuffle and the "
+               "augmentation"),
+    )
 
 
 def main(argv=None):
@@ -206,6 +328,9 @@ def main(argv=None):
         prog="keras-mobilenets",
         description="MobileNets V1-V4 for Keras 3 with pretrained weights.",
     )
+    parser.add_argument("--verbose", action="store_true", help="keep "
+                        "TensorFlow's start-up messages (also "
+                        "KERAS_MOBILENETS_VERBOSE=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help, arguments) in _commands().items():
         command = sub.add_parser(name, help=help)
@@ -229,6 +354,8 @@ def main(argv=None):
         )
     except (ValueError, TypeError, OSError) as e:
         print(f"keras-mobilenets: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
     return 1
 
 

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from . import imagenet
+from .training import folders
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -58,6 +59,32 @@ def evaluate(model, folder, transform, preprocess, batch_size=32,
     into the model's input. Returns {"images", "top1", "top5"}.
     """
     items = labelled_images(folder, model.output.shape[-1])
+    return accuracy(model, items, transform, preprocess, batch_size, progress)
+
+
+def evaluate_classes(model, folder, transform, batch_size=32, progress=True):
+    """Top-1 and top-5 accuracy of a model that carries its class names
+    (`keras-mobilenets train`'s) on a folder of folders named by them, as
+    `train` reads them; the model takes pixels in [0, 255]."""
+    index = {name: i for i, (name, _) in enumerate(model.class_names)}
+    classes, _, _ = folders.class_folders(folder)
+    unknown = [c for c in classes if c not in index]
+    if unknown:
+        raise ValueError(
+            f"Expected folders named by the model's classes ("
+            f"{', '.join(list(index)[:10])}). Received: "
+            f"{', '.join(unknown[:5])} in {folder}")
+    items = [(p, index[c]) for c, paths in classes.items() for p in paths]
+    if not items:
+        raise ValueError(f"No images in the class folders of {folder}. "
+                         f"Received: --data {folder}")
+    return accuracy(model, items, transform, lambda x: x, batch_size,
+                    progress)
+
+
+def accuracy(model, items, transform, preprocess, batch_size=32,
+             progress=True):
+    """{"images", "top1", "top5"} of `model` on [(path, class index)]."""
     bar = keras.utils.Progbar(len(items), unit_name="image") if progress else None
     top1 = top5 = 0
     for start in range(0, len(items), batch_size):

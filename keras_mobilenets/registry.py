@@ -90,8 +90,8 @@ class Entry:
     def weights_summary(self):
         """The checkpoints in one line: timm tags, or alphas x sizes (and
         the arguments they need where those are not the defaults)."""
-        if self.tags:
-            return "timm tags " + ", ".join(self.tags)
+        if self.tags:  # a tag shared by several alphas, named once
+            return "timm tags " + ", ".join(dict.fromkeys(self.tags))
         groups = {}
         for c in self.checkpoints:
             needs = "".join(f" {k}={v}" for k, v in c.options.items()

@@ -214,3 +214,28 @@ def test_evaluate_refuses_a_folder_without_class_ids(tmp_path, capsys):
                      "MobileNet", "--alpha", "0.25", "--weights", weights]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "WordNet id" in err[0] and "Received: cats" in err[0]
+
+
+def test_the_command_starts_quietly():
+    """No oneDNN notice, no absl warning: the program name is the console
+    script's (`keras-mobilenets`); --verbose keeps them (not asserted: a
+    build of TensorFlow may print nothing)."""
+    code = ("import sys; sys.argv = ['keras-mobilenets', 'list']; "
+            "from keras_mobilenets.cli import main; sys.exit(main())")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_MOBILENETS_VERBOSE")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+        + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    run = subprocess.run([sys.executable, "-c", code], env=env, timeout=300,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stderr == "", run.stderr[-2000:]
+    assert "MobileNetV4ConvSmall" in run.stdout
+
+
+def test_list_names_each_tag_once(capsys):
+    assert cli.main(["list"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines()
+                if l.startswith("TimmMobileNetV1 "))
+    assert line.count("ra4_e3600_r224_in1k") == 1
