@@ -182,3 +182,25 @@ def test_a_layer_it_cannot_quantize_is_named():
         quantization.prepare("MobileNet")
     with pytest.raises(ValueError, match="QAT model"):
         quantization.calibrate(model, np.zeros((1, 8, 8, 3), "float32"))
+
+
+def test_export_command_writes_a_qat_file(calibrated, tmp_path, capsys):
+    from keras_mobilenets import cli
+
+    _, qat = calibrated("V1")
+    model_file = str(tmp_path / "qat.keras")
+    qat.save(model_file)
+    output = str(tmp_path / "model_int8.tflite")
+    assert cli.main(["export", "--model-file", model_file,
+                     "--output", output]) == 1
+    assert "--int8" in capsys.readouterr().err
+    assert cli.main(["export", "--model-file", model_file, "--int8",
+                     "--calibration", str(tmp_path), "--output", output]) == 1
+    assert "--calibration" in capsys.readouterr().err
+    if BACKEND != "tensorflow":
+        return  # the child-process export is `test_litert_file_...`'s
+    assert cli.main(["export", "--model-file", model_file, "--int8",
+                     "--output", output]) == 0
+    printed = capsys.readouterr().out
+    assert "LiteRT int8 from the QAT model's ranges" in printed
+    assert "top-1 agreement 100%" in printed

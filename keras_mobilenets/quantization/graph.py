@@ -176,6 +176,7 @@ def prepare(model):
                          f"{keras.config.image_data_format()!r}")
     graph = _Graph(model)
     quantized_inputs = {}
+    produced = {}  # name of a layer -> of the one whose output stands for it
     # The cloned op of each original one, and which need a quantizer after.
     clones = {}
 
@@ -204,13 +205,16 @@ def prepare(model):
             return args[0]  # folded into its convolution
         outputs = new(*args, **kwargs)
         if isinstance(op, layers.Dense):
-            return _dense_tail(op, outputs, graph)
-        if isinstance(op, layers.Activation) and \
+            outputs = _dense_tail(op, outputs, graph)
+        elif isinstance(op, layers.Activation) and \
                 _activation_name(op) == "softmax":
-            return ActivationQuantizer(fixed_range=SOFTMAX_RANGE,
-                                       name=f"{op.name}_quant")(outputs)
-        if _quantizes_output(op, graph):
-            return ActivationQuantizer(name=f"{op.name}_quant")(outputs)
+            outputs = ActivationQuantizer(fixed_range=SOFTMAX_RANGE,
+                                          name=f"{op.name}_quant")(outputs)
+        elif _quantizes_output(op, graph):
+            outputs = ActivationQuantizer(name=f"{op.name}_quant")(outputs)
+        last = getattr(outputs, "_keras_history", None)
+        if last is not None:
+            produced[op.name] = last.operation.name
         return outputs
 
     inputs = [keras.Input(batch_shape=x.shape, dtype=x.dtype, name=x.name)
@@ -218,14 +222,15 @@ def prepare(model):
     inputs_struct = keras.tree.pack_sequence_as(model._inputs_struct, inputs)
     outputs = model._run_through_graph(
         inputs_struct, operation_fn=clone, call_fn=call)
-    qat = keras.Model(inputs_struct, outputs, name=f"{model.name}_qat")
-    _copy_weights(model, qat, graph)
+    name = f"{model.name}_qat"
     if isinstance(model, Model):
-        qat = Model(qat.inputs if len(qat.inputs) > 1 else qat.inputs[0],
-                    qat.outputs if len(qat.outputs) > 1 else qat.outputs[0],
-                    name=qat.name, taps=_taps(model, qat, graph),
+        qat = Model(inputs_struct, outputs, name=name,
+                    taps=_taps(model, produced, graph),
                     class_names=model.class_names,
                     data_config=model.data_config)
+    else:
+        qat = keras.Model(inputs_struct, outputs, name=name)
+    _copy_weights(model, qat, graph)
     return qat
 
 
@@ -269,14 +274,14 @@ def _copy_weights(model, qat, graph):
             target.set_weights(layer.get_weights())
 
 
-def _taps(model, qat, graph):
+def _taps(model, produced, graph):
     """The model's taps in the QAT model: a folded BatchNorm's is its
-    convolution's; a tapped layer's int8 output is its quantizer's."""
+    convolution's; a tapped layer's int8 output is its quantizer's
+    (`produced`: layer name -> the QAT layer that gives its output)."""
     if model.taps is None:
         return None
-    names = {layer.name for layer in qat.layers}
     taps = {}
     for stride, name in model.taps.items():
         name = graph.pairs[name].name if name in graph.pairs else name
-        taps[stride] = f"{name}_quant" if f"{name}_quant" in names else name
+        taps[stride] = produced.get(name, name)
     return taps
