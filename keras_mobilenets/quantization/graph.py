@@ -252,24 +252,23 @@ def _dense_tail(op, outputs, graph):
 
 
 def _copy_weights(model, qat, graph):
+    # As NumPy copies: on JAX an assigned variable would share its array
+    # with the source, and a compiled step donates (deletes) it.
+    def copy(target, source):
+        target.assign(keras.ops.convert_to_numpy(source))
+
     for layer in model.layers:
         if not layer.weights or layer.name in graph.pairs:
             continue
         target = qat.get_layer(layer.name)
-        if isinstance(target, QuantizedConv2D):
-            target.kernel.assign(layer.kernel)
+        if isinstance(target, (QuantizedConv2D, QuantizedDense)):
+            copy(target.kernel, layer.kernel)
             if target.use_bias:
-                target.bias.assign(layer.bias)
+                copy(target.bias, layer.bias)
             bn = graph.bn_of.get(layer.name)
-            if bn is not None:
-                for name in ("gamma", "beta", "moving_mean",
-                             "moving_variance"):
-                    if getattr(target, name, None) is not None:
-                        getattr(target, name).assign(getattr(bn, name))
-        elif isinstance(target, QuantizedDense):
-            target.kernel.assign(layer.kernel)
-            if target.use_bias:
-                target.bias.assign(layer.bias)
+            for name in ("gamma", "beta", "moving_mean", "moving_variance"):
+                if bn is not None and getattr(target, name, None) is not None:
+                    copy(getattr(target, name), getattr(bn, name))
         else:
             target.set_weights(layer.get_weights())
 
