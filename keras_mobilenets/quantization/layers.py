@@ -87,6 +87,57 @@ class ActivationQuantizer(keras.layers.Layer):
         return config
 
 
+def _input_quantizer(tensor):
+    """The ActivationQuantizer whose int8 output reaches a symbolic
+    `tensor` through layers that pass int8 through, or None."""
+    from .graph import PASS_THROUGH
+
+    while tensor is not None:
+        history = getattr(tensor, "_keras_history", None)
+        op = history.operation if history else None
+        if isinstance(op, ActivationQuantizer):
+            return op
+        if not isinstance(op, PASS_THROUGH):
+            return None
+        tensor = op._inbound_nodes[0].input_tensors[0]
+    return None
+
+
+class _Int32Bias:
+    """LiteRT adds a bias rounded to int32 in units of input scale x weight
+    scale: the simulation rounds it the same way (without it, a value in a
+    few hundred lands one int8 step away, and later layers carry it). The
+    input's scale is its ActivationQuantizer's, found through the graph
+    when the layer is called on symbolic tensors (as `prepare` and a
+    `.keras` load do)."""
+
+    _input_range = None  # a function: the input quantizer's (min, max)
+
+    def __call__(self, inputs, *args, **kwargs):
+        if isinstance(inputs, keras.KerasTensor):
+            quantizer = _input_quantizer(inputs)
+            # A function, not the layer: Keras would track it as a sublayer.
+            self._input_range = None if quantizer is None else quantizer.range
+        return super().__call__(inputs, *args, **kwargs)
+
+    def rounded_bias(self, bias, weight_scale):
+        if self._input_range is None:
+            return bias
+        low, high = self._input_range()
+        unit = ops.stop_gradient((high - low) / (2 ** NUM_BITS - 1)
+                                 * weight_scale)
+        # Straight through: the gradient of the unrounded bias.
+        return bias + ops.stop_gradient(ops.round(bias / unit) * unit - bias)
+
+
+def weight_scale(kernel, axis):
+    """The int8 step of `quantize_weights`' output (per channel or not)."""
+    reduce = None if axis is None else [
+        i for i in range(len(kernel.shape)) if i != axis % len(kernel.shape)]
+    bound = ops.stop_gradient(ops.max(ops.abs(kernel), axis=reduce))
+    return ops.maximum(bound, 1e-8) / (2 ** (NUM_BITS - 1) - 1)
+
+
 def quantize_weights(kernel, axis):
     """Symmetric int8 per output channel (`axis`; None: per tensor), narrow
     range [-127, 127] as LiteRT's int8 kernels want; the range is the
@@ -101,7 +152,7 @@ def quantize_weights(kernel, axis):
 
 
 @keras.saving.register_keras_serializable(package="keras_mobilenets")
-class QuantizedConv2D(keras.layers.Layer):
+class QuantizedConv2D(_Int32Bias, keras.layers.Layer):
     """A Conv2D or DepthwiseConv2D (channels_last) and the BatchNorm that
     follows it, as LiteRT runs them: the BatchNorm folded into the kernel
     and bias with its moving statistics (also in training: the statistics
@@ -188,9 +239,13 @@ class QuantizedConv2D(keras.layers.Layer):
 
     def call(self, inputs):
         kernel, bias = self.folded()
+        # Output channel c * multiplier + m of a depthwise kernel is
+        # kernel[..., c, m]: per channel on the flattened last two axes.
+        flat = ops.reshape(kernel, self.kernel_size + (1, -1)) \
+            if self.depthwise else kernel
+        if self.use_bias or self.batch_norm:
+            bias = self.rounded_bias(bias, weight_scale(flat, -1))
         if self.depthwise:
-            # Output channel c * multiplier + m is kernel[..., c, m].
-            flat = ops.reshape(kernel, self.kernel_size + (1, -1))
             kernel = ops.reshape(quantize_weights(flat, -1), kernel.shape)
             outputs = ops.depthwise_conv(
                 inputs, kernel, self.strides, self.padding,
@@ -231,7 +286,7 @@ class QuantizedConv2D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_mobilenets")
-class QuantizedDense(keras.layers.Layer):
+class QuantizedDense(_Int32Bias, keras.layers.Layer):
     """A Dense layer (2D inputs) with its kernel fake-quantized per tensor
     (TensorFlow's converter cannot keep a per-channel range through the
     transpose it gives FULLY_CONNECTED's kernel); linear (its activation
@@ -255,9 +310,12 @@ class QuantizedDense(keras.layers.Layer):
             if self.use_bias else None
 
     def call(self, inputs):
-        outputs = ops.matmul(inputs, quantize_weights(
-            ops.convert_to_tensor(self.kernel), None))
-        return outputs + self.bias if self.use_bias else outputs
+        kernel = ops.convert_to_tensor(self.kernel)
+        outputs = ops.matmul(inputs, quantize_weights(kernel, None))
+        if not self.use_bias:
+            return outputs
+        return outputs + self.rounded_bias(ops.convert_to_tensor(self.bias),
+                                           weight_scale(kernel, None))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
