@@ -49,11 +49,18 @@ def load(folder, per_class, size, seed):
     return x, np.asarray(y)[order]
 
 
-def classifier(size, classes):
-    """The shipped V1 0.25 ImageNet weights, its features, a new head."""
-    base = km.MobileNet(alpha=bundled.ALPHA, weights=bundled.weights_file(),
-                        input_shape=(size, size, 3))
-    x = base.get_layer("conv_pw_13_relu").output
+def classifier(size, classes, v2_weights=None):
+    """The shipped V1 0.25 ImageNet weights (or, `v2_weights`: a
+    MobileNetV2 alpha 0.35 no-top Keras file), its features, a new head."""
+    if v2_weights:
+        base = km.MobileNetV2(alpha=0.35, include_top=False,
+                              weights=v2_weights, input_shape=(size, size, 3))
+        x = base.output
+    else:
+        base = km.MobileNet(alpha=bundled.ALPHA,
+                            weights=bundled.weights_file(),
+                            input_shape=(size, size, 3))
+        x = base.get_layer("conv_pw_13_relu").output
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
     x = keras.layers.Dropout(0.2, name="head_dropout")(x)
     x = keras.layers.Dense(classes, name="head_logits")(x)
@@ -88,6 +95,8 @@ def main(argv=None):
     parser.add_argument("--calibration", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--qat-epochs", type=int, default=1)
+    parser.add_argument("--v2-weights", default=None, help="MobileNetV2 "
+                        "0.35's no-top Keras file instead of the shipped V1")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)
@@ -96,14 +105,16 @@ def main(argv=None):
     test_x, test_y = load(os.path.join(args.data, "test"),
                           args.test_per_class, args.size, 1)
     calibration = train_x[:args.calibration]
-    result = {"model": "MobileNet alpha 0.25 (shipped ImageNet weights), "
-              "new 10-class head", "size": args.size,
+    result = {"model": ("MobileNetV2 alpha 0.35" if args.v2_weights else
+                        "MobileNet alpha 0.25 (shipped") + " ImageNet weights"
+              + (")" if not args.v2_weights else "") + ", new 10-class head",
+              "size": args.size,
               "train_images": len(train_x), "test_images": len(test_x),
               "calibration_images": len(calibration),
               "float_epochs": args.epochs, "qat_epochs": args.qat_epochs,
               "backend": keras.backend.backend()}
     tick = time.time()
-    model = classifier(args.size, 10)
+    model = classifier(args.size, 10, args.v2_weights)
     model.compile(keras.optimizers.Adam(1e-3),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])

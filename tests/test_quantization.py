@@ -14,14 +14,14 @@ from keras_mobilenets import quantization
 
 BACKEND = keras.backend.backend()
 SIZE = 64
-# Where float32 lands next to a rounding boundary, an int8 requantization in
-# LiteRT (integer accumulators, fixed-point multipliers, hard-swish's table)
-# rounds one step the other way (rarely: a mean of ~0.001 steps in the
-# first layers); later layers carry and scale such steps, random weights
-# more than trained ones (measured: V1 0.6, V3-Small 1.6 steps on average
-# at the logits). In units of the logits' step:
-MAX_STEPS = 8  # at most, on any logit
-MEAN_STEPS = 2  # on average
+# LiteRT's int8 file computes the simulation's int8 values, except where
+# float32 lands next to a rounding boundary (then one step the other way,
+# rarely: measured on V1 0.025 steps on average at the logits) and where
+# LiteRT's int8 hard-swish kernel rounds in its own fixed point (V3: from
+# its first hard-swish blocks on, ~2% of values one step off, which later
+# layers carry: measured 1.5 steps on average at the logits of random
+# weights). In units of the logits' int8 step, (at most, on average):
+STEPS = {"V1": (2, 0.1), "V3Small": (8, 2)}
 # One small model per activation kind: ReLU6 (V1), hard-swish, SE and
 # in-model Rescaling (V3-Small); under JAX and PyTorch one model, whose
 # export starts a TensorFlow process.
@@ -92,8 +92,9 @@ def test_litert_file_computes_the_simulation(name, calibrated, tmp_path):
     interpreter.invoke()
     got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     step = output_step(qat)
-    assert np.abs(got - want).max() <= MAX_STEPS * step * (1 + 1e-5)
-    assert np.abs(got - want).mean() <= MEAN_STEPS * step
+    most, mean = STEPS[name]
+    assert np.abs(got - want).max() <= most * step * (1 + 1e-5)
+    assert np.abs(got - want).mean() <= mean * step
     assert np.mean(got.argmax(-1) == want.argmax(-1)) >= 15 / 16
     assert np.abs(want).max() > 20 * step  # the logits are not all zero
 

@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 NUM_BITS = 8
+WIDEN = 1e-3  # of a learned range, see `ActivationQuantizer.range`
 
 
 @keras.saving.register_keras_serializable(package="keras_mobilenets")
@@ -56,10 +57,18 @@ class ActivationQuantizer(keras.layers.Layer):
         return float(ops.convert_to_numpy(self.batches)) > 0
 
     def range(self):
-        """The range in use: [min, max] widened to hold 0 (and not empty)."""
+        """The range in use: [min, max] widened to hold 0 (and not empty),
+        and, when learned, by a thousandth: inputs on a lattice (8-bit
+        pixels / 127.5 - 1) would otherwise fall exactly half-way between
+        int8 steps, where TensorFlow's FakeQuant rounds up and LiteRT's
+        QUANTIZE away from zero."""
         low = ops.minimum(ops.convert_to_tensor(self.min), 0.0)
         high = ops.maximum(ops.convert_to_tensor(self.max), 0.0)
-        return low, ops.maximum(high, low + 1e-6)
+        high = ops.maximum(high, low + 1e-6)
+        if self.fixed_range is None:
+            margin = (high - low) * WIDEN
+            low, high = low - ops.where(low < 0, margin, 0.0), high + margin
+        return low, high
 
     def _learn(self, inputs):
         x = ops.cast(ops.stop_gradient(inputs), "float32")
