@@ -259,6 +259,10 @@ def _commands():
                   "(default: the checkpoint's)"),
              _arg("--int8", action="store_true",
                   help="LiteRT int8 post-training quantization"),
+             _arg("--model-file", metavar="FILE", help="instead of --model: "
+                  "a QAT model's .keras file (keras_mobilenets.quantization), "
+                  "with --int8: int8 from its learned ranges, no "
+                  "--calibration"),
              _arg("--calibration", metavar="DIR", help="--int8: images "
                   "through the checkpoint's eval transform; every 5th (by "
                   "path, from the first) held back to measure the agreement "

@@ -165,12 +165,22 @@ def _wrapped(namespace):
     assert model.predict_on_batch(np.zeros((1, 224, 224, 3))).shape == (1, 5)
 
 
+def _quantized(namespace):
+    from keras_mobilenets import quantization
+
+    assert namespace["qat"].optimizer.iterations.numpy() == 1  # one step
+    assert not quantization.calibration.uncalibrated(namespace["qat"])
+    assert os.path.getsize("model_int8.tflite") > 1e5
+    assert os.path.getsize("qat.keras") > 1e5
+
+
 # What the pages' examples say they do, checked after each one runs.
 CHECKS = {("README.md", 0): _classified_the_elephant, ("README.md", 1): _fitted,
           ("README.md", 2): _maps_by_stride, ("README.md", 3): _segments,
           ("docs/checkpoints.md", 0): _presets, ("docs/speed.md", 0): _wrapped,
           ("docs/detection.md", 0): _detects, ("docs/detection.md", 1): _fitted,
-          ("docs/detection.md", 3): _retina_detects}
+          ("docs/detection.md", 3): _retina_detects,
+          ("docs/quantization.md", 0): _quantized}
 # Pages whose examples need a module that is not a requirement of the
 # package (the README's test command installs it): {page: module}.
 NEEDS = {"docs/detection.md": "keras_hub"}
