@@ -158,7 +158,8 @@ def _train(args):
         args.data, model=args.model, preset=args.preset, weights=args.weights,
         alpha=args.alpha, size=args.size, epochs=args.epochs,
         batch_size=args.batch_size, output=args.output, export=args.export,
-        int8=args.int8, qat=args.qat, resume=args.resume,
+        int8=args.int8, qat=args.qat, qat_epochs=args.qat_epochs,
+        resume=args.resume,
         overwrite=args.overwrite, devices=args.devices,
         validation_split=args.validation_split,
         frozen_epochs=args.frozen_epochs, learning_rate=args.learning_rate,
@@ -295,6 +296,8 @@ def _train_args():
              "calibrated on training images"),
         _arg("--qat", action="store_true", help="--export litert: "
              "quantization-aware fine-tuning as the last stage"),
+        recipe("--qat-epochs", int, 2, "--qat: epochs of quantization-"
+               "aware training after the float stages"),
         _arg("--resume", action="store_true", help="continue the "
              "interrupted run in DIR"),
         _arg("--overwrite", action="store_true", help="replace the run in "

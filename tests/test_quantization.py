@@ -206,3 +206,27 @@ def test_export_command_writes_a_qat_file(calibrated, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "LiteRT int8 from the QAT model's ranges" in printed
     assert "top-1 agreement 100%" in printed
+
+
+def test_a_backbone_nested_under_a_new_head_is_prepared_flat():
+    """The fine-tuning shape (`base(x)` under a head, a `rescaling` name in
+    both): prepare inlines the backbone, its layers keep their names, the
+    outer one of the same name is renamed, and the QAT model follows the
+    float one."""
+    base = km.MobileNetV3Small(alpha=0.75, weights=None, include_top=False,
+                               pooling="avg", input_shape=(SIZE, SIZE, 3))
+    randomize(base)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1.0, name="rescaling")(inputs)
+    x = keras.layers.Dropout(0.2)(base(x))
+    model = km.Model(inputs, keras.layers.Dense(3)(x),
+                     class_names=[[n, n] for n in "abc"])
+    qat = quantization.prepare(model)
+    names = [layer.name for layer in qat.layers]
+    assert not any(isinstance(layer, keras.Model) for layer in qat.layers)
+    assert "rescaling" in names and "rescaling_1" in names
+    assert base.layers[5].name in names and qat.class_names == model.class_names
+    x = images("V3Small", 8, 1)
+    quantization.calibrate(qat, x)
+    want, got = model_outputs(model, x), model_outputs(qat, x)
+    assert np.abs(got - want).max() < 0.25 * np.abs(want).max()

@@ -256,3 +256,38 @@ def test_initial_weights_train_batch_norm_without_a_frozen_stage():
             pretrained["train_batch_norm"]) == (2, 0.1, False)
     assert (scratch["frozen_epochs"], scratch["fine_tune_factor"],
             scratch["train_batch_norm"]) == (0, 1.0, True)
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch",
+                    reason="one child-process export is enough (JAX's)")
+def test_qat_fine_tunes_last_and_exports_its_int8_file(tmp_path, capsys):
+    """--qat: the float stages, then quantization-aware epochs from the
+    best float weights; model_qat.keras holds the learned ranges and the
+    int8 LiteRT file is made from them (under TensorFlow, or in its child
+    process), checked against the QAT model."""
+    pytest.importorskip("ai_edge_litert")
+    from keras_mobilenets import quantization
+
+    data = make_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    model, _ = km.train(str(data), output=str(out), epochs=1,
+                        frozen_epochs=0, export="litert", qat=True,
+                        qat_epochs=1, **TINY)
+    printed = capsys.readouterr().out
+    assert "LiteRT int8 (quantization-aware)" in printed, printed
+    assert "top-1 agreement" in printed, printed
+    qat = keras.saving.load_model(out / "model_qat.keras")
+    ranges = [layer.range() for layer in qat.layers
+              if isinstance(layer, quantization.ActivationQuantizer)]
+    assert ranges and all(float(high) > float(low) for low, high in ranges)
+    assert qat.class_names == model.class_names
+    # int8 weights: a quarter of the float file's bytes, and some more
+    assert (out / "model.tflite").stat().st_size < \
+        (out / "model.keras").stat().st_size / 2
+    assert not (out / ".checkpoint").exists()
+
+
+def test_qat_needs_litert_export(tmp_path, monkeypatch):
+    make_folder(tmp_path / "data")
+    _fails_before_training(monkeypatch, "--export litert", tmp_path / "data",
+                           tmp_path / "out", qat=True)

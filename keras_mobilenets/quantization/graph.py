@@ -7,6 +7,7 @@ from keras import layers
 from ..fast.folding import foldable_pairs
 from ..model import Model
 from .layers import ActivationQuantizer, QuantizedConv2D, QuantizedDense
+from .nested import inline_nested
 
 # Layers whose int8 output LiteRT writes with its input's scale and zero
 # point: nothing to quantize after them.
@@ -174,6 +175,7 @@ def prepare(model):
         raise ValueError("quantization.prepare needs channels_last (LiteRT's "
                          "layout). Received: image_data_format="
                          f"{keras.config.image_data_format()!r}")
+    model = inline_nested(model)  # a backbone under a head of its own
     graph = _Graph(model)
     quantized_inputs = {}
     produced = {}  # name of a layer -> of the one whose output stands for it

@@ -22,13 +22,14 @@ OUTPUTS = ("model.keras", "labels.txt", "history.csv", "report.md",
            "confusion.png", "curves.png", "errors.png", "model.tflite",
            "model.onnx", CHECKPOINT)
 EXPORTS = {"litert": "model.tflite", "onnx": "model.onnx"}
+QAT_CALIBRATION_BATCHES = 8
 STAGES = ("frozen", "unfrozen")
 
 
 def train(data_dir, model=None, preset=None, weights=None, alpha=None,
           size=None, epochs=10, batch_size=32, output="trained",
-          export=None, int8=False, qat=False, resume=False, overwrite=False,
-          devices=None, validation_split=0.1, frozen_epochs=None,
+          export=None, int8=False, qat=False, qat_epochs=2, resume=False,
+          overwrite=False, devices=None, validation_split=0.1, frozen_epochs=None,
           learning_rate=1e-3, fine_tune_factor=None, warmup_epochs=1,
           weight_decay=0.05, label_smoothing=0.1, dropout=0.2,
           drop_path_rate=0.1, patience=5, mixed_precision="auto",
@@ -65,7 +66,9 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
     `output` gets model.keras, labels.txt, history.csv, report.md,
     confusion.png, curves.png, errors.png, and model.tflite or model.onnx
     with `export` ("litert", "onnx"; `int8`: int8 LiteRT calibrated on
-    training images). Each epoch is checkpointed atomically in
+    training images; `qat`: `qat_epochs` of quantization-aware training
+    after the float stages, model_qat.keras, and the int8 LiteRT file made
+    from its learned ranges, see docs/quantization.md). Each epoch is checkpointed atomically in
     `output/.checkpoint`: an interrupted run (Ctrl-C) continues with
     `resume=True`. `devices="all"`: data parallel over every local device
     (JAX, TensorFlow).
@@ -84,7 +87,7 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
         drop_path_rate=drop_path_rate, patience=patience,
         mixed_precision=mixed_precision, cache=cache,
         validation_split=validation_split, seed=seed, export=export,
-        int8=int8, qat=qat, devices=devices)
+        int8=int8, qat=qat, qat_epochs=qat_epochs, devices=devices)
     checkpoint = os.path.join(output, CHECKPOINT)
     if not resume:
         _check_settings(settings)
@@ -152,19 +155,21 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
             print(f"\ninterrupted: {output} holds the last finished epoch; "
                   "continue with --resume (train(..., resume=True)).")
             raise
-        if settings["qat"]:
-            _qat_stage(net, train_ds, val_ds, settings)
         load_weights(net, os.path.join(checkpoint, "best.weights.h5"))
+        qat = _qat_stage(net, train_ds, val_ds, steps, settings, output,
+                         verbose) if settings["qat"] else None
     _finish(net, output, names, items, batch, val_transform, tracker,
             settings, skipped, probe, started, verbose)
-    if settings["export"]:
+    if qat is not None:
+        exporting.export_qat(
+            qat, os.path.abspath(os.path.join(output, EXPORTS["litert"])),
+            _check_images(items))
+    elif settings["export"]:
         exporting.run(
             os.path.abspath(os.path.join(output, "model.keras")),
             settings["export"],
             os.path.abspath(os.path.join(output, EXPORTS[settings["export"]])),
-            [p for p, _ in items["val"][::max(1, len(items["val"])
-                                             // exporting.CHECK_IMAGES)]]
-            [:exporting.CHECK_IMAGES],
+            _check_images(items),
             [p for p, _ in items["train"][::max(1, len(items["train"]) //
                                                exporting.CALIBRATION_IMAGES)]]
             [:exporting.CALIBRATION_IMAGES] if settings["int8"] else None)
@@ -214,9 +219,11 @@ def _check_settings(s):
             raise ValueError(f"`{name}` must be a positive {kind.__name__}. "
                              f"Received: {name}={value!r}")
 
+    s.setdefault("qat_epochs", 2)  # a run saved before --qat-epochs
     positive("epochs")
     positive("batch_size")
     positive("patience")
+    positive("qat_epochs")
     if s["export"] not in (None, "litert", "onnx"):
         raise ValueError("`export` must be None, 'litert' or 'onnx'. "
                          f"Received: export={s['export']!r}")
@@ -406,12 +413,46 @@ def _stages(net, train_ds, val_ds, steps, s, tracker, scope, callbacks,
         done = len(tracker.rows)
 
 
-def _qat_stage(net, train_ds, val_ds, settings):
-    """Quantization-aware fine-tuning as the last stage (--qat), through
-    `keras_mobilenets.quantization` once it is merged."""
-    raise NotImplementedError(
-        "--qat needs keras_mobilenets.quantization (prepare, calibrate, "
-        "export_litert), not wired into train yet: use --int8 meanwhile.")
+def _check_images(items):
+    """Up to CHECK_IMAGES validation image files, spread over the split:
+    where an exported file is compared with its Keras model."""
+    val = items["val"]
+    step = max(1, len(val) // exporting.CHECK_IMAGES)
+    return [p for p, _ in val[::step]][:exporting.CHECK_IMAGES]
+
+
+def _qat_stage(net, train_ds, val_ds, steps, s, output, verbose):
+    """Quantization-aware fine-tuning after the float stages (--qat): the
+    best float model `quantization.prepare`d, its ranges calibrated on
+    QAT_CALIBRATION_BATCHES training batches, then `qat_epochs` epochs at a
+    tenth of the fine-tuning rate (cosine decay). Writes DIR/model_qat.keras
+    (the QAT model, its learned ranges; what the int8 file is made from)
+    and returns the QAT model."""
+    from .. import quantization
+
+    qat = quantization.prepare(net)
+    quantization.calibrate(qat, (
+        x for x, _ in train_ds.take(QAT_CALIBRATION_BATCHES)
+        .as_numpy_iterator()))
+    peak = s["learning_rate"] * s["fine_tune_factor"] / 10
+    qat.compile(
+        keras.optimizers.AdamW(keras.optimizers.schedules.CosineDecay(
+            peak, max(1, s["qat_epochs"] * steps)),
+            weight_decay=s["weight_decay"]),
+        keras.losses.CategoricalCrossentropy(
+            label_smoothing=s["label_smoothing"]),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    history = qat.fit(train_ds, validation_data=val_ds,
+                      epochs=s["qat_epochs"], steps_per_epoch=steps,
+                      verbose=verbose, shuffle=False).history
+    if verbose and history.get("val_accuracy"):
+        print(f"QAT: {s['qat_epochs']} epochs, validation accuracy "
+              f"{history['val_accuracy'][-1]:.2%} (int8 simulated)")
+    path = os.path.join(output, "model_qat.keras")
+    temporary = os.path.join(output, ".model_qat.partial.keras")
+    qat.save(temporary)
+    os.replace(temporary, path)
+    return qat
 
 
 class _Tracker(keras.callbacks.Callback):

@@ -50,6 +50,27 @@ def export_file(model_file, fmt, path, check, calibration=None):
     return {"max_abs_diff": diff, "top1_agreement": top1}
 
 
+def export_qat(qat, path, check):
+    """The int8 LiteRT file of the QAT model `qat` (its learned ranges, on
+    any backend: `quantization.export_litert`), and how it agrees with the
+    QAT Keras model on the image files `check`."""
+    from .. import quantization
+
+    quantization.export_litert(qat, path)
+    transform = data.EvalTransform(qat.data_config)
+    x = np.stack([transform(p) for p in check])
+    want = keras.ops.convert_to_numpy(qat(x, training=False))
+    got = export.run_file(path, x, "litert")
+    diff, scale, relative = export.max_difference(got, want)
+    top1, _ = export.agreement(got, want)
+    print(f"wrote {path}: LiteRT int8 (quantization-aware), "
+          f"{os.path.getsize(path):,} bytes")
+    print(f"max abs diff vs the QAT Keras model: {diff:.2e} on {len(x)} "
+          f"validation images; outputs up to {scale:.2e}; relative "
+          f"{relative:.2e}; top-1 agreement {top1:.1%}")
+    return {"max_abs_diff": diff, "top1_agreement": top1}
+
+
 def run(model_file, fmt, path, check, calibration=None):
     """`export_file` here under TensorFlow, else in a child process with
     KERAS_BACKEND=tensorflow."""
