@@ -17,6 +17,7 @@ from . import (bundled, convert, data, evaluation, export, imagenet, labels,
 from .detection import commands as detection_commands
 from .errors import DownloadError
 from .model import Model
+from .quantization import export as qat_export
 from .weights import TimmCheckpoint
 
 
@@ -146,6 +147,8 @@ def _detect(args):
 
 
 def _export(args):
+    if args.model_file is not None:  # a QAT model's int8 file
+        return qat_export.command(args)
     return export.command(
         args, lambda **kwargs: _model_and_transform(args, **kwargs)[:2])
 

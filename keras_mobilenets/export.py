@@ -195,12 +195,8 @@ def command(args, build):
     `--calibration`, the rest held back to measure its agreement with the
     float model. `args`: the parsed command line; `build(**builder
     arguments)`: (registry entry, model) as the command line names them
-    (cli.py), called once the arguments are checked. `--model-file`: a
-    QAT model's int8 file (`quantization.export.command`)."""
-    if getattr(args, "model_file", None) is not None:
-        from .quantization.export import command as qat_command
-
-        return qat_command(args)
+    (cli.py), called once the arguments are checked. (`--model-file`, a
+    QAT model's int8 file: `quantization.export.command`.)"""
     if args.int8 and args.format != "litert":
         raise ValueError("`--int8` quantizes LiteRT files only (TensorFlow's "
                          "LiteRT converter): pass `--format litert`. "

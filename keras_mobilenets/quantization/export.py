@@ -7,8 +7,11 @@ import sys
 import tempfile
 
 import keras
+import numpy as np
 
-from .calibration import uncalibrated
+from .. import export as km_export
+from .calibration import quantizers, uncalibrated
+from .layers import ActivationQuantizer
 
 
 def export_litert(qat, path):
@@ -57,9 +60,8 @@ def _convert(qat, path):
 
 
 def main(argv):
-    """`python -m keras_mobilenets.quantization.export IN.keras OUT.tflite`."""
-    import keras_mobilenets  # noqa: F401  (registers the custom layers)
-
+    """`python -m keras_mobilenets.quantization.export IN.keras OUT.tflite`
+    (running it imports the package first: its layers are registered)."""
     qat = keras.saving.load_model(argv[0], compile=False)
     export_litert(qat, argv[1])
     return 0
@@ -74,11 +76,6 @@ def command(args):
     the int8 LiteRT file of a QAT model saved as `.keras` (any backend),
     from its learned ranges, checked against the QAT Keras model on random
     inputs over its calibrated input range."""
-    import numpy as np
-
-    from .calibration import quantizers
-    from .layers import ActivationQuantizer
-
     given = [f"--{flag.replace('_', '-')}" for flag in (
         "model", "preset", "weights", "alpha", "size", "calibration")
         if getattr(args, flag, None) is not None]
@@ -93,8 +90,6 @@ def command(args):
     if not os.path.isfile(args.model_file):
         raise ValueError(f"`--model-file` must be a .keras file. Received: "
                          f"{args.model_file!r}")
-    import keras_mobilenets  # noqa: F401  (registers the custom layers)
-
     qat = keras.saving.load_model(args.model_file, compile=False)
     try:
         quantizers(qat)
@@ -114,8 +109,6 @@ def command(args):
     x = np.random.default_rng(0).uniform(low, high, (8, *shape))
     x = x.astype("float32")
     want = keras.ops.convert_to_numpy(qat(x, training=False))
-    from .. import export as km_export
-
     got = km_export.run_file(args.output, x, "litert")
     last = [layer for layer in qat.layers
             if isinstance(layer, ActivationQuantizer)][-1]

@@ -6,14 +6,10 @@ from keras import layers
 
 from ..fast.folding import foldable_pairs
 from ..model import Model
-from .layers import ActivationQuantizer, QuantizedConv2D, QuantizedDense
+from .layers import (PASS_THROUGH, ActivationQuantizer, QuantizedConv2D,
+                     QuantizedDense)
 from .nested import inline_nested
 
-# Layers whose int8 output LiteRT writes with its input's scale and zero
-# point: nothing to quantize after them.
-PASS_THROUGH = (layers.ZeroPadding2D, layers.Flatten, layers.Reshape,
-                layers.Dropout, layers.SpatialDropout2D, layers.MaxPooling2D,
-                layers.Permute, layers.Identity, layers.Cropping2D)
 # Layers whose output LiteRT requantizes to int8 with a range of its own.
 REQUANTIZED = (layers.Add, layers.Subtract, layers.Multiply,
                layers.Concatenate, layers.GlobalAveragePooling2D,

@@ -7,6 +7,11 @@ import keras
 from keras import ops
 
 NUM_BITS = 8
+# Layers whose int8 output LiteRT writes with its input's scale and zero
+# point: nothing to quantize after them.
+PASS_THROUGH = tuple(getattr(keras.layers, name) for name in (
+    "ZeroPadding2D", "Flatten", "Reshape", "Dropout", "SpatialDropout2D",
+    "MaxPooling2D", "Permute", "Identity", "Cropping2D"))
 WIDEN = 1e-3  # of a learned range, see `ActivationQuantizer.range`
 
 
@@ -99,8 +104,6 @@ class ActivationQuantizer(keras.layers.Layer):
 def _input_quantizer(tensor):
     """The ActivationQuantizer whose int8 output reaches a symbolic
     `tensor` through layers that pass int8 through, or None."""
-    from .graph import PASS_THROUGH
-
     while tensor is not None:
         history = getattr(tensor, "_keras_history", None)
         op = history.operation if history else None

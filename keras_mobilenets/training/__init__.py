@@ -12,7 +12,7 @@ import h5py
 import keras
 import numpy as np
 
-from .. import bundled, data, presets, registry
+from .. import bundled, data, presets, quantization, registry
 from ..errors import WeightsError
 from ..model import Model
 from . import exporting, folders, pipeline, report
@@ -428,8 +428,6 @@ def _qat_stage(net, train_ds, val_ds, steps, s, output, verbose):
     tenth of the fine-tuning rate (cosine decay). Writes DIR/model_qat.keras
     (the QAT model, its learned ranges; what the int8 file is made from)
     and returns the QAT model."""
-    from .. import quantization
-
     qat = quantization.prepare(net)
     quantization.calibrate(qat, (
         x for x, _ in train_ds.take(QAT_CALIBRATION_BATCHES)

@@ -12,7 +12,7 @@ import sys
 import keras
 import numpy as np
 
-from .. import data, export
+from .. import data, export, quantization
 
 CHECK_IMAGES = 32
 CALIBRATION_IMAGES = 100
@@ -54,8 +54,6 @@ def export_qat(qat, path, check):
     """The int8 LiteRT file of the QAT model `qat` (its learned ranges, on
     any backend: `quantization.export_litert`), and how it agrees with the
     QAT Keras model on the image files `check`."""
-    from .. import quantization
-
     quantization.export_litert(qat, path)
     transform = data.EvalTransform(qat.data_config)
     x = np.stack([transform(p) for p in check])
