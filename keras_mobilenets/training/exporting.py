@@ -36,18 +36,11 @@ def export_file(model_file, fmt, path, check, calibration=None):
     else:
         export.export_litert(model, path, None if calibration is None
                              else inputs(calibration))
-    got = export.run_file(path, x, fmt)
-    diff, scale, relative = export.max_difference(got, want)
-    top1, _ = export.agreement(got, want)
     kind = {"onnx": "ONNX", "litert": "LiteRT int8" if calibration
             else "LiteRT float32"}[fmt]
-    print(f"wrote {path}: {kind}, {os.path.getsize(path):,} bytes")
-    print(f"max abs diff vs Keras: {diff:.2e} on {len(x)} validation images;"
-          f" outputs up to {scale:.2e}; relative {relative:.2e}; top-1 "
-          f"agreement {top1:.1%}"
-          + (f" (calibrated on {len(calibration)} training images)"
-             if calibration else ""))
-    return {"max_abs_diff": diff, "top1_agreement": top1}
+    return _checked(path, fmt, kind, "Keras", x, want, (
+        f" (calibrated on {len(calibration)} training images)"
+        if calibration else ""))
 
 
 def export_qat(qat, path, check):
@@ -58,14 +51,21 @@ def export_qat(qat, path, check):
     transform = data.EvalTransform(qat.data_config)
     x = np.stack([transform(p) for p in check])
     want = keras.ops.convert_to_numpy(qat(x, training=False))
-    got = export.run_file(path, x, "litert")
+    return _checked(path, "litert", "LiteRT int8 (quantization-aware)",
+                    "the QAT Keras model", x, want)
+
+
+def _checked(path, fmt, kind, against, x, want, note=""):
+    """Runs the written file on the validation inputs `x`, prints its size
+    and how it agrees with `want` (the Keras model's outputs), and returns
+    {"max_abs_diff", "top1_agreement"}."""
+    got = export.run_file(path, x, fmt)
     diff, scale, relative = export.max_difference(got, want)
     top1, _ = export.agreement(got, want)
-    print(f"wrote {path}: LiteRT int8 (quantization-aware), "
-          f"{os.path.getsize(path):,} bytes")
-    print(f"max abs diff vs the QAT Keras model: {diff:.2e} on {len(x)} "
-          f"validation images; outputs up to {scale:.2e}; relative "
-          f"{relative:.2e}; top-1 agreement {top1:.1%}")
+    print(f"wrote {path}: {kind}, {os.path.getsize(path):,} bytes")
+    print(f"max abs diff vs {against}: {diff:.2e} on {len(x)} validation "
+          f"images; outputs up to {scale:.2e}; relative {relative:.2e}; "
+          f"top-1 agreement {top1:.1%}{note}")
     return {"max_abs_diff": diff, "top1_agreement": top1}
 
 
