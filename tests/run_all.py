@@ -1,10 +1,13 @@
 """Runs the whole test suite once per Keras backend (TensorFlow, JAX, PyTorch),
 each in its own process, and prints one closing line for all of them.
 
-    python tests/run_all.py [pytest arguments...]
+    python tests/run_all.py [--record-seconds] [pytest arguments...]
 
 Each run spreads its test files over the machine's cores (pytest-xdist,
-`--dist loadfile`, so module-scoped fixtures are built once per file).
+`--dist loadfile`, so module-scoped fixtures are built once per file),
+the slowest files first (tests/file_seconds.json, per backend; a file it
+does not list counts as slowest), so that no long file starts last and
+runs alone. `--record-seconds` rewrites that file from this run's times.
 
 Exit status 0 only if every backend passed.
 """
@@ -14,10 +17,23 @@ import subprocess
 import sys
 import tempfile
 import time
+import json
 import xml.etree.ElementTree as ET
+from collections import defaultdict
 
 BACKENDS = ("tensorflow", "jax", "torch")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECONDS = os.path.join(ROOT, "tests", "file_seconds.json")
+
+
+def file_seconds(suite):
+    """{test file: seconds its tests took} from a JUnit report's cases."""
+    seconds = defaultdict(float)
+    for case in suite.iter("testcase"):
+        module = case.get("classname", "").split(".")
+        name = "/".join(module[:2]) + ".py" if len(module) > 1 else ""
+        seconds[name] += float(case.get("time", 0))
+    return {k: round(v, 1) for k, v in sorted(seconds.items()) if k}
 
 
 def run(backend, extra):
@@ -29,26 +45,32 @@ def run(backend, extra):
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
              "-p", "no:benchmark",
              "-n", str(min(os.cpu_count() or 1, 4)), "--dist", "loadfile",
+             "--no-loadscope-reorder",  # the slowest first: conftest's order
              f"--junitxml={report}", *extra],
             cwd=ROOT, env=env,
         )
         seconds = time.time() - start
         counts = dict(tests=0, failures=0, errors=0, skipped=0)
+        files = {}
         if os.path.exists(report):
             suite = ET.parse(report).getroot()
             suite = suite if suite.tag == "testsuite" else suite[0]
             counts = {k: int(suite.get(k, 0)) for k in counts}
-    return code, seconds, counts
+            files = file_seconds(suite)
+    return code, seconds, counts, files
 
 
 def main():
     extra = sys.argv[1:]
+    record = "--record-seconds" in extra
+    extra = [a for a in extra if a != "--record-seconds"]
     totals = dict(passed=0, failed=0, skipped=0)
     ok = True
     rows = []
+    recorded = {}
     for backend in BACKENDS:
         print(f"\n=== KERAS_BACKEND={backend} ===", flush=True)
-        code, seconds, c = run(backend, extra)
+        code, seconds, c, recorded[backend] = run(backend, extra)
         failed = c["failures"] + c["errors"]
         passed = c["tests"] - failed - c["skipped"]
         ok = ok and code == 0 and c["tests"] > 0
@@ -61,6 +83,11 @@ def main():
     print("\n".join("  " + r for r in rows))
     print(f"total: {totals['passed']} passed, {totals['failed']} failed, "
           f"{totals['skipped']} skipped")
+    if record:
+        with open(SECONDS, "w") as f:
+            json.dump(recorded, f, indent=1, sort_keys=True)
+            f.write("\n")
+        print(f"per-file seconds written to {SECONDS}")
     return 0 if ok else 1
 
 
