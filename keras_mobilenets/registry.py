@@ -1,14 +1,14 @@
 """Every model, by name: its `Arch`, public builder, checkpoints and test
-configuration. The public builders, the command line, the tests' sweeps,
-feature taps and timm names all read this one table; an architecture module
-adds its models with `register`.
+configuration. The command line, the tests' sweeps, feature taps and timm
+names all read this one table; an architecture module writes each public
+builder as a `def` and adds it with its entry (`register`).
 """
 
 import dataclasses
+import inspect
 import typing
 
 from . import arguments
-from . import builder as builder_lib
 from . import spec
 
 
@@ -145,24 +145,13 @@ def self_normalising_entry(name, **fields):
 ENTRIES = {}
 
 
-def make_builder(entry, module=None):
-    """The public builder of `entry`: a function with the real signature and
-    the docstring of the template."""
-    sig = arguments.signature(entry.arguments, entry.defaults)
-
-    def build(*args, **kwargs):
-        bound = sig.bind(*args, **kwargs)
-        bound.apply_defaults()
-        return builder_lib.build(entry, **bound.arguments)
-
-    build.__signature__ = sig
-    build.__name__ = build.__qualname__ = entry.name
-    build.__module__ = module or __name__
-    build.__doc__ = arguments.docstring(
+def docstring(entry):
+    """The docstring of `entry`'s public builder, from the template
+    (`arguments.docstring`)."""
+    return arguments.docstring(
         entry.title, entry.paper, entry.arguments, entry.preprocessing_doc,
         entry.weights_note or "ImageNet weights (keras.applications' files): "
         f"{entry.weights_summary()}.", _argument_docs(entry))
-    return build
 
 
 def _argument_docs(entry):
@@ -208,13 +197,22 @@ def pre_logits_doc(arch):
             "(the block's width at any other, as timm's `num_features`)")
 
 
-def register(entry, module=None):
-    """Adds `entry`; returns its public builder."""
+def register(entry, builder):
+    """Adds `entry` with its public builder, a `def` named as the entry that
+    hands its arguments to `builder.build(entry, ...)`; gives the builder
+    the template's docstring where it has none. Returns the builder."""
     if entry.name in ENTRIES:
         raise ValueError(f"A model named {entry.name!r} is registered already.")
-    entry.builder = make_builder(entry, module)
+    if not inspect.isfunction(builder) or builder.__name__ != entry.name:
+        raise TypeError(
+            f"The builder of {entry.name!r} must be a function defined as "
+            f"`def {entry.name}(...)` (its signature: `arguments.signature"
+            f"(entry.arguments, entry.defaults)`). Received: {builder!r}")
+    if not builder.__doc__:
+        builder.__doc__ = docstring(entry)
+    entry.builder = builder
     ENTRIES[entry.name] = entry
-    return entry.builder
+    return builder
 
 
 def unregister(name):
