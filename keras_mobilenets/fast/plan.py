@@ -14,6 +14,9 @@ for each node one function of PyTorch tensors:
 - BatchNorm, ReLU/ReLU6, hard sigmoid/swish, sigmoid, SiLU, Add,
   Multiply, global pooling, zero padding, dropout, rescaling by scalars and
   dense layers on 2D tensors are their one PyTorch function (`steps`);
+- a custom layer gives its own step, as it gives its MACs: its
+  `torch_step(ndim)` returns a function of the plan's tensors or None
+  (`layers.LayerScale`, `layers.MultiQueryAttention`);
 - any other layer or op is called as Keras would (`layer.call`, in
   inference), on NHWC views.
 
@@ -30,7 +33,6 @@ On a GPU the plan is replayed as a CUDA graph (`graphs`).
 
 import keras
 
-from ..layers import LayerScale, MultiQueryAttention
 from . import graphs, steps
 from .steps import Stale
 from .folding import CONVS, fold_into_conv, foldable_pairs
@@ -137,6 +139,8 @@ class Plan:
                 or layer.compute_dtype != "float32"):
             return None
         ndim = len(node.input_tensors[0].shape)
+        if hasattr(layer, "torch_step"):  # a custom layer gives its own
+            return layer.torch_step(ndim)
         if isinstance(layer, CONVS):
             return self._conv(layer, bn, pad)
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -180,14 +184,6 @@ class Plan:
         if isinstance(layer, keras.layers.Flatten) and all(
                 d == 1 for d in node.input_tensors[0].shape[1:-1]):
             return steps.view(lambda x: torch.flatten(x, 1))
-        if isinstance(layer, LayerScale) and layer.axis in (-1, ndim - 1):
-            def scale(x):
-                gamma = layer.gamma.value
-                return x * gamma.reshape((1, -1) + (1,) * (x.ndim - 2))
-            return scale
-        if (isinstance(layer, MultiQueryAttention)
-                and layer.data_format == "channels_last"):
-            return steps.attention(layer.num_heads)
         if isinstance(layer, keras.layers.Dense) and ndim == 2:
             act = steps.activation(layer.activation, ndim)
             if act is False:
