@@ -2,11 +2,11 @@
 PyTorch calls.
 
 Keras runs a functional model layer by layer through `Layer.__call__`,
-which on PyTorch costs about half a millisecond per layer in Python
-(dtype policies, masks, name scopes, structure flattening): 60-80 ms per
-call for MobileNetV4-Conv-S's 143 layers whatever the batch, 4x timm at
-batch 1. A plan walks the same graph once, in the same order, and keeps
-for each node one function of PyTorch tensors:
+which on PyTorch spends Python time on every layer call (dtype policies,
+masks, name scopes, structure flattening) whatever the batch: for a
+network of 100-odd small layers that is most of an inference at batch 1
+(docs/speed.md). A plan walks the same graph once, in the same order, and
+keeps for each node one function of PyTorch tensors:
 
 - convolutions call `conv2d` on the `channels_last` NCHW view of Keras'
   NHWC tensors (a view, no copy), with the BatchNorm that alone reads
