@@ -260,7 +260,7 @@ def resolve(entry, **values):
     bound = sig.bind(**values)
     bound.apply_defaults()
     opts = check(entry, bound.arguments)
-    resolved = weights_lib.resolve(entry, opts)
+    resolved = weights_lib.resolve(entry.pretrained, opts)
     return dataclasses.replace(opts, classes=resolved.classes), resolved
 
 
