@@ -2,8 +2,8 @@
 the random initializers whose values the load overwrites.
 
 Keras fills each new variable from its layer's initializer. On JAX that
-compiles one random-number program per new shape (about 0.7 s each on a
-CPU: most of the 10-20 s it takes to build a MobileNet in a fresh process).
+compiles one random-number program per new shape: most of the time it takes
+to build a MobileNet in a fresh process (docs/speed.md, "First prediction").
 Inside `placeholder_weights()`, variables that layers create in this thread
 start as zeros made by NumPy instead. The layers keep their initializers,
 so `get_config` and saved `.keras` files are unchanged; only the values the

@@ -121,7 +121,7 @@ def weights_value(name, value):
 
 
 # `include_pre_logits`: what the top without its classifier is, per model
-# (`registry.pre_logits_doc`), in this sentence.
+# (`renderers.pre_logits_doc`), in this sentence.
 PRE_LOGITS_DOC = """With `include_top=False`, return the pretrained top
     without its classifier: {top}: timm's `forward_head(x,
     pre_logits=True)`, for linear probes and retrieval. `pooling` must then

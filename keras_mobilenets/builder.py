@@ -23,21 +23,34 @@ from ._placeholders import placeholder_weights
 from .model import Model
 
 
-def _options_fields():
-    fields = {}
-    for name, argument in arguments.ARGUMENTS.items():
-        fields.setdefault(argument.option or name, argument.absent)
-    fields.update(shape=None, rows=None, cols=None)
-    return [(k, object, dataclasses.field(default=v))
-            for k, v in fields.items()]
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The user's arguments after `arguments.check`: one field per option
+    of `arguments.ARGUMENTS` (`Argument.option`, else the argument's name),
+    at its `absent` value where the builder does not take the argument, and
+    the input `shape` without batch with its `rows` and `cols`.
+    `tests/test_registry.py` holds these fields to `ARGUMENTS`."""
 
-
-Options = dataclasses.make_dataclass("Options", _options_fields(),
-                                     frozen=True)
-Options.__module__ = __name__
-Options.__doc__ = """The user's arguments after `check`: a field per option
-of `arguments.ARGUMENTS` (at its `absent` value where the builder does not
-take it), and the input `shape` without batch with its `rows` and `cols`."""
+    input_shape: object = None
+    alpha: float = 1.0
+    depth_multiplier: int = 1
+    dropout: float = 0.0  # `dropout` (V1) and `dropout_rate` (V3, V4)
+    minimalistic: bool = False
+    include_top: bool = True
+    weights: object = "imagenet"
+    input_tensor: object = None
+    pooling: object = None
+    classes: int = 1000
+    classifier_activation: object = "softmax"
+    include_preprocessing: bool = False
+    name: object = None
+    drop_path_rate: float = 0.0
+    include_pre_logits: bool = False
+    reduced_tail: bool = False
+    output_stride: int = 32
+    shape: object = None
+    rows: object = None
+    cols: object = None
 
 
 def scale_width(filters, alpha, rule):
@@ -247,7 +260,7 @@ def resolve(entry, **values):
     bound = sig.bind(**values)
     bound.apply_defaults()
     opts = check(entry, bound.arguments)
-    resolved = weights_lib.resolve(entry, opts)
+    resolved = weights_lib.resolve(entry.pretrained, opts)
     return dataclasses.replace(opts, classes=resolved.classes), resolved
 
 

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from . import (bundled, convert, data, evaluation, export, imagenet, labels,
-               presets, registry, training)
+               presets, registry, renderers, training)
 from .detection import commands as detection_commands
 from .errors import DownloadError
 from .model import Model
@@ -29,7 +29,7 @@ def _list(args):
     print(f"{'':<26} {'(default alpha, top)':>16}")
     for name, entry in registry.ENTRIES.items():
         params = f"{entry.params:,}" if entry.params else "?"
-        print(f"{name:<26} {params:>16}  {entry.weights_summary()}")
+        print(f"{name:<26} {params:>16}  {renderers.weights_summary(entry)}")
         if args.checkpoints:
             for c in entry.checkpoints:
                 if isinstance(c, TimmCheckpoint):

@@ -11,6 +11,7 @@ import numpy as np
 from keras import layers
 from keras import ops
 
+from .fast import steps as torch_steps
 from .fast.layers import (  # noqa: F401  (public here)
     BatchNormalization, Conv2D, DepthwiseConv2D)
 
@@ -72,6 +73,14 @@ class LayerScale(_ArgumentsLayer):
         shape = [1] * len(inputs.shape)
         shape[self.axis] = -1
         return inputs * ops.reshape(ops.cast(self.gamma, inputs.dtype), shape)
+
+    def torch_step(self, ndim):
+        """This layer in the PyTorch backend's inference plan (`fast.plan`,
+        whose tensors have their channels on axis 1): where the channels
+        are last here, the channel scale; else None (Keras' call)."""
+        if self.axis not in (-1, ndim - 1):
+            return None
+        return torch_steps.channel_scale(self.gamma)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -160,6 +169,13 @@ class MultiQueryAttention(_ArgumentsLayer):
         queries = self.num_heads * spatial[0] * spatial[1]
         keys = kv_spatial[0] * kv_spatial[1]
         return queries * keys * (key[channels] + value[channels])
+
+    def torch_step(self, ndim):
+        """This layer in the PyTorch backend's inference plan (`fast.plan`):
+        PyTorch's fused attention, channels last; else None (Keras' call)."""
+        if self.data_format != "channels_last":
+            return None
+        return torch_steps.attention(self.num_heads)
 
     def compute_output_shape(self, input_shape):
         query_shape, _, value_shape = input_shape

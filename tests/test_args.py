@@ -1,6 +1,8 @@
 """Invalid arguments raise ValueError/TypeError saying what was received and
 what is allowed, before anything is downloaded."""
 
+import dataclasses
+
 import keras
 import pytest
 
@@ -140,3 +142,38 @@ def test_one_resolver_names_source_classes_recipe_and_data_config(tmp_path):
                               weights="e180_r384_in12k")
     assert r.source.tag == "e180_r384_in12k" and r.rows == 384
     assert r.classes == opts.classes == r.data_config["num_classes"] == 11821
+
+
+def test_the_resolver_reads_only_the_pretrained_record():
+    """`weights.resolve` takes a small `Pretrained` record (checkpoints,
+    tags, hub names), not the registry's entry: one written by hand, with
+    one made-up timm checkpoint, resolves its tag and refuses what it lacks."""
+    from keras_mobilenets import builder, registry, weights
+
+    opts, _ = builder.resolve(registry.get("MobileNetV4ConvSmall"),
+                              weights=None)
+    ckpt = weights.TimmCheckpoint(
+        model="made_up_net", tag="e1_r64_in1k", alpha=1.0, input_size=64,
+        crop_pct=0.9, test_input_size=None, test_crop_pct=None,
+        mean=(0.5,) * 3, std=(0.25,) * 3, top1=None, test_top1=None,
+        default=True)
+    record = weights.Pretrained("MadeUp", (ckpt,),
+                                hub_names={"made_up_net": 1.0},
+                                normalises=True)
+    r = weights.resolve(record, dataclasses.replace(opts, weights="e1_r64_in1k"))
+    assert r.source is ckpt and r.rows == 64 and r.recipe is ckpt
+    assert weights.resolve(record, dataclasses.replace(
+        opts, weights="imagenet")).source is ckpt
+    with pytest.raises(ValueError, match="MadeUp has ImageNet weights for "
+                       r"alpha in \[1.0\].*alpha=0.5"):
+        weights.resolve(record, dataclasses.replace(
+            opts, weights="imagenet", alpha=0.5))
+    with pytest.raises(ValueError, match="one of the tags 'e1_r64_in1k'"):
+        weights.resolve(record, dataclasses.replace(opts, weights="e2"))
+    with pytest.raises(ValueError, match="MadeUp has no checkpoint to "
+                       "normalise with"):
+        weights.resolve(dataclasses.replace(record, checkpoints=()), opts)
+    # what the builders hand it
+    entry = registry.get("MobileNetV2")
+    assert entry.pretrained == weights.Pretrained(
+        "MobileNetV2", entry.checkpoints, {}, 224, False)

@@ -243,7 +243,7 @@ def test_checkpoint_entry_is_consistent(key, ckpt):
 @pytest.mark.parametrize("key", sorted(CHECKPOINTS))
 def test_tags_are_unique_and_every_alpha_has_a_default(key):
     ckpts = CHECKPOINTS[key]
-    tags = V4[key].tags
+    tags = V4[key].pretrained.tags
     assert len(set(tags)) == len(tags) == len(ckpts)
     assert 1.0 in {c.alpha for c in ckpts}
     for c in ckpts:
@@ -356,7 +356,7 @@ def test_converted_file_from_the_command_line_loads_with_and_without_top(
 def test_unknown_tag_lists_the_allowed_tags():
     with pytest.raises(ValueError) as e:
         km.MobileNetV4ConvMedium(weights="e9999_r224_in1k")
-    for tag in V4["conv_medium"].tags:
+    for tag in V4["conv_medium"].pretrained.tags:
         assert repr(tag) in str(e.value)
     assert "e9999_r224_in1k" in str(e.value)
 

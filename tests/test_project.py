@@ -1,7 +1,11 @@
-"""The README's set-up commands and CI stay in sync."""
+"""The README's set-up commands and CI stay in sync; the package's
+comments and docstrings quote no timings (they belong in docs/speed.md)."""
 
+import ast
+import io
 import os
 import re
+import tokenize
 
 from conftest import ROOT
 
@@ -70,3 +74,53 @@ def test_reading_shared_without_asking_fails_the_test(tmp_path):
     assert "3 passed, 1 error" in out, out  # its teardown errs
     assert "ERROR test_reads.py::test_reads_in_a_thread" in out, out
     assert f"read ['{photo}'] from ../shared without asking" in out, out
+
+
+# A timing: a number (or numbers: "282 -> 190", "158, 673 and 596") and a
+# unit of time or throughput, or a ratio of speeds ("1.7x as fast",
+# "4-5x faster", "0.48x timm").
+_NUMBER = r"\d+(?:\.\d+)?"
+TIMING = re.compile(
+    rf"\b{_NUMBER}(?:\s*(?:,|->|-|to|vs\.?|and|instead of|of a|of)\s*"
+    rf"{_NUMBER})*\s*(?:ms|µs|us|ns|s|secs?|seconds?|minutes?|hours?)\b"
+    rf"|\b{_NUMBER}(?:-{_NUMBER})?x\s+(?:as\s+(?:fast|long)|faster|slower"
+    rf"|timm|keras)\b"
+    rf"|\b{_NUMBER}\s*(?:img|images|it)/s\b")
+
+
+def _prose(source):
+    """(line, text) of every comment and docstring of `source`."""
+    found = [(t.start[0], t.string) for t in tokenize.generate_tokens(
+        io.StringIO(source).readline) if t.type == tokenize.COMMENT]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                             ast.AsyncFunctionDef)):
+            doc = ast.get_docstring(node, clean=False)
+            if doc:
+                found.append((node.body[0].lineno, doc))
+    return found
+
+
+def _timings(source):
+    return [(line, m.group(0)) for line, text in _prose(source)
+            for m in TIMING.finditer(" ".join(text.split()))]
+
+
+def test_no_timings_in_the_package_comments_and_docstrings():
+    """A figure measured on one machine goes stale in a docstring: it
+    belongs in docs/speed.md, with its machine."""
+    found = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "keras_mobilenets")):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                found += [(os.path.relpath(path, ROOT), line, text)
+                          for line, text in _timings(open(path).read())]
+    assert found == [], found
+    # ... and the check sees them: in a docstring, over a line break, and
+    # in a comment; not in code, nor a figure that is no timing.
+    sample = ('"""Took 54 ms against\n13 ms; ran 1.7x as fast."""\n'
+              "x = 3  # 282 -> 190 ms at batch 32\n"
+              'y = "12 ms"  # a 3x3 kernel, 2x downsampled, 32 channels\n')
+    assert [t for _, t in _timings(sample)] == [
+        "282 -> 190 ms", "54 ms", "13 ms", "1.7x as fast"]

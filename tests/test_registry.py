@@ -1,13 +1,16 @@
-"""The registry: public builders with real signatures, one import direction,
-and a new MobileNetV4 variant registered from data alone (rows and one
-registry entry) getting a builder, feature taps, MAC counts, timm conversion
-and a CLI listing without touching any module."""
+"""The registry: public builders written as `def`s with the argument
+table's signatures, one import direction, and a new MobileNetV4 variant
+registered from data (rows, one registry entry and its `def`) getting
+feature taps, MAC counts, timm conversion and a CLI listing without
+touching any module."""
 
 import ast
 import dataclasses
+import functools
 import inspect
 import json
 import os
+import sys
 
 import keras
 import numpy as np
@@ -56,16 +59,84 @@ def test_v4_signature_is_keras_v3_without_minimalistic_plus_additions():
                          "output_stride": 32}
 
 
-def test_every_public_builder_has_a_signature_and_a_docstring():
+def _builder_problems(entry, builder):
+    """What keeps `builder` from being `entry`'s public builder as a reader
+    finds it: a `def` of the entry's name whose signature is
+    `arguments.ARGUMENTS`' names of `entry.arguments`, in order, with their
+    defaults (`entry.defaults` where it overrides them)."""
+    problems = []
+    if not inspect.isfunction(builder) or hasattr(builder, "__wrapped__") \
+            or "__signature__" in vars(builder):
+        return [f"{entry.name}: not a plain function: {builder!r}"]
+    if builder.__code__.co_name != entry.name:
+        problems.append(f"{entry.name}: defined as {builder.__code__.co_name}")
+    source = inspect.getsource(sys.modules[builder.__module__])
+    if f"\ndef {entry.name}(" not in source:
+        problems.append(f"{entry.name}: no `def {entry.name}(` in "
+                        f"{builder.__module__}")
+    params = inspect.signature(builder).parameters
+    if list(params) != list(entry.arguments):
+        problems.append(f"{entry.name}: arguments {list(params)}, want "
+                        f"{list(entry.arguments)}")
+    for name, param in params.items():
+        if name not in arguments.ARGUMENTS:
+            problems.append(f"{entry.name}: {name} is no argument")
+            continue
+        want = entry.defaults.get(name, arguments.ARGUMENTS[name].default)
+        if param.default != want or type(param.default) is not type(want):
+            problems.append(f"{entry.name}: {name}={param.default!r}, want "
+                            f"{want!r}")
+        if param.kind is not param.POSITIONAL_OR_KEYWORD:
+            problems.append(f"{entry.name}: {name} is {param.kind}")
+    return problems
+
+
+def test_every_public_builder_is_a_def_with_the_argument_table():
     for name, entry in registry.ENTRIES.items():
         builder = getattr(km, name)
         assert builder is entry.builder
-        params = list(inspect.signature(builder).parameters)
-        assert params == list(entry.arguments)
-        for param in params:  # every argument is documented
+        assert _builder_problems(entry, builder) == []
+        for param in entry.arguments:  # every argument is documented
             assert f"    {param}: " in builder.__doc__, (name, param)
     with pytest.raises(TypeError, match="unexpected keyword argument 'alhpa'"):
         km.MobileNetV2(alhpa=0.5)
+
+
+def _drifted_v2(input_shape=None, alpha=0.5, include_top=True,
+                weights="imagenet", input_tensor=None, classes=1000,
+                pooling=None, classifier_activation="softmax", name=None,
+                output_stride=32):
+    return km.builder.build(registry.get("MobileNetV2"), **locals())
+
+
+def test_a_drifted_or_generated_builder_is_caught():
+    """The check above fails on a def that drifts from the table (a
+    default, the order, a missing argument) and on a generated builder,
+    and `register` takes only a function of the entry's name."""
+    entry = registry.get("MobileNetV2")
+    problems = " ".join(_builder_problems(entry, _drifted_v2))
+    for words in ("defined as _drifted_v2", "alpha=0.5, want 1.0",
+                  "arguments ["):
+        assert words in problems
+    generated = functools.wraps(km.MobileNetV2)(lambda *a, **k: None)
+    assert "not a plain function" in _builder_problems(entry, generated)[0]
+    with pytest.raises(TypeError, match="def MobileNetV4Tiny"):
+        registry.register(_tiny_entry(), "keras_mobilenets.archs")
+    assert "MobileNetV4Tiny" not in registry.ENTRIES
+
+
+def test_options_hold_every_option_of_the_argument_table():
+    """`builder.Options`, written out, has a field per option of
+    `arguments.ARGUMENTS` at its `absent` value (the first argument's,
+    where two set one option), then the input shape."""
+    want = {}
+    for name, argument in arguments.ARGUMENTS.items():
+        want.setdefault(argument.option or name, argument.absent)
+    want.update(shape=None, rows=None, cols=None)
+    fields = {f.name: f.default
+              for f in dataclasses.fields(km.builder.Options)}
+    assert fields == want
+    assert list(fields) == list(want)
 
 
 def _imports(path):
@@ -122,26 +193,61 @@ def _graph():
     return resolved, nested
 
 
-def test_imports_point_one_way_and_none_hides_in_a_function():
-    graph, nested = _graph()
-    assert not nested, f"imports inside functions: {nested}"
-    # No circle, except a package's __init__ importing its own modules.
+def _circle(graph, skip=lambda module, dep: False):
+    """An import circle of `graph` ({module: modules it imports}) as a
+    list of modules, or None; `skip(module, dep)` leaves an edge out."""
     state = {}
 
     def visit(module, path):
         state[module] = "open"
-        for dep in graph[module]:
-            if dep.startswith(module + "."):
-                continue  # a package importing its submodule
+        for dep in sorted(graph.get(module, ())):
+            if skip(module, dep):
+                continue
             if state.get(dep) == "open":
-                pytest.fail("import circle: " + " -> ".join(path + [dep]))
+                return path[path.index(dep):] + [dep]
             if dep not in state:
-                visit(dep, path + [dep])
+                found = visit(dep, path + [dep])
+                if found:
+                    return found
         state[module] = "done"
+        return None
 
-    for module in graph:
+    for module in sorted(graph):
         if module not in state:
-            visit(module, [module])
+            found = visit(module, [module])
+            if found:
+                return found
+    return None
+
+
+def _units(graph):
+    """`graph` between the package's units: each subpackage (`fast`,
+    `weights`, ...) counts as one, each top-level module as one."""
+    def unit(module):
+        return ".".join(module.split(".")[:2])
+
+    units = {}
+    for module, deps in graph.items():
+        units.setdefault(unit(module), set()).update(
+            unit(d) for d in deps if unit(d) != unit(module))
+    return units
+
+
+def test_imports_point_one_way_and_none_hides_in_a_function():
+    graph, nested = _graph()
+    assert not nested, f"imports inside functions: {nested}"
+    # No circle, except a package's __init__ importing its own modules.
+    circle = _circle(graph, lambda module, dep: dep.startswith(module + "."))
+    assert circle is None, "import circle: " + " -> ".join(circle)
+    # Nor between units: a subpackage's module importing a module that
+    # imports the subpackage back (fast.plan -> layers -> fast.layers).
+    circle = _circle(_units(graph))
+    assert circle is None, "import circle: " + " -> ".join(circle)
+    assert _circle(_units({"keras_mobilenets.fast.plan": {"keras_mobilenets.layers"},
+                           "keras_mobilenets.layers": {"keras_mobilenets.fast.layers"},
+                           "keras_mobilenets.fast.layers": set()})) == [
+        "keras_mobilenets.fast", "keras_mobilenets.layers",
+        "keras_mobilenets.fast"]
     weights = {m: d for m, d in graph.items()
                if m.startswith("keras_mobilenets.weights")}
     for module, deps in weights.items():
@@ -196,6 +302,16 @@ def _tiny_entry():
     )
 
 
+def MobileNetV4Tiny(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True,
+        name=None, drop_path_rate=0.0, include_pre_logits=False,
+        output_stride=32):
+    # The entry registered now (tests register several under this name).
+    return km.builder.build(registry.get("MobileNetV4Tiny"), **locals())
+
+
 def _timm_state_dict(model):
     """`model`'s weights as a timm checkpoint would hold them: PyTorch
     layouts, under module paths whose dots are the layer names' underscores
@@ -221,7 +337,7 @@ def _timm_state_dict(model):
 
 @pytest.fixture
 def tiny():
-    builder = registry.register(_tiny_entry())
+    builder = registry.register(_tiny_entry(), MobileNetV4Tiny)
     try:
         yield builder
     finally:
@@ -231,7 +347,7 @@ def tiny():
 def test_a_new_variant_from_rows_and_one_registry_entry(tiny, keras_home,
                                                         fake_hub, capsys):
     assert registry.timm_names()["mobilenetv4_tiny"][1] == 1.0
-    assert list(inspect.signature(tiny).parameters) == list(arguments.V4)
+    assert _builder_problems(registry.get("MobileNetV4Tiny"), tiny) == []
     assert "MobileNetV4-Tiny" in tiny.__doc__
 
     model = randomize(tiny(weights=None, input_shape=(64, 64, 3)), seed=3)
@@ -285,7 +401,7 @@ def test_a_new_variant_from_rows_and_one_registry_entry(tiny, keras_home,
 
 def test_a_registered_name_is_not_replaced(tiny):
     with pytest.raises(ValueError, match="registered already"):
-        registry.register(_tiny_entry())
+        registry.register(_tiny_entry(), MobileNetV4Tiny)
 
 
 def test_readme_model_tables_show_the_registry_parameters():
@@ -304,7 +420,7 @@ def test_a_name_registered_anew_gets_its_own_reference_taps():
                         (shorter, "blocks_2_1_add")):
         entry = _tiny_entry()
         entry.arch = dataclasses.replace(entry.arch, stages=stages)
-        builder = registry.register(entry)
+        builder = registry.register(entry, MobileNetV4Tiny)
         try:
             model = builder(weights=None, input_shape=(64, 64, 3))
             bare = keras.Model(model.inputs, model.outputs)  # no taps carried

@@ -25,7 +25,7 @@ import pytest
 
 import keras_mobilenets as km
 from conftest import model_outputs
-from keras_mobilenets import registry
+from keras_mobilenets import registry, renderers
 from keras_mobilenets.weights import timm as timm_weights
 from timm_v1_v3_reference import (ARCHS, FIXTURES, RELATIVE_FLOOR,
                                   load_fixture, parity)
@@ -126,16 +126,16 @@ def test_tf_ports_are_keras_applications_v3(arch, keras_builder, options):
 
 
 def test_readme_table_is_rendered_from_the_registry():
-    """README.md's table of these builders is `timm_v1_v3_model_table`, its
+    """README.md's table of these builders is `renderers.timm_v1_v3_model_table`, its
     best top-1 column the checkpoint table's figures (docs/checkpoints.md)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    table = registry.timm_v1_v3_model_table()
+    table = renderers.timm_v1_v3_model_table(registry.ENTRIES.values())
     assert table in open(os.path.join(root, "README.md")).read()
     assert table.count("\n") == 13 + 1  # a header, a rule, a row each
     entries = {e.name: e for e, _ in TIMM_V1_V3.values()}
-    assert registry.best_top1(entries["TimmMobileNetV3LargeD150"]) == (
+    assert renderers.best_top1(entries["TimmMobileNetV3LargeD150"]) == (
         81.832, "mobilenetv3_large_150d", "ra4_e3600_r256_in1k", 320)
-    assert registry.best_top1(entries["TimmMobileNetV2"])[:3] == (
+    assert renderers.best_top1(entries["TimmMobileNetV2"])[:3] == (
         76.528, "mobilenetv2_140", "ra_in1k")
     assert "| 77.92 (`mobilenetv3_large_100.miil_in21k_ft_in1k` at 224) |" \
         in table

@@ -80,12 +80,16 @@ def test_plan_gives_keras_outputs(name, kwargs, size):
                                rtol=0, atol=1e-5 * max(scale, 1.0))
 
 
-def test_v1_to_v3_plans_need_no_keras_layer_calls():
-    for name, kwargs, size in CASES[:4]:
+def test_v1_to_v3_and_hybrid_plans_need_no_keras_layer_calls():
+    """Nor do V4's custom layers: LayerScale and MultiQueryAttention give
+    their own steps (`torch_step`)."""
+    for name, kwargs, size in CASES[:4] + CASES[5:6]:
         plan = fast_plan.plan_of(_build(name, kwargs, size))
         generic = [node.operation.name for fn, ins, out, node in plan.steps
                    if ins is None]
         assert generic == [], (name, generic)
+    kinds = {type(node.operation) for fn, ins, out, node in plan.steps}
+    assert {km.layers.LayerScale, km.layers.MultiQueryAttention} <= kinds
 
 
 def test_plan_sees_new_weights_and_recorded_gradients_use_keras():

@@ -13,7 +13,7 @@ from safetensors.numpy import save
 
 import keras_mobilenets as km
 from conftest import ROOT, model_outputs
-from keras_mobilenets import mobilenet_v4, registry
+from keras_mobilenets import mobilenet_v4, registry, renderers
 from v4_reference import load_fixture, reference_weights
 
 with open(os.path.join(ROOT, "tests", "fixtures", "v4", "checkpoints.json")) as f:
@@ -46,7 +46,7 @@ def test_checkpoint_is_timms_pretrained_cfg(name):
 
 def test_docs_checkpoint_table_is_rendered_from_the_registry():
     page = open(os.path.join(ROOT, "docs", "checkpoints.md")).read()
-    table = registry.timm_checkpoint_table()
+    table = renderers.timm_checkpoint_table(registry.ENTRIES.values())
     assert table in page
     every = [c for e in registry.ENTRIES.values() if e.timm_names()
              for c in e.checkpoints]  # V1 to V4

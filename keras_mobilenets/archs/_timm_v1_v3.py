@@ -82,19 +82,19 @@ def _weights_note(checkpoints):
     return "\n".join(lines)
 
 
-def register(name, title, paper, stem, stages, top, conventions, params,
-             checkpoints, timm_names, test_alpha, module, last_conv=None):
-    """Registers one timm network; `timm_names` {timm architecture: alpha}
-    (the widths timm registers), the first one's alpha the default."""
+def entry(name, title, paper, stem, stages, top, conventions, params,
+          checkpoints, timm_names, test_alpha, last_conv=None):
+    """The `registry.Entry` of one timm network; `timm_names` {timm
+    architecture: alpha} (the widths timm registers), the first one's alpha
+    the default (the module's `def` of the builder takes it)."""
     arch = Arch(name=name, stem=stem, stages=stages, top=top,
                 naming=naming.TIMM_EFFICIENTNET, conventions=conventions,
                 width="divisible", preprocessing="normalize",
                 last_conv=last_conv)
     alpha = next(iter(timm_names.values()))
-    entry = registry.self_normalising_entry(
+    return registry.self_normalising_entry(
         name, arch=arch, defaults={"alpha": alpha} if alpha != 1.0 else {},
         title=title, paper=paper, weights_note=_weights_note(checkpoints),
         params=params, checkpoints=checkpoints,
         test_config=dict(alpha=test_alpha),
         timm_architectures=dict(timm_names))
-    return registry.register(entry, module)

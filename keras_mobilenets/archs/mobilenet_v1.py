@@ -5,7 +5,7 @@ Vision Applications", https://arxiv.org/abs/1704.04861. Layer names are those
 of `keras.applications.MobileNet`, so its weight files load unchanged.
 """
 
-from .. import arguments, imagenet, naming, registry
+from .. import arguments, builder, imagenet, naming, registry
 from ..spec import Arch, Conventions, ConvBN, DepthwiseSeparable, Top, repeat
 from ..weights import KerasCheckpoint, WeightFile
 
@@ -53,7 +53,7 @@ CHECKPOINTS = tuple(_checkpoint(alpha, size) for alpha in ALPHA_TEXT
 
 preprocess_input = imagenet.preprocess_input_tf
 
-MobileNet = registry.register(registry.keras_scaled_entry(
+ENTRY = registry.keras_scaled_entry(
     "MobileNet", "mobilenet", preprocess_input,
     arch=ARCH,
     arguments=arguments.V1,
@@ -63,5 +63,15 @@ MobileNet = registry.register(registry.keras_scaled_entry(
     checkpoints=CHECKPOINTS,
     model_name="mobilenet_{alpha:0.2f}_{rows}",
     test_config=dict(alpha=0.25),
-), __name__)
+)
+
+
+def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3,
+              include_top=True, weights="imagenet", input_tensor=None,
+              pooling=None, classes=1000, classifier_activation="softmax",
+              name=None, output_stride=32):
+    return builder.build(ENTRY, **locals())
+
+
+registry.register(ENTRY, MobileNet)
 MobileNetV1 = MobileNet

@@ -5,7 +5,7 @@ https://arxiv.org/abs/1801.04381. Layer names are those of
 `keras.applications.MobileNetV2`, so its weight files load unchanged.
 """
 
-from .. import arguments, imagenet, naming, registry
+from .. import arguments, builder, imagenet, naming, registry
 from ..spec import Arch, Conventions, ConvBN, InvertedResidual, Top, repeat
 from ..weights import KerasCheckpoint, WeightFile
 
@@ -57,7 +57,7 @@ CHECKPOINTS = tuple(
 
 preprocess_input = imagenet.preprocess_input_tf
 
-MobileNetV2 = registry.register(registry.keras_scaled_entry(
+ENTRY = registry.keras_scaled_entry(
     "MobileNetV2", "mobilenet_v2", preprocess_input,
     arch=ARCH,
     arguments=arguments.V2,
@@ -67,4 +67,14 @@ MobileNetV2 = registry.register(registry.keras_scaled_entry(
     checkpoints=CHECKPOINTS,
     model_name="mobilenetv2_{alpha:0.2f}_{rows}",
     test_config=dict(alpha=0.35),
-), __name__)
+)
+
+
+def MobileNetV2(input_shape=None, alpha=1.0, include_top=True,
+                weights="imagenet", input_tensor=None, pooling=None,
+                classes=1000, classifier_activation="softmax", name=None,
+                drop_path_rate=0.0, output_stride=32):
+    return builder.build(ENTRY, **locals())
+
+
+registry.register(ENTRY, MobileNetV2)

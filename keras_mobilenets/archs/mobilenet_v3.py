@@ -8,7 +8,7 @@ load through `weights.canonical_layer_name`.
 
 import dataclasses
 
-from .. import arguments, naming, registry
+from .. import arguments, builder, naming, registry
 from ..spec import Arch, Conventions, ConvBN, InvertedResidual, Top
 from ..weights import KerasCheckpoint, WeightFile
 
@@ -136,8 +136,8 @@ def preprocess_input(x, data_format=None):
     return x
 
 
-def _register(name, title, rows, last_point, model_type, params, alpha):
-    return registry.register(registry.Entry(
+def _entry(name, title, rows, last_point, model_type, params, alpha):
+    return registry.Entry(
         name=name,
         arch=_arch(name, rows, last_point),
         arguments=arguments.V3,
@@ -152,10 +152,32 @@ def _register(name, title, rows, last_point, model_type, params, alpha):
         variants={"minimalistic": minimalistic},
         model_name=name,
         test_config=dict(alpha=alpha),
-    ), __name__)
+    )
 
 
-MobileNetV3Small = _register("MobileNetV3Small", "MobileNetV3-Small", SMALL,
-                             1024, "small", 2_542_856, 0.75)
-MobileNetV3Large = _register("MobileNetV3Large", "MobileNetV3-Large", LARGE,
-                             1280, "large", 5_483_032, 0.75)
+SMALL_ENTRY = _entry("MobileNetV3Small", "MobileNetV3-Small", SMALL, 1024,
+                     "small", 2_542_856, 0.75)
+LARGE_ENTRY = _entry("MobileNetV3Large", "MobileNetV3-Large", LARGE, 1280,
+                     "large", 5_483_032, 0.75)
+
+
+def MobileNetV3Small(input_shape=None, alpha=1.0, minimalistic=False,
+                     include_top=True, weights="imagenet", input_tensor=None,
+                     classes=1000, pooling=None, dropout_rate=0.2,
+                     classifier_activation="softmax",
+                     include_preprocessing=True, name="MobileNetV3Small",
+                     drop_path_rate=0.0, output_stride=32):
+    return builder.build(SMALL_ENTRY, **locals())
+
+
+def MobileNetV3Large(input_shape=None, alpha=1.0, minimalistic=False,
+                     include_top=True, weights="imagenet", input_tensor=None,
+                     classes=1000, pooling=None, dropout_rate=0.2,
+                     classifier_activation="softmax",
+                     include_preprocessing=True, name="MobileNetV3Large",
+                     drop_path_rate=0.0, output_stride=32):
+    return builder.build(LARGE_ENTRY, **locals())
+
+
+registry.register(SMALL_ENTRY, MobileNetV3Small)
+registry.register(LARGE_ENTRY, MobileNetV3Large)

@@ -16,7 +16,7 @@ was trained with bicubic resizing.
 import dataclasses
 import textwrap
 
-from .. import naming, registry
+from .. import builder, naming, registry
 from ..spec import MQA, UIB, Arch, Conventions, ConvBN, FusedIB, Top, repeat
 from ..weights import TimmCheckpoint
 
@@ -281,7 +281,7 @@ def _weights_note(checkpoints):
     return "\n".join(lines)
 
 
-def _register(key, title, stem_filters, activation, layer_scale, stages,
+def _entry(key, title, stem_filters, activation, layer_scale, stages,
               params, test_alpha, timm_alphas=(), downsample=None):
     name = "MobileNetV4" + title.replace("-", "")
     checkpoints = _defaults_first(_CHECKPOINTS[key])
@@ -304,34 +304,100 @@ def _register(key, title, stem_filters, activation, layer_scale, stages,
         width="divisible",
         preprocessing="normalize",
     )
-    return registry.register(registry.self_normalising_entry(
+    return registry.self_normalising_entry(
         name, arch=arch, title="MobileNetV4-" + title,
         paper="https://arxiv.org/abs/2404.10518",
         weights_note=_weights_note(checkpoints), params=params,
         checkpoints=checkpoints, test_config=dict(alpha=test_alpha),
-        timm_name=f"mobilenetv4_{key}", timm_alphas=timm_alphas), __name__)
+        timm_name=f"mobilenetv4_{key}", timm_alphas=timm_alphas)
 
 
-MobileNetV4ConvSmall = _register(
-    "conv_small", "ConvSmall", 32, "relu", None, CONV_SMALL, 3_774_024, 0.5, timm_alphas=(0.35, 0.5))
-MobileNetV4ConvMedium = _register(
+CONV_SMALL_ENTRY = _entry(
+    "conv_small", "ConvSmall", 32, "relu", None, CONV_SMALL, 3_774_024, 0.5,
+    timm_alphas=(0.35, 0.5))
+CONV_MEDIUM_ENTRY = _entry(
     "conv_medium", "ConvMedium", 32, "relu", None, CONV_MEDIUM, 9_715_512,
     0.5)
-MobileNetV4ConvLarge = _register(
+CONV_LARGE_ENTRY = _entry(
     "conv_large", "ConvLarge", 24, "relu", None, CONV_LARGE, 32_590_864,
     0.25)
-MobileNetV4HybridMedium = _register(
+HYBRID_MEDIUM_ENTRY = _entry(
     "hybrid_medium", "HybridMedium", 32, "relu", 1e-5, HYBRID_MEDIUM,
     11_074_648, 0.5, timm_alphas=(0.75,))
 # GELU in its exact (erf) form, as timm's nn.GELU.
-MobileNetV4HybridLarge = _register(
+HYBRID_LARGE_ENTRY = _entry(
     "hybrid_large", "HybridLarge", 24, "gelu", 1e-5, HYBRID_LARGE, 37_764_624,
     0.25, timm_alphas=(0.75,))
 # timm's anti-aliased variants (`aa_layer`): the same rows, each strided
 # block convolution at stride 1 followed by a downsampling layer.
-MobileNetV4ConvAALarge = _register(
+CONV_AA_LARGE_ENTRY = _entry(
     "conv_aa_large", "ConvAALarge", 24, "relu", None, CONV_LARGE, 32_590_864,
     0.25, downsample="avg")
-MobileNetV4ConvBlurMedium = _register(
+CONV_BLUR_MEDIUM_ENTRY = _entry(
     "conv_blur_medium", "ConvBlurMedium", 32, "relu", None, CONV_MEDIUM,
     9_715_512, 0.5, downsample="blur")
+
+
+def MobileNetV4ConvSmall(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(CONV_SMALL_ENTRY, **locals())
+
+
+def MobileNetV4ConvMedium(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(CONV_MEDIUM_ENTRY, **locals())
+
+
+def MobileNetV4ConvLarge(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(CONV_LARGE_ENTRY, **locals())
+
+
+def MobileNetV4HybridMedium(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(HYBRID_MEDIUM_ENTRY, **locals())
+
+
+def MobileNetV4HybridLarge(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(HYBRID_LARGE_ENTRY, **locals())
+
+
+def MobileNetV4ConvAALarge(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(CONV_AA_LARGE_ENTRY, **locals())
+
+
+def MobileNetV4ConvBlurMedium(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(CONV_BLUR_MEDIUM_ENTRY, **locals())
+
+
+registry.register(CONV_SMALL_ENTRY, MobileNetV4ConvSmall)
+registry.register(CONV_MEDIUM_ENTRY, MobileNetV4ConvMedium)
+registry.register(CONV_LARGE_ENTRY, MobileNetV4ConvLarge)
+registry.register(HYBRID_MEDIUM_ENTRY, MobileNetV4HybridMedium)
+registry.register(HYBRID_LARGE_ENTRY, MobileNetV4HybridLarge)
+registry.register(CONV_AA_LARGE_ENTRY, MobileNetV4ConvAALarge)
+registry.register(CONV_BLUR_MEDIUM_ENTRY, MobileNetV4ConvBlurMedium)

@@ -7,6 +7,7 @@ with make_divisible, a Dense classifier, and in `100h` a 1x1 conv head
 (with BatchNorm and ReLU6) before pooling.
 """
 
+from .. import builder, registry
 from ..spec import ConvBN, DepthwiseSeparable, Top, scale_depth
 from . import _timm_v1_v3 as t
 
@@ -29,9 +30,9 @@ STAGES = tuple(scale_depth(stage) for stage in (
 ))
 
 _V1 = dict(paper=PAPER, stem=ConvBN(3, 2, 32), stages=STAGES,
-           top=Top(classifier="dense"), conventions=t.TIMM, module=__name__)
+           top=Top(classifier="dense"), conventions=t.TIMM)
 
-TimmMobileNetV1 = t.register(
+V1_ENTRY = t.entry(
     "TimmMobileNetV1", "MobileNet (V1), timm's network", params=4_231_976,
     checkpoints=(
         t.ckpt("mobilenetv1_100", "ra4_e3600_r224_in1k", 1.0, 224, 0.875, 256, 0.95, t.INCEP, default=True),
@@ -41,7 +42,7 @@ TimmMobileNetV1 = t.register(
     test_alpha=0.25, **_V1)
 
 # `head_conv=True`: a 1x1 conv to 1024 (widened past alpha 1) before pooling.
-TimmMobileNetV1H = t.register(
+V1H_ENTRY = t.entry(
     "TimmMobileNetV1H", "MobileNet (V1) with a conv head, timm's network",
     params=5_282_600,
     checkpoints=(
@@ -49,3 +50,23 @@ TimmMobileNetV1H = t.register(
     ),
     timm_names={"mobilenetv1_100h": 1.0}, test_alpha=0.25,
     last_conv=ConvBN(1, 1, 1024, scale="widen"), **_V1)
+
+
+def TimmMobileNetV1(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(V1_ENTRY, **locals())
+
+
+def TimmMobileNetV1H(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(V1H_ENTRY, **locals())
+
+
+registry.register(V1_ENTRY, TimmMobileNetV1)
+registry.register(V1H_ENTRY, TimmMobileNetV1H)

@@ -7,6 +7,7 @@ the `d` variants' repeats scaled by timm's depth rule with the stem, the
 first and the last stage and the head fixed (`fix_stem_head`).
 """
 
+from .. import builder, registry
 from ..spec import ConvBN, DepthwiseSeparable, InvertedResidual, Top
 from ..spec import scale_depth
 from . import _timm_v1_v3 as t
@@ -44,20 +45,20 @@ def stages(depth=1.0, fix_first_last=False):
                     else depth) for i, stage in enumerate(ARCH_DEF))
 
 
-def _register(name, title, params, checkpoints, timm_names, test_alpha,
-              depth=1.0):
+def _entry(name, title, params, checkpoints, timm_names, test_alpha,
+           depth=1.0):
     fixed = depth != 1.0  # the `d` variants fix the stem and the head
     scale = "fixed" if fixed else "widen"
-    return t.register(
+    return t.entry(
         name, title, PAPER,
         stem=ConvBN(3, 2, 32, scale="fixed" if fixed else "alpha"),
         stages=stages(depth, fixed), top=Top(classifier="dense"),
         last_conv=ConvBN(1, 1, 1280, scale=scale), conventions=t.TIMM,
         params=params, checkpoints=checkpoints, timm_names=timm_names,
-        test_alpha=test_alpha, module=__name__)
+        test_alpha=test_alpha)
 
 
-TimmMobileNetV2 = _register(
+V2_ENTRY = _entry(
     "TimmMobileNetV2", "MobileNetV2, timm's network", 3_504_872,
     (
         t.ckpt("mobilenetv2_100", "ra_in1k", 1.0, 224, 0.875, None, None, t.IMNET, default=True),
@@ -66,13 +67,42 @@ TimmMobileNetV2 = _register(
     ),
     {"mobilenetv2_100": 1.0, "mobilenetv2_035": 0.35, "mobilenetv2_050": 0.5,
      "mobilenetv2_075": 0.75, "mobilenetv2_140": 1.4}, 0.35)
-TimmMobileNetV2D110 = _register(
+V2D110_ENTRY = _entry(
     "TimmMobileNetV2D110", "MobileNetV2 1.1 wide, 1.2 deep (timm's 110d)",
     4_516_520,
     (t.ckpt("mobilenetv2_110d", "ra_in1k", 1.1, 224, 0.875, None, None, t.IMNET, default=True),),
     {"mobilenetv2_110d": 1.1}, 0.35, depth=1.2)
-TimmMobileNetV2D120 = _register(
+V2D120_ENTRY = _entry(
     "TimmMobileNetV2D120", "MobileNetV2 1.2 wide, 1.4 deep (timm's 120d)",
     5_831_144,
     (t.ckpt("mobilenetv2_120d", "ra_in1k", 1.2, 224, 0.875, None, None, t.IMNET, default=True),),
     {"mobilenetv2_120d": 1.2}, 0.35, depth=1.4)
+
+
+def TimmMobileNetV2(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(V2_ENTRY, **locals())
+
+
+def TimmMobileNetV2D110(
+        input_shape=None, alpha=1.1, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(V2D110_ENTRY, **locals())
+
+
+def TimmMobileNetV2D120(
+        input_shape=None, alpha=1.2, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(V2D120_ENTRY, **locals())
+
+
+registry.register(V2_ENTRY, TimmMobileNetV2)
+registry.register(V2D110_ENTRY, TimmMobileNetV2D110)
+registry.register(V2D120_ENTRY, TimmMobileNetV2D120)

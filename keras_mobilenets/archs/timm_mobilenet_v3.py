@@ -13,6 +13,7 @@ ports) timm's conventions (symmetric padding, BatchNorm epsilon 1e-5).
 
 import dataclasses
 
+from .. import builder, registry
 from ..spec import ConvBN, DepthwiseSeparable, InvertedResidual, Top
 from ..spec import scale_depth
 from . import _timm_v1_v3 as t
@@ -76,10 +77,10 @@ def minimal(arch_def):
                  for stage in arch_def)
 
 
-def _register(name, title, arch_def, hidden, params, checkpoints,
-              timm_names, test_alpha, conventions, depth=1.0,
-              hidden_bias=True):
-    return t.register(
+def _entry(name, title, arch_def, hidden, params, checkpoints,
+           timm_names, test_alpha, conventions, depth=1.0,
+           hidden_bias=True):
+    return t.entry(
         name, title, PAPER,
         # timm leaves the stem at 16 below alpha 0.75 (`fix_stem`); the
         # 16 rounds to 16 at 0.75 to 1: "widen".
@@ -89,13 +90,13 @@ def _register(name, title, arch_def, hidden, params, checkpoints,
         # alpha) and its activation, a Dense classifier.
         top=Top(classifier="dense", hidden=hidden, hidden_bias=hidden_bias),
         conventions=conventions, params=params, checkpoints=checkpoints,
-        timm_names=timm_names, test_alpha=test_alpha, module=__name__)
+        timm_names=timm_names, test_alpha=test_alpha)
 
 
 HS = dataclasses.replace(t.TIMM, activation="hard_swish")
 ck = t.ckpt
 
-TimmMobileNetV3Large = _register(
+LARGE_ENTRY = _entry(
     "TimmMobileNetV3Large", "MobileNetV3-Large, timm's network", LARGE, 1280,
     5_483_032, (
         ck("mobilenetv3_large_100", "ra_in1k", 1.0, 224, 0.875, None, None, t.IMNET, default=True),
@@ -103,13 +104,13 @@ TimmMobileNetV3Large = _register(
         ck("mobilenetv3_large_100", "miil_in21k_ft_in1k", 1.0, 224, 0.875, None, None, t.ZERO_ONE, "bilinear"),
         ck("mobilenetv3_large_100", "miil_in21k", 1.0, 224, 0.875, None, None, t.ZERO_ONE, "bilinear", classes=11221),
     ), {"mobilenetv3_large_100": 1.0, "mobilenetv3_large_075": 0.75}, 0.75, HS)
-TimmMobileNetV3LargeD150 = _register(
+LARGE_D150_ENTRY = _entry(
     "TimmMobileNetV3LargeD150",
     "MobileNetV3-Large 1.5 wide, 1.2 deep (timm's 150d)", LARGE, 1280,
     14_622_320, (
         ck("mobilenetv3_large_150d", "ra4_e3600_r256_in1k", 1.5, 256, 0.95, 320, 1.0, t.INCEP, "bilinear", default=True),
     ), {"mobilenetv3_large_150d": 1.5}, 0.75, HS, depth=1.2)
-TimmMobileNetV3Small = _register(
+SMALL_ENTRY = _entry(
     "TimmMobileNetV3Small", "MobileNetV3-Small, timm's network", SMALL, 1024,
     2_542_856, (
         ck("mobilenetv3_small_100", "lamb_in1k", 1.0, 224, 0.875, None, None, t.IMNET, default=True),
@@ -120,7 +121,7 @@ TimmMobileNetV3Small = _register(
 # timm's first MobileNetV3: TensorFlow's BatchNorm epsilon, squeeze-excite
 # with the block's activation and a reduced width rounded by round(), no
 # bias in the head conv.
-TimmMobileNetV3RW = _register(
+RW_ENTRY = _entry(
     "TimmMobileNetV3RW", "MobileNetV3-Large, timm's first network (rw)", RW,
     1280, 5_479_918, (
         ck("mobilenetv3_rw", "rmsp_in1k", 1.0, 224, 0.875, None, None, t.IMNET, default=True),
@@ -136,23 +137,97 @@ def _tf_port(name, what, rows, head, params, timm_names, conventions):
     checkpoints = tuple(
         ck(timm, "in1k", alpha, 224, 0.875, None, None, t.INCEP, "bilinear",
            default=True) for timm, alpha in timm_names.items())
-    return _register(name, f"{what}, timm's port of the TF-Slim checkpoints",
-                     rows, head, params, checkpoints, timm_names, 0.75,
-                     conventions)
+    return _entry(name, f"{what}, timm's port of the TF-Slim checkpoints",
+                  rows, head, params, checkpoints, timm_names, 0.75,
+                  conventions)
 
 
 TF_RELU = dataclasses.replace(t.TF, activation="relu")
-TfMobileNetV3Large = _tf_port(
+TF_LARGE_ENTRY = _tf_port(
     "TfMobileNetV3Large", "MobileNetV3-Large", LARGE, 1280, 5_483_032,
     {"tf_mobilenetv3_large_100": 1.0, "tf_mobilenetv3_large_075": 0.75}, t.TF)
-TfMobileNetV3LargeMinimal = _tf_port(
+TF_LARGE_MINIMAL_ENTRY = _tf_port(
     "TfMobileNetV3LargeMinimal", "MobileNetV3-Large minimalistic",
     minimal(LARGE), 1280, 3_924_288, {"tf_mobilenetv3_large_minimal_100": 1.0},
     TF_RELU)
-TfMobileNetV3Small = _tf_port(
+TF_SMALL_ENTRY = _tf_port(
     "TfMobileNetV3Small", "MobileNetV3-Small", SMALL, 1024, 2_542_856,
     {"tf_mobilenetv3_small_100": 1.0, "tf_mobilenetv3_small_075": 0.75}, t.TF)
-TfMobileNetV3SmallMinimal = _tf_port(
+TF_SMALL_MINIMAL_ENTRY = _tf_port(
     "TfMobileNetV3SmallMinimal", "MobileNetV3-Small minimalistic",
     minimal(SMALL), 1024, 2_044_736, {"tf_mobilenetv3_small_minimal_100": 1.0},
     TF_RELU)
+
+
+def TimmMobileNetV3Large(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(LARGE_ENTRY, **locals())
+
+
+def TimmMobileNetV3LargeD150(
+        input_shape=None, alpha=1.5, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(LARGE_D150_ENTRY, **locals())
+
+
+def TimmMobileNetV3Small(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(SMALL_ENTRY, **locals())
+
+
+def TimmMobileNetV3RW(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(RW_ENTRY, **locals())
+
+
+def TfMobileNetV3Large(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(TF_LARGE_ENTRY, **locals())
+
+
+def TfMobileNetV3LargeMinimal(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(TF_LARGE_MINIMAL_ENTRY, **locals())
+
+
+def TfMobileNetV3Small(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(TF_SMALL_ENTRY, **locals())
+
+
+def TfMobileNetV3SmallMinimal(
+        input_shape=None, alpha=1.0, include_top=True, weights="imagenet",
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0, include_pre_logits=False, output_stride=32):
+    return builder.build(TF_SMALL_MINIMAL_ENTRY, **locals())
+
+
+registry.register(LARGE_ENTRY, TimmMobileNetV3Large)
+registry.register(LARGE_D150_ENTRY, TimmMobileNetV3LargeD150)
+registry.register(SMALL_ENTRY, TimmMobileNetV3Small)
+registry.register(RW_ENTRY, TimmMobileNetV3RW)
+registry.register(TF_LARGE_ENTRY, TfMobileNetV3Large)
+registry.register(TF_LARGE_MINIMAL_ENTRY, TfMobileNetV3LargeMinimal)
+registry.register(TF_SMALL_ENTRY, TfMobileNetV3Small)
+registry.register(TF_SMALL_MINIMAL_ENTRY, TfMobileNetV3SmallMinimal)

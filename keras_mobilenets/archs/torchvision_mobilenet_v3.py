@@ -13,7 +13,7 @@ expansion from the table, keras.applications from the input width).
 
 import dataclasses
 
-from .. import arguments, naming, registry
+from .. import arguments, builder, naming, registry
 from ..spec import Arch, Conventions, ConvBN, Top
 from .mobilenet_v3 import LARGE
 
@@ -51,7 +51,7 @@ ARCH = Arch(
     preprocessing="rescale",
 )
 
-TorchvisionMobileNetV3Large = registry.register(registry.Entry(
+ENTRY = registry.Entry(
     name="TorchvisionMobileNetV3Large",
     arch=ARCH,
     arguments=arguments.TORCHVISION_V3,
@@ -70,4 +70,15 @@ TorchvisionMobileNetV3Large = registry.register(registry.Entry(
     variants={"reduced_tail": reduced_tail},
     model_name="TorchvisionMobileNetV3Large",
     test_config=dict(alpha=0.75),
-), __name__)
+)
+
+
+def TorchvisionMobileNetV3Large(
+        input_shape=None, alpha=1.0, include_top=True, weights=None,
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True,
+        name=None, reduced_tail=False, drop_path_rate=0.0, output_stride=32):
+    return builder.build(ENTRY, **locals())
+
+
+registry.register(ENTRY, TorchvisionMobileNetV3Large)

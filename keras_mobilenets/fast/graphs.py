@@ -2,8 +2,8 @@
 one per PyTorch kernel.
 
 A MobileNet at batch 32 is a few hundred small kernels; on a GPU the
-Python that launches them, not the kernels, sets the pace (the eager plan
-ran at 0.48x timm on an H200). A CUDA graph records those launches once
+Python that launches them, not the kernels, sets the pace (docs/speed.md).
+A CUDA graph records those launches once
 per input shape and replays them (`torch.cuda.CUDAGraph`). A shape is
 captured on its second call (a one-off shape, such as `predict`'s last
 partial batch, runs eagerly), at most `MAX_SHAPES` shapes per model are

@@ -2,11 +2,11 @@
 PyTorch calls.
 
 Keras runs a functional model layer by layer through `Layer.__call__`,
-which on PyTorch costs about half a millisecond per layer in Python
-(dtype policies, masks, name scopes, structure flattening): 60-80 ms per
-call for MobileNetV4-Conv-S's 143 layers whatever the batch, 4x timm at
-batch 1. A plan walks the same graph once, in the same order, and keeps
-for each node one function of PyTorch tensors:
+which on PyTorch spends Python time on every layer call (dtype policies,
+masks, name scopes, structure flattening) whatever the batch: for a
+network of 100-odd small layers that is most of an inference at batch 1
+(docs/speed.md). A plan walks the same graph once, in the same order, and
+keeps for each node one function of PyTorch tensors:
 
 - convolutions call `conv2d` on the `channels_last` NCHW view of Keras'
   NHWC tensors (a view, no copy), with the BatchNorm that alone reads
@@ -14,6 +14,9 @@ for each node one function of PyTorch tensors:
 - BatchNorm, ReLU/ReLU6, hard sigmoid/swish, sigmoid, SiLU, Add,
   Multiply, global pooling, zero padding, dropout, rescaling by scalars and
   dense layers on 2D tensors are their one PyTorch function (`steps`);
+- a custom layer gives its own step, as it gives its MACs: its
+  `torch_step(ndim)` returns a function of the plan's tensors or None
+  (`layers.LayerScale`, `layers.MultiQueryAttention`);
 - any other layer or op is called as Keras would (`layer.call`, in
   inference), on NHWC views.
 
@@ -30,7 +33,6 @@ On a GPU the plan is replayed as a CUDA graph (`graphs`).
 
 import keras
 
-from ..layers import LayerScale, MultiQueryAttention
 from . import graphs, steps
 from .steps import Stale
 from .folding import CONVS, fold_into_conv, foldable_pairs
@@ -137,6 +139,8 @@ class Plan:
                 or layer.compute_dtype != "float32"):
             return None
         ndim = len(node.input_tensors[0].shape)
+        if hasattr(layer, "torch_step"):  # a custom layer gives its own
+            return layer.torch_step(ndim)
         if isinstance(layer, CONVS):
             return self._conv(layer, bn, pad)
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -180,14 +184,6 @@ class Plan:
         if isinstance(layer, keras.layers.Flatten) and all(
                 d == 1 for d in node.input_tensors[0].shape[1:-1]):
             return steps.view(lambda x: torch.flatten(x, 1))
-        if isinstance(layer, LayerScale) and layer.axis in (-1, ndim - 1):
-            def scale(x):
-                gamma = layer.gamma.value
-                return x * gamma.reshape((1, -1) + (1,) * (x.ndim - 2))
-            return scale
-        if (isinstance(layer, MultiQueryAttention)
-                and layer.data_format == "channels_last"):
-            return steps.attention(layer.num_heads)
         if isinstance(layer, keras.layers.Dense) and ndim == 2:
             act = steps.activation(layer.activation, ndim)
             if act is False:

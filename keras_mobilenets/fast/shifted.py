@@ -82,8 +82,8 @@ def depthwise_shifted(x, kernel, strides, padding, dilation=(1, 1)):
 
     XLA's CPU convolution with `feature_group_count=channels` is several
     times slower than a loop of `kernel_size**2` strided slices, each times
-    its kernel tap, which XLA fuses into one pass (dilated or not: 166 vs
-    6 ms for 4x64x64x384, 3x3 at dilation 2). `kernel` has Keras' layout
+    its kernel tap, which XLA fuses into one pass (dilated or not).
+    `kernel` has Keras' layout
     `(rows, cols, channels, multiplier)`; output channel `c * multiplier +
     m` as in Keras. Taps that only read padding are left out. Needs static
     spatial sizes.
@@ -168,10 +168,9 @@ def _jax_depthwise():
     """`_shifted_sum` as a `jax.custom_vjp` with cache-blocked gradients:
     the kernel's over slices of the batch that stay in cache (a scan),
     the input's as the correlation of the gradient with the flipped taps,
-    one stride phase at a time: for a 5x5 kernel on 32x28x28x64 the
-    kernel's gradient took 13 ms instead of JAX's 57 ms on the 2-core
-    machine, the input's 1.6 instead of 11. Reverse mode only, as
-    `custom_vjp` is: `jax.grad` and Keras' training, not `jax.jvp`."""
+    one stride phase at a time, both several times faster than JAX's own
+    on a CPU (docs/speed.md). Reverse mode only, as `custom_vjp` is:
+    `jax.grad` and Keras' training, not `jax.jvp`."""
     if _JAX_DEPTHWISE:
         return _JAX_DEPTHWISE[0]
     import functools
@@ -215,8 +214,7 @@ def _in_blocks(fn, arrays, target=2 ** 20):
     a few images at a time (the fewest whose arrays reach `target` bytes, a
     divisor of the batch) in a `jax.lax.scan` (JAX): gradients that read
     every input and output gradient once per kernel tap then find them in
-    cache, not memory (4-5x faster on CPU for MobileNetV4's depthwise
-    kernels at batch 32)."""
+    cache, not memory."""
     import jax
 
     batch = arrays[0].shape[0]
@@ -301,11 +299,9 @@ def _jax_conv():
     a `jax.custom_vjp` for CPU: XLA's own convolution forward, and gradients
     through the matrix product of its image patches (the kernel's: patches
     transposed times the gradient; the input's: the gradient times the
-    kernel transposed, put back by `_input_gradient`): 1.5x as fast as
-    XLA's own gradient convolutions for MobileNetV4's stride-2 3x3
-    convolutions at batch 32 (282 -> 190 ms for 32 channels at 112x112, 152
-    -> 97 ms for the stem) on the 2-core machine. Reverse mode only, as
-    `custom_vjp` is."""
+    kernel transposed, put back by `_input_gradient`), faster than XLA's
+    own gradient convolutions for MobileNetV4's stride-2 3x3 convolutions
+    (docs/speed.md). Reverse mode only, as `custom_vjp` is."""
     if _JAX_CONV:
         return _JAX_CONV[0]
     import functools
@@ -377,9 +373,9 @@ def conv_live(x, kernel, strides, padding, dilation):
 def pointwise_matmul(x, kernel, strides):
     """1x1 convolution of an NHWC tensor as a matrix product over channels.
 
-    XLA's CPU convolution is up to 5x slower than its matrix product for
-    1x1 kernels with many input and few output channels (the projections of
-    inverted residuals): 159 vs 32 ms for 32x56x56x144 -> 24 channels.
+    XLA's CPU convolution is several times slower than its matrix product
+    for 1x1 kernels with many input and few output channels (the
+    projections of inverted residuals).
     """
     if tuple(strides) != (1, 1):
         x = x[:, ::strides[0], ::strides[1], :]

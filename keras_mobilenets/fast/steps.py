@@ -1,5 +1,6 @@
 """The PyTorch functions a plan (`fast.plan`) runs for activations, merges,
-Keras ops and attention, and the plan-wide rewrites: which steps may work in
+Keras ops, layer scale and attention (the custom layers' `torch_step`),
+and the plan-wide rewrites: which steps may work in
 place, which zero paddings a convolution absorbs."""
 
 import keras
@@ -118,6 +119,14 @@ def keras_op(op, node):
     if args[0] is number:
         return lambda x: fn(number, x)
     return lambda x: fn(x, number)
+
+
+def channel_scale(gamma):
+    """`layers.LayerScale` on plan tensors (channels on axis 1): each
+    channel times the variable `gamma`, read at every call."""
+    def fn(x):
+        return x * gamma.value.reshape((1, -1) + (1,) * (x.ndim - 2))
+    return fn
 
 
 def attention(heads):

@@ -3,11 +3,11 @@ read the map (`live_window`), dilated ones in TensorFlow's own dilated
 Conv2D op, with gradients that TensorFlow's CPU kernels lack.
 
 Keras calls `tf.nn.convolution`, which runs a dilated convolution through
-`space_to_batch` and back (its direct op only on TPUs): on the 2-core
-machine, a 3x3 convolution of 4x32x32x960 to 256 channels (DeepLabV3's
-ASPP at output stride 16) took 158, 673 and 596 ms at rates 12, 24 and 36;
-the Conv2D op with `dilations` 52 and 49 ms, and the lone tap left at rate
-36 (a matrix product) 21 ms. Without oneDNN (`TF_ENABLE_ONEDNN_OPTS=0`)
+`space_to_batch` and back (its direct op only on TPUs), several times
+slower on a CPU than TensorFlow's Conv2D op with `dilations` for
+DeepLabV3's ASPP rates, and slower still than the lone tap left at rate 36
+on a small map (a matrix product; docs/speed.md). Without oneDNN
+(`TF_ENABLE_ONEDNN_OPTS=0`)
 TensorFlow's CPU gradient kernels refuse dilation ("Current CPU
 implementations do not yet support dilation rates larger than 1"), hence
 the gradients here.

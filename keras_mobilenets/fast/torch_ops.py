@@ -69,10 +69,10 @@ def _geometry(size, kernel, strides, padding, dilation, grouped):
     of an even map at stride 2) is, for a `grouped` (depthwise)
     convolution, PyTorch's own symmetric padding of the larger side with a
     zero tap added to the kernel on the smaller side: each output reads the
-    same values, and no padded copy of the input is made (a 3x3 stride-2
-    depthwise convolution of 32x96x112x112: 77 ms with the copy, 25 ms so,
-    2-core machine). A full convolution pays for the larger kernel in
-    multiplications (a 3-channel stem: 22.5 vs 24.1 ms) and keeps the copy."""
+    same values, and no padded copy of the input is made (the copy took
+    most of such a convolution's time: docs/speed.md). A full convolution
+    would pay for the larger kernel in multiplications more than the copy
+    saves, and keeps the copy."""
     ((r0, r1), (c0, c1)), ((top, bottom), (left, right)) = live_window(
         size, kernel, strides, padding, dilation)
     cut = (r1 - r0 + 1, c1 - c0 + 1)
@@ -104,8 +104,7 @@ def _symmetric(size, span, stride, before, after):
     padded map (MobileNetV4's ZeroPadding2D(1) and a 3x3 stride-2 kernel on
     an even size) never reads its last zero row: `live_window` leaves it
     out, PyTorch's symmetric padding may keep it; an explicit pad is a copy
-    of the whole input (35 ms of a 147 ms V4 Conv-S inference at batch 32,
-    2-core machine)."""
+    of the whole input (a quarter of a V4 Conv-S inference: docs/speed.md)."""
     if (0 <= after <= before and (size + 2 * before - span) // stride
             == (size + before + after - span) // stride):
         return before

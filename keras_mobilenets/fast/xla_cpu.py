@@ -1,13 +1,10 @@
 """The XLA options our models' JAX steps compile with on a CPU.
 
 XLA's CPU compiler (jaxlib 0.10) hands every full convolution to YNNPACK,
-which runs it on one thread: a 3x3 stride-2 convolution of 32x112x112x32
-took 54 ms there against 13 ms in XLA's own (Eigen) convolution on 2
-cores, and 2.3x as long on one core too. `OPTIONS` gives convolutions
-back to Eigen and keeps YNNPACK for dots and reductions (BatchNorm's
-statistics: without YNNPACK at all, a V4 Conv-S gradient step took 1.8x
-as long): V4 Conv-S inference at batch 32 ran 1.7x as fast, its gradient
-step 1.05x (docs/speed.md).
+which runs it on one thread, slower than XLA's own (Eigen) convolution
+even on one core. `OPTIONS` gives convolutions back to Eigen and keeps
+YNNPACK for dots and reductions (BatchNorm's statistics, where it is the
+faster one); the figures are in docs/speed.md.
 
 `fit`, `evaluate`, `predict` and the `*_on_batch` methods of this
 package's models (`keras_mobilenets.Model`) compile their steps with

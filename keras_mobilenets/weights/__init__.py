@@ -1,4 +1,4 @@
-"""Weights: what a `weights=` value names, `resolve(entry, opts)`
+"""Weights: what a `weights=` value names, `resolve(pretrained, opts)`
 (`resolver.py`), and one entry point, `load(model, source)`, for every source
 (`sources.py`; timm repositories, hub or folder: `repos.py`), over the Hugging Face hub (`hub.py`), a strict loader (`h5.py`), a NumPy converter of timm
 checkpoints (`timm.py`) and the Keras cache (`cache.py`). Nothing here
@@ -18,7 +18,7 @@ from .h5 import (  # noqa: F401
 from . import hub  # noqa: F401
 from .repos import HubConfig, HubRepo, LocalRepo  # noqa: F401
 from .sources import KerasCheckpoint, LocalFile, TimmCheckpoint  # noqa: F401
-from .resolver import Resolved, resolve  # noqa: F401
+from .resolver import Pretrained, Resolved, resolve  # noqa: F401
 
 
 def load(model, source, include_top=True, ignore=()):
