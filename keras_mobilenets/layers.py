@@ -236,3 +236,65 @@ class BlurPool2D(_ArgumentsLayer):
                 shape[axis] = (shape[axis] + 2 * self.padding
                                - self.filter_size) // self.stride + 1
         return tuple(shape)
+
+
+@keras.saving.register_keras_serializable(package="keras_mobilenets")
+def gelu_tanh(x):
+    """GELU in its tanh approximation, PyTorch's `nn.GELU(approximate=
+    "tanh")` (MobileNetV5's activation): `layers.Activation(gelu_tanh)`
+    saves and loads by this registered name."""
+    return ops.gelu(x, approximate=True)
+
+
+@keras.saving.register_keras_serializable(package="keras_mobilenets")
+class NearestResize(_ArgumentsLayer):
+    """Resizes feature maps to `size` (rows, cols) by nearest neighbour with
+    PyTorch's rule (`F.interpolate(mode="nearest")`: output index i reads
+    input index floor(i * in / out)), which timm's MobileNetV5 adapter
+    uses and `keras.layers.Resizing` (half-pixel centres) does not.
+
+    Args:
+        size: (rows, cols) of the output.
+        data_format: "channels_last" or "channels_first"; defaults to
+            `keras.config.image_data_format()`.
+    """
+
+    ARGUMENTS = ("size", "data_format")
+
+    def __init__(self, size, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        size = tuple(size) if isinstance(size, (list, tuple)) else size
+        if (not isinstance(size, tuple) or len(size) != 2 or any(
+                isinstance(s, bool) or not isinstance(s, int) or s < 1
+                for s in size)):
+            raise ValueError("`size` must be two positive integers (rows, "
+                             f"cols). Received: size={size!r}")
+        self.size = size
+        self.data_format = _data_format(data_format)
+
+    def _spatial(self):
+        return (2, 3) if self.data_format == "channels_first" else (1, 2)
+
+    def build(self, input_shape):
+        for axis in self._spatial():
+            if input_shape[axis] is None:
+                raise ValueError(
+                    "NearestResize needs a known input size. Received: "
+                    f"input_shape={input_shape}")
+
+    def call(self, inputs):
+        for axis, out in zip(self._spatial(), self.size):
+            size = inputs.shape[axis]
+            if size != out:
+                # PyTorch's float32 scale, as its kernel computes it.
+                scale = np.float32(size) / np.float32(out)
+                index = np.minimum(np.floor(np.arange(out, dtype=np.float32)
+                                            * scale), size - 1)
+                inputs = ops.take(inputs, index.astype("int32"), axis=axis)
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for axis, out in zip(self._spatial(), self.size):
+            shape[axis] = out
+        return tuple(shape)

@@ -44,6 +44,8 @@ RULES = {
         "moving_variance": ("running_var", None),
     },
     LayerScale: {"gamma": ("gamma", None)},
+    # timm's RmsNorm2d (MobileNetV5)
+    layers.RMSNormalization: {"scale": ("weight", None)},
 }
 
 
