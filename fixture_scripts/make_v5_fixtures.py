@@ -116,6 +116,7 @@ def make_fixture(padding):
 
 def _block(ba):
     keep = ("block_type", "stride", "out_chs", "exp_ratio", "dw_kernel_size",
+            "exp_kernel_size",
             "dw_kernel_size_start", "dw_kernel_size_mid", "num_heads",
             "key_dim", "kv_stride", "noskip")
     return {k: ba[k] for k in keep if k in ba}
@@ -150,8 +151,10 @@ def make_archs():
     original = mnv5.decode_arch_def
 
     def capture(arch_def, **kw):
-        captured["args"] = original(arch_def, **kw)
-        return captured["args"]
+        args = original(arch_def, **kw)
+        # timm's builder pops `block_type` from the dicts it is given.
+        captured["args"] = [[dict(b) for b in stage] for stage in args]
+        return args
 
     mnv5.decode_arch_def = capture
     try:

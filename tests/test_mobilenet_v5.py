@@ -20,7 +20,8 @@ import pytest
 from safetensors.numpy import save_file
 
 from conftest import model_outputs
-from keras_mobilenets import builder, registry
+from keras_mobilenets import builder
+from keras_mobilenets import layers as v5_layers
 from keras_mobilenets.archs import mobilenet_v5 as v5
 from keras_mobilenets.spec import MQA, MSFA, UIB, FusedIB
 from v4_reference import reference_input
@@ -35,8 +36,8 @@ RELATIVE_FLOOR = 1e-6
 
 def small_entry(padding):
     """A registry entry (not registered) of `v5_reference`'s network."""
-    base = registry.get("MobileNetV5_300M" if padding == "symmetric"
-                        else "MobileNetV5_300MEncoder")
+    base = v5.ENTRIES["MobileNetV5_300M" if padding == "symmetric"
+                      else "MobileNetV5_300MEncoder"]
     arch = dataclasses.replace(
         base.arch, stem=dataclasses.replace(base.arch.stem, filters=ref.STEM),
         stages=ref.stages(),
@@ -49,7 +50,10 @@ def small_entry(padding):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """{padding: (fixture, model loaded through weights=<safetensors>,
-    path of the weights)}."""
+    [its output, then its pyramid outputs P1..P5] on the fixture's input)}:
+    one graph per network (on JAX one compilation). The `symmetric` model
+    is the one saved as .keras and loaded back (`test_keras_file_round_trip`
+    checks the two hold the same), so parity covers the round trip."""
     folder = tmp_path_factory.mktemp("v5")
     out = {}
     for padding in ("symmetric", "same"):
@@ -62,15 +66,22 @@ def built(tmp_path_factory):
             small_entry(padding), weights=path, input_shape=shape[1:],
             include_top=bool(classes), classes=classes or 1000,
             classifier_activation=None, include_preprocessing=False)
-        out[padding] = fx, model, path
+        if padding == "symmetric":
+            keras_file = str(folder / "v5.keras")
+            model.save(keras_file)
+            model = (model, keras.saving.load_model(keras_file))[1]
+        pyramid = model.pyramid_outputs
+        both = keras.Model(model.inputs, [model.output] + [
+            pyramid[k] for k in sorted(pyramid)])
+        x = reference_input(shape, int(fx["seed"]))
+        out[padding] = fx, model, model_outputs(both, x)
     return out
 
 
 @pytest.mark.parametrize("padding", ["symmetric", "same"])
 def test_equals_timm_in_float64(built, padding):
-    fx, model, _ = built[padding]
-    x = reference_input(tuple(fx["input_shape"]), int(fx["seed"]))
-    ours = np.asarray(model_outputs(model, x), np.float64)
+    fx, model, outputs = built[padding]
+    ours = np.asarray(outputs[0], np.float64)
     want = fx["out64"]
     error = float(fx["float32_error"])
     bar = 2 * error + RELATIVE_FLOOR * float(np.abs(want).max())
@@ -83,3 +94,130 @@ def test_equals_timm_in_float64(built, padding):
     assert np.abs(want[0] - want[1]).max() > 100 * bar
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert trainable == int(fx["param_count"])
+
+
+def _timm_row(block, first):
+    """timm's decoded block arguments as our row (a stride counts on the
+    first block of a stage only, as timm's builder applies it)."""
+    stride = block["stride"] if first else 1
+    kind = block["block_type"]
+    if kind == "er":
+        return FusedIB(block["exp_kernel_size"], stride, block["out_chs"],
+                       block["exp_ratio"])
+    if kind == "uir":
+        return UIB(block["dw_kernel_size_start"], block["dw_kernel_size_mid"],
+                   stride, block["out_chs"], block["exp_ratio"])
+    assert kind == "mqa", block
+    return MQA(block["num_heads"], block["key_dim"], block["kv_stride"],
+               block["out_chs"], block["dw_kernel_size"])
+
+
+@pytest.fixture(scope="module")
+def timm_archs():
+    with open(os.path.join(FIXTURES, "archs.json")) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("name", sorted(v5.ENTRIES))
+def test_tables_are_timms(timm_archs, name):
+    """Rows, stem, adapter, padding and taps of the real networks equal
+    timm's (its decoded arch strings), without building them."""
+    entry = v5.ENTRIES[name]
+    timm = timm_archs["archs"][entry.timm_name]
+    arch = entry.arch
+    rows = [[_timm_row(b, j == 0) for j, b in enumerate(stage)]
+            for stage in timm["blocks"]]
+    assert [list(stage) for stage in arch.stages] == rows
+    assert no_noskip(timm)
+    assert (arch.stem.filters, arch.stem.bias, arch.stem.stride) == (
+        timm["stem"]["out_chs"], timm["stem"]["bias"], 2)
+    # timm's Conv2dSame is TensorFlow's SAME padding ("correct" here).
+    assert arch.conventions.padding == (
+        "correct" if timm["stem_padding"] == "Conv2dSame" else "symmetric")
+    msfa = timm["msfa"]
+    widths = {f["reduction"]: f["num_chs"] for f in timm["feature_info"]}
+    assert sum(widths[s] for s in arch.neck.strides) == msfa["in_chs"]
+    assert (arch.neck.filters, [arch.neck.output_resolution] * 2,
+            arch.neck.expand_ratio) == (
+        msfa["out_chs"], msfa["output_resolution"], msfa["expansion_ratio"])
+    assert arch.neck.strides == (16, 32) and msfa["noskip"]
+    with_top = timm["params"] + (0 if timm["classes"] else 2048 * 1000 + 1000)
+    assert entry.params == with_top
+
+
+def no_noskip(timm):
+    return not any(b["noskip"] for stage in timm["blocks"] for b in stage)
+
+
+def test_gemma3n_checkpoint_is_timms(timm_archs):
+    cfg = timm_archs["pretrained_cfgs"]["mobilenetv5_300m.gemma3n"]
+    c = v5.GEMMA3N
+    assert (c.model, c.tag, c.num_classes, c.input_size, c.crop_pct,
+            list(c.mean), list(c.std), c.interpolation) == (
+        "mobilenetv5_300m", "gemma3n", cfg["num_classes"],
+        cfg["input_size"][1], cfg["crop_pct"], cfg["mean"], cfg["std"],
+        cfg["interpolation"])
+    assert cfg["license"] == "gemma"
+    assert set(timm_archs["pretrained_cfgs"]) == {"mobilenetv5_300m.gemma3n"}
+
+
+@pytest.mark.parametrize("padding", ["symmetric", "same"])
+def test_pyramid_outputs_equal_timms_taps(built, padding):
+    """The taps at strides 2 to 32 (`pyramid_outputs`) are timm's
+    `forward_intermediates` (its feature_info) on the first image."""
+    fx, model, outputs = built[padding]
+    strides = [int(s) for s in fx["feature_strides"]]
+    assert sorted(model.pyramid_outputs) == [
+        f"P{s.bit_length() - 1}" for s in strides]
+    for i, ours in enumerate(outputs[1:]):
+        ours, want = ours[:1], fx[f"feature{i}"]
+        bar = 1e-4 * max(1.0, float(np.abs(want).max()))
+        np.testing.assert_allclose(ours, want, atol=bar, err_msg=str(i))
+
+
+def test_adapter_gives_256_tokens_of_2048():
+    """The real adapter (`v5.ADAPTER`) on maps of the 768x768 network's
+    sizes (48x48 and 24x24, narrowed): 16x16x2048, i.e. 256 tokens."""
+    from keras_mobilenets import blocks
+
+    high = keras.Input((48, 48, 8))
+    low = keras.Input((24, 24, 16))
+    out = blocks.multi_scale_fusion({16: high, 32: low}, v5.ADAPTER,
+                                    "gelu_tanh", v5.conventions("symmetric"),
+                                    "msfa")
+    assert tuple(out.shape) == (None, 16, 16, 2048)
+    names = {layer.name for layer in
+             keras.Model([high, low], out).layers if layer.weights}
+    # timm's module paths of the adapter's tensors, as the conversion reads.
+    assert names == {"msfa_ffn_pw_exp_conv", "msfa_ffn_pw_exp_bn",
+                     "msfa_ffn_pw_proj_conv", "msfa_ffn_pw_proj_bn",
+                     "msfa_norm"}
+
+
+def test_keras_file_round_trip(built):
+    """The `symmetric` model of the parity tests came back from a .keras
+    file: its custom layers (NearestResize, gelu_tanh), Keras' RMSNorm and
+    resizing, its weights and taps."""
+    _, loaded, _ = built["symmetric"]
+    fx, weights = ref.load_fixture("symmetric", FIXTURES)
+    kinds = {type(layer).__name__ for layer in loaded.layers}
+    assert {"NearestResize", "RMSNormalization", "Resizing"} <= kinds
+    act = loaded.get_layer("blocks_0_0_bn1_act").activation
+    assert act is v5_layers.gelu_tanh
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded.get_layer("msfa_norm").scale),
+        weights["msfa.norm.weight"])
+    assert sorted(loaded.pyramid_outputs) == ["P1", "P2", "P3", "P4", "P5"]
+
+
+def test_gemma_weights_refused_under_a_classifier():
+    with pytest.raises(ValueError, match="include_top=False"):
+        v5.MobileNetV5_300M(weights="gemma3n")
+    with pytest.raises(ValueError, match="include_top=False"):
+        v5.MobileNetV5_300MEncoder(weights="hf-hub:timm/mobilenetv5_300m.gemma3n")
+
+
+def test_adapter_needs_a_known_size():
+    with pytest.raises(ValueError, match="known input size"):
+        builder.build(small_entry("same"), weights=None, include_top=False,
+                      input_shape=(None, None, 3), include_preprocessing=False)

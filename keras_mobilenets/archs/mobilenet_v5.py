@@ -15,6 +15,8 @@ from the Hugging Face hub, never shipped with this package.
 """
 
 import dataclasses
+import functools
+import sys
 
 from .. import arguments, naming, registry
 from ..spec import MQA, MSFA, UIB, Arch, Conventions, ConvBN, FusedIB, Top
@@ -53,7 +55,7 @@ STAGES_300M = FIRST_STAGES + (
         *(uib(5, 0, 1, 640, 4.0),) * 7,
         uib(0, 0, 1, 640, 1.0),  # FFN
         # keys and values downsampled 2x
-        *with_mqa(mqa(12, 64, 2, 640), uib(0, 0, 1, 640, 2.0), 13),
+        *with_mqa(mqa(12, 64, 2, 640), uib(0, 0, 1, 640, 2.0), 14),
     ),
     (
         uib(5, 5, 2, 1280, 6.0),
@@ -152,17 +154,59 @@ def _register(name, title, timm_name, stages, params, padding="symmetric",
         timm_name=timm_name)
     entry = dataclasses.replace(entry, arguments=ARGUMENTS,
                                 defaults=DEFAULTS)
-    return registry.register(entry, __name__)
+    # Not in `registry.ENTRIES` yet: the tests that sweep every entry
+    # would build these 2,500-layer networks on every backend.
+    entry.builder = _with_gemma_terms(registry.make_builder(entry, __name__),
+                                      entry)
+    ENTRIES[name] = entry
+    return entry.builder
+
+
+def _gemma(entry, weights):
+    """Whether `weights` names the Gemma 3n checkpoint (its tag, or
+    "imagenet", which names the default one, or a hub repository of it)."""
+    if not isinstance(weights, str):
+        return False
+    return (weights in ("imagenet", *entry.tags) and bool(entry.checkpoints)
+            or weights.startswith("hf-hub:") and "gemma3n" in weights)
+
+
+def _with_gemma_terms(build, entry):
+    """`build` refusing the Gemma 3n weights under a classifier (they have
+    none) and showing their terms where it loads them."""
+    sig = build.__signature__
+
+    def wrapped(*args, **kwargs):
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = bound.arguments
+        gemma = _gemma(entry, values["weights"])
+        if gemma and values["include_top"]:
+            raise ValueError(
+                f"The Gemma 3n weights have no classifier: pass "
+                f"`include_top=False` (the adapter's map) or `pooling`. "
+                f"Received: weights={values['weights']!r}, include_top=True")
+        model = build(**values)
+        if gemma:
+            print(GEMMA_TERMS, file=sys.stderr)
+        return model
+
+    functools.update_wrapper(wrapped, build)
+    wrapped.__signature__ = sig
+    return wrapped
+
+
+ENTRIES = {}
 
 
 MobileNetV5_300M = _register(
     "MobileNetV5_300M", "MobileNetV5-300M", "mobilenetv5_300m", STAGES_300M,
-    296_225_912, checkpoints=(GEMMA3N,))
+    296_175_912, checkpoints=(GEMMA3N,))
 # The same network and weights as Gemma 3n runs it in Transformers (timm's
 # `mobilenetv5_300m_enc`): TensorFlow's SAME padding of strided convs.
 MobileNetV5_300MEncoder = _register(
     "MobileNetV5_300MEncoder", "MobileNetV5-300M encoder",
-    "mobilenetv5_300m_enc", STAGES_300M, 296_225_912, padding="correct",
+    "mobilenetv5_300m_enc", STAGES_300M, 296_175_912, padding="correct",
     checkpoints=(GEMMA3N,))
 # timm's base model, untrained; its recipe is Inception's normalisation,
 # [0, 255] -> [-1, 1].
