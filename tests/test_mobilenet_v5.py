@@ -20,7 +20,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from conftest import model_outputs
-from keras_mobilenets import builder
+from keras_mobilenets import builder, registry
 from keras_mobilenets import layers as v5_layers
 from keras_mobilenets.archs import mobilenet_v5 as v5
 from keras_mobilenets.spec import MQA, MSFA, UIB, FusedIB
@@ -71,7 +71,7 @@ def built(tmp_path_factory):
             model.save(keras_file)
             model = (model, keras.saving.load_model(keras_file))[1]
         pyramid = model.pyramid_outputs
-        both = keras.Model(model.inputs, [model.output] + [
+        both = keras.Model(model.input, [model.output] + [
             pyramid[k] for k in sorted(pyramid)])
         x = reference_input(shape, int(fx["seed"]))
         out[padding] = fx, model, model_outputs(both, x)
@@ -213,8 +213,32 @@ def test_keras_file_round_trip(built):
 def test_gemma_weights_refused_under_a_classifier():
     with pytest.raises(ValueError, match="include_top=False"):
         v5.MobileNetV5_300M(weights="gemma3n")
-    with pytest.raises(ValueError, match="include_top=False"):
-        v5.MobileNetV5_300MEncoder(weights="hf-hub:timm/mobilenetv5_300m.gemma3n")
+
+
+def test_timm_folder_loads_and_shows_the_gemma_terms(built, tmp_path, capsys):
+    """A folder laid out as timm's `mobilenetv5_300m.gemma3n` repository
+    (config.json with no classifier and `license: gemma`, model.safetensors:
+    here the small encoder's weights) loads through `weights=<folder>`,
+    prints the Gemma terms, and refuses a classifier."""
+    fx, weights = ref.load_fixture("same", FIXTURES)
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    config = dict(architecture="mobilenetv5_300m", num_classes=0,
+                  pretrained_cfg=dict(license="gemma", mean=[0, 0, 0],
+                                      std=[1, 1, 1]))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    entry = small_entry("same")
+    build = v5._with_gemma_terms(registry.make_builder(entry), entry)
+    shape = tuple(int(s) for s in fx["input_shape"])
+    with pytest.raises(ValueError, match="no classifier"):
+        build(weights=str(tmp_path), input_shape=shape[1:])
+    assert v5.GEMMA_TERMS not in capsys.readouterr().err
+    model = build(weights=str(tmp_path), input_shape=shape[1:],
+                  include_top=False, include_preprocessing=False)
+    assert v5.GEMMA_TERMS in capsys.readouterr().err
+    _, loaded, _ = built["same"]
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a),
+                                      keras.ops.convert_to_numpy(b))
 
 
 def test_adapter_needs_a_known_size():

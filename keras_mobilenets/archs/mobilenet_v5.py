@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import sys
 
-from .. import arguments, naming, registry
+from .. import arguments, builder, naming, registry
 from ..spec import MQA, MSFA, UIB, Arch, Conventions, ConvBN, FusedIB, Top
 from ..weights import TimmCheckpoint
 
@@ -144,14 +144,16 @@ WEIGHTS_NOTE = (
 
 
 def _register(name, title, timm_name, stages, params, padding="symmetric",
-              checkpoints=(), preprocessing="normalize", test_alpha=0.25):
+              checkpoints=(), preprocessing="normalize", test_alpha=0.25,
+              also_loads=()):
     entry = registry.self_normalising_entry(
         name, arch=dataclasses.replace(arch(name, stages, padding),
                                        preprocessing=preprocessing),
         title=title, paper="https://arxiv.org/abs/2404.10518 (its blocks)",
         weights_note=WEIGHTS_NOTE, params=params, checkpoints=checkpoints,
         test_config=dict(alpha=test_alpha, input_shape=(64, 64, 3)),
-        timm_name=timm_name)
+        timm_name=timm_name,
+        timm_architectures={n: 1.0 for n in also_loads})
     entry = dataclasses.replace(entry, arguments=ARGUMENTS,
                                 defaults=DEFAULTS)
     # Not in `registry.ENTRIES` yet: the tests that sweep every entry
@@ -162,32 +164,22 @@ def _register(name, title, timm_name, stages, params, padding="symmetric",
     return entry.builder
 
 
-def _gemma(entry, weights):
-    """Whether `weights` names the Gemma 3n checkpoint (its tag, or
-    "imagenet", which names the default one, or a hub repository of it)."""
-    if not isinstance(weights, str):
-        return False
-    return (weights in ("imagenet", *entry.tags) and bool(entry.checkpoints)
-            or weights.startswith("hf-hub:") and "gemma3n" in weights)
-
-
 def _with_gemma_terms(build, entry):
-    """`build` refusing the Gemma 3n weights under a classifier (they have
-    none) and showing their terms where it loads them."""
+    """`build` showing the Gemma terms where it loads weights under them:
+    the 'gemma3n' checkpoint, or a timm repository (hub or folder) whose
+    config says `license: gemma`."""
     sig = build.__signature__
 
     def wrapped(*args, **kwargs):
         bound = sig.bind(*args, **kwargs)
         bound.apply_defaults()
-        values = bound.arguments
-        gemma = _gemma(entry, values["weights"])
-        if gemma and values["include_top"]:
-            raise ValueError(
-                f"The Gemma 3n weights have no classifier: pass "
-                f"`include_top=False` (the adapter's map) or `pooling`. "
-                f"Received: weights={values['weights']!r}, include_top=True")
-        model = build(**values)
-        if gemma:
+        # What `weights=` names (its config.json for a repository), and the
+        # argument errors, before anything is built.
+        _, resolved = builder.resolve(entry, **bound.arguments)
+        source = resolved.source
+        model = build(**bound.arguments)
+        if source is not None and (source == GEMMA3N or getattr(
+                source, "license", None) == "gemma"):
             print(GEMMA_TERMS, file=sys.stderr)
         return model
 
@@ -207,7 +199,7 @@ MobileNetV5_300M = _register(
 MobileNetV5_300MEncoder = _register(
     "MobileNetV5_300MEncoder", "MobileNetV5-300M encoder",
     "mobilenetv5_300m_enc", STAGES_300M, 296_175_912, padding="correct",
-    checkpoints=(GEMMA3N,))
+    checkpoints=(GEMMA3N,), also_loads=("mobilenetv5_300m",))
 # timm's base model, untrained; its recipe is Inception's normalisation,
 # [0, 255] -> [-1, 1].
 MobileNetV5Base = _register(
