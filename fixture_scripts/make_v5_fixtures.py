@@ -16,6 +16,10 @@ its float32 error (`float32_error`, max |float32 - float64|), and its five
 feature taps (`forward_intermediates`, NHWC, float64) for the first image.
 Weights are not stored.
 
+With `--full NAME FOLDER SIZE` (not a fixture: 1.2 GB), timm's real network
+with the same kind of weights, written to FOLDER with its float32 and float64
+outputs at SIZE x SIZE, for `fixture_scripts/v5_full_parity.py`.
+
 And `tests/fixtures/v5/archs.json`: timm's decoded block arguments of the
 three real networks (`mobilenetv5_300m`, `_enc`, `_base`), their parameter
 counts, feature taps and pretrained cfgs, which the tests hold our tables
@@ -179,8 +183,36 @@ def make_archs():
           f"{os.path.relpath(path, REPO)}")
 
 
+def make_full(name, folder, size):
+    """Not a fixture (about 1.2 GB): timm's real `name` with the reference
+    weights as `<folder>/<name>.safetensors`, and `<name>_<size>.npz`: its
+    float32 and float64 outputs on `reference_input((1, size, size, 3))`
+    (NHWC), for `fixture_scripts/v5_full_parity.py` to compare ours with."""
+    model = timm.create_model(name, pretrained=False).eval()
+    spec = [(k, tuple(v.shape), str(v.dtype).replace("torch.", ""))
+            for k, v in model.state_dict().items()]
+    weights = ref.reference_weights(spec, ref.SEED)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()},
+                          strict=True)
+    from safetensors.numpy import save_file
+    os.makedirs(folder, exist_ok=True)
+    save_file(weights, os.path.join(folder, f"{name}.safetensors"))
+    del weights
+    x = reference_input((1, size, size, 3), seed=ref.SEED)
+    with torch.no_grad():
+        out32 = _nhwc(model.float()(_nchw(x)))
+        out64 = _nhwc(model.double()(_nchw(x).double()))
+    error = float(np.abs(out32.astype(np.float64) - out64).max())
+    np.savez(os.path.join(folder, f"{name}_{size}.npz"), out32=out32,
+             out64=out64, float32_error=error, input_shape=x.shape)
+    print(f"{name} at {size}: out {out64.shape}, float32 error {error:.3g}")
+
+
 def main(argv):
     torch.manual_seed(0)
+    if argv[:1] == ["--full"]:  # --full NAME FOLDER SIZE
+        make_full(argv[1], argv[2], int(argv[3]))
+        return
     os.makedirs(OUT_DIR, exist_ok=True)
     for padding in argv or ("symmetric", "same"):
         make_fixture(padding)

@@ -76,8 +76,8 @@ def batch_norm(x, name, style):
     """The block's normalisation: BatchNorm, or RMSNorm over the channels
     where `style.norm` is "rms" (timm's `RmsNorm2d`)."""
     if style.norm == "rms":
-        return layers.RMSNormalization(axis=channel_axis(),
-                                       epsilon=style.bn_epsilon, name=name)(x)
+        return km_layers.RMSNorm2D(style.bn_epsilon, axis=channel_axis(),
+                                   name=name)(x)
     return km_layers.BatchNormalization(
         axis=channel_axis(), epsilon=style.bn_epsilon,
         momentum=style.bn_momentum, name=name,

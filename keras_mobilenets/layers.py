@@ -298,3 +298,51 @@ class NearestResize(_ArgumentsLayer):
         for axis, out in zip(self._spatial(), self.size):
             shape[axis] = out
         return tuple(shape)
+
+
+@keras.saving.register_keras_serializable(package="keras_mobilenets")
+class RMSNorm2D(_ArgumentsLayer):
+    """Root-mean-square normalisation over the channels of each pixel,
+    times a learned per-channel `gamma` (Zhang and Sennrich,
+    https://arxiv.org/abs/1910.07467), as timm's `RmsNorm2d` (MobileNetV5):
+    `x * rsqrt(mean(x ** 2 over channels) + epsilon) * gamma`.
+    `keras.layers.RMSNormalization` computes the same, but under PyTorch
+    it accepts only the last axis (channels last).
+
+    Args:
+        epsilon: Added to the mean square. timm's default is 1e-6.
+        axis: The channel axis: -1 (channels last) or 1 (channels first).
+    """
+
+    ARGUMENTS = ("epsilon", "axis")
+
+    def __init__(self, epsilon=1e-6, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(epsilon, bool) or not isinstance(
+                epsilon, (int, float)) or epsilon < 0:
+            raise ValueError("`epsilon` must be a number >= 0. Received: "
+                             f"epsilon={epsilon!r}")
+        if axis not in (-1, 1):
+            raise ValueError(f"`axis` must be -1 or 1. Received: axis={axis!r}")
+        self.epsilon = epsilon
+        self.axis = axis
+
+    def build(self, input_shape):
+        channels = input_shape[self.axis]
+        if channels is None:
+            raise ValueError(
+                "RMSNorm2D needs a known number of channels on axis "
+                f"{self.axis}. Received: input_shape={input_shape}")
+        self.gamma = self.add_weight(shape=(channels,), initializer="ones",
+                                     name="gamma")
+
+    def call(self, inputs):
+        mean_square = ops.mean(ops.square(inputs), axis=self.axis,
+                               keepdims=True)
+        shape = [1] * len(inputs.shape)
+        shape[self.axis] = -1
+        gamma = ops.reshape(ops.cast(self.gamma, inputs.dtype), shape)
+        return inputs * ops.rsqrt(mean_square + self.epsilon) * gamma
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

@@ -196,16 +196,16 @@ def test_adapter_gives_256_tokens_of_2048():
 
 def test_keras_file_round_trip(built):
     """The `symmetric` model of the parity tests came back from a .keras
-    file: its custom layers (NearestResize, gelu_tanh), Keras' RMSNorm and
+    file: its custom layers (RMSNorm2D, NearestResize, gelu_tanh), Keras'
     resizing, its weights and taps."""
     _, loaded, _ = built["symmetric"]
     fx, weights = ref.load_fixture("symmetric", FIXTURES)
     kinds = {type(layer).__name__ for layer in loaded.layers}
-    assert {"NearestResize", "RMSNormalization", "Resizing"} <= kinds
+    assert {"NearestResize", "RMSNorm2D", "Resizing"} <= kinds
     act = loaded.get_layer("blocks_0_0_bn1_act").activation
     assert act is v5_layers.gelu_tanh
     np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(loaded.get_layer("msfa_norm").scale),
+        keras.ops.convert_to_numpy(loaded.get_layer("msfa_norm").gamma),
         weights["msfa.norm.weight"])
     assert sorted(loaded.pyramid_outputs) == ["P1", "P2", "P3", "P4", "P5"]
 
@@ -245,3 +245,29 @@ def test_adapter_needs_a_known_size():
     with pytest.raises(ValueError, match="known input size"):
         builder.build(small_entry("same"), weights=None, include_top=False,
                       input_shape=(None, None, 3), include_preprocessing=False)
+
+
+def test_rms_norm_and_nearest_resize_in_both_layouts():
+    """The two layers against NumPy (timm's `rms_norm2d`; PyTorch's nearest:
+    output i reads input floor(i * in / out)), channels last and first."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 4, 5)).astype("float32")
+    gamma = rng.uniform(0.5, 1.5, 5).astype("float32")
+    want = x / np.sqrt((x ** 2).mean(-1, keepdims=True) + 1e-6) * gamma
+    rows, cols = [3 * i // 5 for i in range(5)], [4 * i // 7 for i in range(7)]
+    resized = x[:, rows][:, :, cols]
+    for axis, fmt, to in ((-1, "channels_last", (0, 1, 2, 3)),
+                          (1, "channels_first", (0, 3, 1, 2))):
+        norm = v5_layers.RMSNorm2D(1e-6, axis=axis)
+        norm.build(x.transpose(to).shape)
+        norm.gamma.assign(gamma)
+        got = keras.ops.convert_to_numpy(norm(x.transpose(to)))
+        np.testing.assert_allclose(got, want.transpose(to), rtol=1e-5,
+                                   atol=1e-6)
+        got = v5_layers.NearestResize((5, 7), data_format=fmt)(x.transpose(to))
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(got),
+                                      resized.transpose(to))
+    with pytest.raises(ValueError, match="axis=2"):
+        v5_layers.RMSNorm2D(axis=2)
+    with pytest.raises(ValueError, match=r"size=\(5,\)"):
+        v5_layers.NearestResize((5,))

@@ -20,7 +20,7 @@ import numpy as np
 from keras import layers
 
 from ..errors import WeightsError
-from ..layers import LayerScale
+from ..layers import LayerScale, RMSNorm2D
 from . import h5
 
 # timm tensors that no Keras variable holds: BatchNorm's update counter.
@@ -45,7 +45,7 @@ RULES = {
     },
     LayerScale: {"gamma": ("gamma", None)},
     # timm's RmsNorm2d (MobileNetV5)
-    layers.RMSNormalization: {"scale": ("weight", None)},
+    RMSNorm2D: {"gamma": ("weight", None)},
 }
 
 
