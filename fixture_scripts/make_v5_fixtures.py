@@ -66,6 +66,10 @@ def _nhwc(t):
     return t.numpy().transpose(0, 2, 3, 1)
 
 
+def _maps(t):
+    return _nhwc(t) if t.ndim == 4 else t.numpy()
+
+
 def small_model(padding):
     kwargs = dict(
         block_args=decode_arch_def(ref.TIMM_STAGES), stem_size=ref.STEM,
@@ -187,7 +191,8 @@ def make_full(name, folder, size):
     """Not a fixture (about 1.2 GB): timm's real `name` with the reference
     weights as `<folder>/<name>.safetensors`, and `<name>_<size>.npz`: its
     float32 and float64 outputs on `reference_input((1, size, size, 3))`
-    (NHWC), for `fixture_scripts/v5_full_parity.py` to compare ours with."""
+    (NHWC; `mobilenetv5_300m` without a classifier pools them), for
+    `fixture_scripts/v5_full_parity.py` to compare ours with."""
     model = timm.create_model(name, pretrained=False).eval()
     spec = [(k, tuple(v.shape), str(v.dtype).replace("torch.", ""))
             for k, v in model.state_dict().items()]
@@ -200,8 +205,8 @@ def make_full(name, folder, size):
     del weights
     x = reference_input((1, size, size, 3), seed=ref.SEED)
     with torch.no_grad():
-        out32 = _nhwc(model.float()(_nchw(x)))
-        out64 = _nhwc(model.double()(_nchw(x).double()))
+        out32 = _maps(model.float()(_nchw(x)))
+        out64 = _maps(model.double()(_nchw(x).double()))
     error = float(np.abs(out32.astype(np.float64) - out64).max())
     np.savez(os.path.join(folder, f"{name}_{size}.npz"), out32=out32,
              out64=out64, float32_error=error, input_shape=x.shape)

@@ -30,6 +30,7 @@ def main(name, folder, size):
     model = BUILDERS[name](
         weights=os.path.join(folder, f"{name}.safetensors"),
         input_shape=(size, size, 3), include_top=False,
+        pooling="avg" if fx["out64"].ndim == 2 else None,
         include_preprocessing=False)
     built = time.perf_counter() - start
     times = []
