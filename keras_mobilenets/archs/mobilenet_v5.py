@@ -156,6 +156,11 @@ def _register(name, title, timm_name, stages, params, padding="symmetric",
         timm_architectures={n: 1.0 for n in also_loads})
     entry = dataclasses.replace(entry, arguments=ARGUMENTS,
                                 defaults=DEFAULTS)
+    if preprocessing == "rescale":
+        entry.preprocessing_doc = (
+            "the model itself (`include_preprocessing=True`: [0, 255] to "
+            "[-1, 1], timm's Inception mean and std); `preprocess_input` is "
+            "the identity")
     # Not in `registry.ENTRIES` yet: the tests that sweep every entry
     # would build these 2,500-layer networks on every backend.
     entry.builder = _with_gemma_terms(registry.make_builder(entry, __name__),
@@ -189,6 +194,7 @@ def _with_gemma_terms(build, entry):
 
 
 ENTRIES = {}
+preprocess_input = registry.identity_preprocess
 
 
 MobileNetV5_300M = _register(
