@@ -416,7 +416,8 @@ def multi_scale_fusion(features, row, act, style, prefix):
     if size != out:
         if all(s % o == 0 for s, o in zip(size, out)):
             pool = tuple(s // o for s, o in zip(size, out))
-            x = layers.AveragePooling2D(pool, strides=pool, name=name("pool"))(x)
+            x = layers.AveragePooling2D(pool, strides=pool,
+                                        name=name("pool"))(x)
         else:
             # PyTorch's bilinear interpolation (half-pixel centres, no
             # antialiasing) is Keras' on every backend.

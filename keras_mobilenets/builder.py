@@ -169,7 +169,10 @@ def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0,
         taps[stride] = _layer_name(x)
         outputs[stride] = x
     if arch.neck is not None:
-        x = blocks.multi_scale_fusion(outputs, arch.neck, arch.conventions.activation,
+        # The neck reads the last output at each stride (MobileNetV5's
+        # adapter: 16 and 32).
+        x = blocks.multi_scale_fusion(outputs, arch.neck,
+                                      arch.conventions.activation,
                                       arch.conventions, naming.fixed["neck"])
     return x, taps
 

@@ -323,7 +323,8 @@ class RMSNorm2D(_ArgumentsLayer):
             raise ValueError("`epsilon` must be a number >= 0. Received: "
                              f"epsilon={epsilon!r}")
         if axis not in (-1, 1):
-            raise ValueError(f"`axis` must be -1 or 1. Received: axis={axis!r}")
+            raise ValueError(
+                f"`axis` must be -1 or 1. Received: axis={axis!r}")
         self.epsilon = epsilon
         self.axis = axis
 

@@ -78,7 +78,7 @@ def load_fixture(padding, root):
 
     with np.load(os.path.join(root, f"{padding}.npz")) as z:
         d = {k: z[k] for k in z.files}
-    spec = [(str(n), tuple(int(s) for s in shape[:k]), str(t)) for n, shape, k, t
-            in zip(d["spec_names"], d["spec_shapes"], d["spec_ndim"],
-                   d["spec_dtypes"])]
+    spec = [(str(n), tuple(int(s) for s in shape[:k]), str(t))
+            for n, shape, k, t in zip(d["spec_names"], d["spec_shapes"],
+                                      d["spec_ndim"], d["spec_dtypes"])]
     return d, reference_weights(spec, int(d["seed"]))

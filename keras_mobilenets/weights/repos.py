@@ -32,7 +32,7 @@ class HubConfig:
     test_crop_pct: typing.Optional[float] = None
     label_names: typing.Optional[tuple] = None  # per class; None in gaps
     label_descriptions: typing.Optional[tuple] = None  # per class, or None
-    license: typing.Optional[str] = None  # pretrained_cfg's ("gemma": MobileNetV5)
+    license: typing.Optional[str] = None  # pretrained_cfg's: "gemma" (V5)
 
     @property
     def class_names(self):
@@ -99,7 +99,7 @@ def parse_config(text, where):
         if not isinstance(architecture, str):
             raise ValueError(f"architecture {architecture!r} is not a name")
         num_classes = config.get("num_classes", cfg.get("num_classes", 1000))
-        # 0: a checkpoint without a classifier (timm's mobilenetv5_300m.gemma3n)
+        # 0: no classifier (timm's mobilenetv5_300m.gemma3n)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) \
                 or num_classes < 0:
             raise ValueError(f"num_classes {num_classes!r} is not a count")
