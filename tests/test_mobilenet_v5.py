@@ -227,7 +227,10 @@ def test_timm_folder_loads_and_shows_the_gemma_terms(built, tmp_path, capsys):
                                       std=[1, 1, 1]))
     (tmp_path / "config.json").write_text(json.dumps(config))
     entry = small_entry("same")
-    build = v5._with_gemma_terms(registry.make_builder(entry), entry)
+
+    def build(**kwargs):
+        return v5._build(entry, **kwargs)
+
     shape = tuple(int(s) for s in fx["input_shape"])
     with pytest.raises(ValueError, match="no classifier"):
         build(weights=str(tmp_path), input_shape=shape[1:])

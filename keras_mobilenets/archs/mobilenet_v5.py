@@ -15,10 +15,9 @@ from the Hugging Face hub, never shipped with this package.
 """
 
 import dataclasses
-import functools
 import sys
 
-from .. import arguments, builder, naming, registry
+from .. import arguments, builder, naming, registry, renderers
 from ..spec import MQA, MSFA, UIB, Arch, Conventions, ConvBN, FusedIB, Top
 from ..weights import TimmCheckpoint
 
@@ -143,9 +142,9 @@ WEIGHTS_NOTE = (
     "the top the model returns the adapter's map, 256 tokens of 2048.")
 
 
-def _register(name, title, timm_name, stages, params, padding="symmetric",
-              checkpoints=(), preprocessing="normalize", test_alpha=0.25,
-              also_loads=()):
+def _entry(name, title, timm_name, stages, params, padding="symmetric",
+           checkpoints=(), preprocessing="normalize", test_alpha=0.25,
+           also_loads=()):
     entry = registry.self_normalising_entry(
         name, arch=dataclasses.replace(arch(name, stages, padding),
                                        preprocessing=preprocessing),
@@ -163,51 +162,73 @@ def _register(name, title, timm_name, stages, params, padding="symmetric",
             "the identity")
     # Not in `registry.ENTRIES` yet: the tests that sweep every entry
     # would build these 2,500-layer networks on every backend.
-    entry.builder = _with_gemma_terms(registry.make_builder(entry, __name__),
-                                      entry)
     ENTRIES[name] = entry
-    return entry.builder
+    return entry
 
 
-def _with_gemma_terms(build, entry):
-    """`build` showing the Gemma terms where it loads weights under them:
-    the 'gemma3n' checkpoint, or a timm repository (hub or folder) whose
-    config says `license: gemma`."""
-    sig = build.__signature__
+def _public(build):
+    """The entry's public builder `build` (a def of the entry's name),
+    with its docstring."""
+    entry = ENTRIES[build.__name__]
+    build.__doc__ = renderers.docstring(entry)
+    entry.builder = build
+    return build
 
-    def wrapped(*args, **kwargs):
-        bound = sig.bind(*args, **kwargs)
-        bound.apply_defaults()
-        # What `weights=` names (its config.json for a repository), and the
-        # argument errors, before anything is built.
-        _, resolved = builder.resolve(entry, **bound.arguments)
-        source = resolved.source
-        model = build(**bound.arguments)
-        if source is not None and (source == GEMMA3N or getattr(
-                source, "license", None) == "gemma"):
-            print(GEMMA_TERMS, file=sys.stderr)
-        return model
 
-    functools.update_wrapper(wrapped, build)
-    wrapped.__signature__ = sig
-    return wrapped
+def _build(entry, **kwargs):
+    """`builder.build`, showing the Gemma terms where it loads weights
+    under them: the 'gemma3n' checkpoint, or a timm repository (hub or
+    folder) whose config says `license: gemma`."""
+    # What `weights=` names (its config.json for a repository), and the
+    # argument errors, before anything is built.
+    _, resolved = builder.resolve(entry, **kwargs)
+    source = resolved.source
+    model = builder.build(entry, **kwargs)
+    if source is not None and (source == GEMMA3N or getattr(
+            source, "license", None) == "gemma"):
+        print(GEMMA_TERMS, file=sys.stderr)
+    return model
 
 
 ENTRIES = {}
 preprocess_input = registry.identity_preprocess
 
 
-MobileNetV5_300M = _register(
-    "MobileNetV5_300M", "MobileNetV5-300M", "mobilenetv5_300m", STAGES_300M,
-    296_175_912, checkpoints=(GEMMA3N,))
+_entry("MobileNetV5_300M", "MobileNetV5-300M", "mobilenetv5_300m",
+       STAGES_300M, 296_175_912, checkpoints=(GEMMA3N,))
 # The same network and weights as Gemma 3n runs it in Transformers (timm's
 # `mobilenetv5_300m_enc`): TensorFlow's SAME padding of strided convs.
-MobileNetV5_300MEncoder = _register(
-    "MobileNetV5_300MEncoder", "MobileNetV5-300M encoder",
-    "mobilenetv5_300m_enc", STAGES_300M, 296_175_912, padding="correct",
-    checkpoints=(GEMMA3N,), also_loads=("mobilenetv5_300m",))
+_entry("MobileNetV5_300MEncoder", "MobileNetV5-300M encoder",
+       "mobilenetv5_300m_enc", STAGES_300M, 296_175_912, padding="correct",
+       checkpoints=(GEMMA3N,), also_loads=("mobilenetv5_300m",))
 # timm's base model, untrained; its recipe is Inception's normalisation,
 # [0, 255] -> [-1, 1].
-MobileNetV5Base = _register(
-    "MobileNetV5Base", "MobileNetV5-Base", "mobilenetv5_base", STAGES_BASE,
-    82_647_976, preprocessing="rescale")
+_entry("MobileNetV5Base", "MobileNetV5-Base", "mobilenetv5_base",
+       STAGES_BASE, 82_647_976, preprocessing="rescale")
+
+
+@_public
+def MobileNetV5_300M(
+        input_shape=(768, 768, 3), alpha=1.0, include_top=True, weights=None,
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0):
+    return _build(ENTRIES["MobileNetV5_300M"], **locals())
+
+
+@_public
+def MobileNetV5_300MEncoder(
+        input_shape=(768, 768, 3), alpha=1.0, include_top=True, weights=None,
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0):
+    return _build(ENTRIES["MobileNetV5_300MEncoder"], **locals())
+
+
+@_public
+def MobileNetV5Base(
+        input_shape=(768, 768, 3), alpha=1.0, include_top=True, weights=None,
+        input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2,
+        classifier_activation="softmax", include_preprocessing=True, name=None,
+        drop_path_rate=0.0):
+    return _build(ENTRIES["MobileNetV5Base"], **locals())
