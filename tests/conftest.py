@@ -47,16 +47,17 @@ def swept(names, on="torch"):
 
 def pytest_collection_modifyitems(items):
     """The slowest test files first (tests/file_seconds.json, this
-    backend's; a file it does not know counts as slowest): run_all.py's
-    workers take whole files in this order, so none of the long ones is
-    left to run alone at the end."""
+    backend's, else TensorFlow's; a file it does not know counts as
+    slowest): run_all.py's workers take whole files in this order, so none
+    of the long ones is left to run alone at the end."""
     path = os.path.join(ROOT, "tests", "file_seconds.json")
     seconds = {}
     if os.path.isfile(path):
         import json
 
         with open(path) as f:
-            seconds = json.load(f).get(BACKEND, {})
+            tables = json.load(f)
+        seconds = tables.get(BACKEND) or tables.get("tensorflow", {})
 
     def weight(item):
         name = os.path.relpath(str(item.path), ROOT).replace(os.sep, "/")

@@ -14,7 +14,7 @@ import re
 import keras
 import pytest
 
-from conftest import ROOT, SHARED_WEIGHTS
+from conftest import ROOT, SHARED, SHARED_WEIGHTS
 
 NOTEBOOKS = os.path.join(ROOT, "notebooks")
 # Notebook: the backends it runs on here. 1 and 3 need one: 3 starts the
@@ -92,6 +92,7 @@ def test_notebook_runs_top_to_bottom(name, tmp_path):
     nb = nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4)
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(),
                KERAS_MOBILENETS_NOTEBOOK_OFFLINE="1", MPLBACKEND="Agg",
+               KERAS_MOBILENETS_TESTS_SHARED=SHARED,
                TF_CPP_MIN_LOG_LEVEL="2")
     # Files the notebook writes land in tmp_path; a cell that raises fails
     # the test (CellExecutionError) with its traceback.
