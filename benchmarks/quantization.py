@@ -72,6 +72,23 @@ def file_outputs(path, x, threads=None):
     return np.concatenate([run(x[i:i + 1]) for i in range(len(x))])
 
 
+def builtin_kernel_outputs(path, x):
+    """The file's outputs from LiteRT's own int8 kernels, without the
+    XNNPACK delegate that `file_outputs` (LiteRT's default) runs: they
+    requantize in fixed point with two roundings, XNNPACK in float32."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(
+        model_path=path, experimental_op_resolver_type=(
+            OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, list(x.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, x)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
 def latency(path, size, threads, runs=200):
     run = export.litert_runner(path, 1, size, threads)
     x = np.random.default_rng(0).uniform(-1, 1, (1, size, size, 3))
@@ -158,7 +175,16 @@ def main(argv=None):
     diff = np.abs(got - want) / step
     result["qat_file_vs_keras_steps"] = {
         "max": float(diff.max()), "mean": float(diff.mean()),
+        "median": float(np.median(diff)),
         "p99": float(np.percentile(diff, 99))}
+    # Rows whose top-1 is a tie of int8 logits (argmax takes the first).
+    result["qat_file_or_keras_tied_top1"] = int(
+        export.tied(got) + export.tied(want))
+    builtin = builtin_kernel_outputs(paths["qat"], test_x)
+    result["qat_file_builtin_kernels_vs_keras_top1"] = float(np.mean(
+        builtin.argmax(-1) == want.argmax(-1)))
+    result["qat_file_builtin_kernels_vs_keras_mean_steps"] = float(
+        np.mean(np.abs(builtin - want) / step))
     result["bytes"] = {k: os.path.getsize(p) for k, p in paths.items()}
     result["latency_ms_batch1"] = {
         f"{k} {t} thread{'s' if t > 1 else ''}": latency(paths[k], args.size, t)

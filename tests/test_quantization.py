@@ -10,6 +10,7 @@ import pytest
 
 import keras_mobilenets as km
 from conftest import model_outputs, randomize
+from keras_mobilenets import export as km_export
 from keras_mobilenets import quantization
 
 BACKEND = keras.backend.backend()
@@ -238,3 +239,86 @@ def test_a_backbone_nested_under_a_new_head_is_prepared_flat():
     quantization.calibrate(qat, x)
     want, got = model_outputs(model, x), model_outputs(qat, x)
     assert np.abs(got - want).max() < 0.25 * np.abs(want).max()
+
+
+def dead_channel_model():
+    """Conv-BN-ReLU6 twice and a Dense head (16 px), whose pointwise
+    convolution has two dead channels as trained weights have them
+    (MobileNet's ImageNet weights: kernel ~1e-9, moving variance ~1e-20):
+    folded, their int8 range is tiny and their bias huge in its units,
+    once negative (ReLU6 gives 0) and once positive (a constant)."""
+    layers = keras.layers
+    inputs = keras.Input((16, 16, 3))
+    x = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False,
+                      name="stem")(inputs)
+    x = layers.ReLU(6.0)(layers.BatchNormalization(name="stem_bn")(x))
+    x = layers.Conv2D(16, 1, use_bias=False, name="pw")(x)
+    x = layers.ReLU(6.0)(layers.BatchNormalization(name="pw_bn")(x))
+    x = layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, layers.Dense(10, name="logits")(x))
+    randomize(model)
+    pw, bn = model.get_layer("pw"), model.get_layer("pw_bn")
+    kernel = keras.ops.convert_to_numpy(pw.kernel)
+    kernel[..., :2] = np.sign(kernel[..., :2]) * 1e-8
+    pw.kernel.assign(kernel)
+    for variable, dead in ((bn.moving_variance, 1e-20), (bn.beta, None)):
+        value = keras.ops.convert_to_numpy(variable)
+        value[:2] = (dead, dead) if dead else (-2.0, 2.0)
+        variable.assign(value)
+    return model
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason=(
+    "what differed was the converter's and LiteRT's arithmetic, the same "
+    "for a model trained on any backend (their export runs TensorFlow in a "
+    "child process: test_litert_file_computes_the_simulation)"))
+def test_file_follows_the_qat_model_after_training_with_dead_channels(
+        tmp_path):
+    """QAT steps at a real learning rate, then the file and the QAT Keras
+    model agree within float32's rounding-boundary flips. Before the int8
+    weight range kept the int32 bias in range, the converter saturated the
+    dead channels' bias and LiteRT's int32 sum wrapped around: ReLU6
+    outputs of 6 for 0, 255 int8 steps (7% of CIFAR-10 top-1 answers)."""
+    model = dead_channel_model()
+    rng = np.random.default_rng(5)
+    x = (rng.integers(0, 256, (64, 16, 16, 3)) / 127.5 - 1).astype("float32")
+    qat = quantization.prepare(model)
+    quantization.calibrate(qat, x[:32])
+    kernel = keras.ops.convert_to_numpy(qat.get_layer("stem").kernel).copy()
+    qat.compile(keras.optimizers.Adam(1e-2),
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                run_eagerly=True)  # 4 steps: faster than tracing them
+    qat.fit(x, np.arange(64) % 10, batch_size=16, epochs=1, verbose=0)
+    assert np.abs(keras.ops.convert_to_numpy(
+        qat.get_layer("stem").kernel) - kernel).max() > 1e-3
+    path = str(tmp_path / "trained_int8.tflite")
+    quantization.export_litert(qat, path)
+    test = x[32:]
+    want = model_outputs(qat, test)
+    got = km_export.run_file(path, test, "litert")
+    step = output_step(qat)
+    # float32 of the simulation vs LiteRT's integer sums: a value next to a
+    # rounding boundary lands one step the other way, rarely.
+    assert np.abs(got - want).max() <= 2 * step * (1 + 1e-5)
+    assert np.abs(got - want).mean() <= 0.1 * step
+    assert np.all(got.argmax(-1) == want.argmax(-1))
+    assert np.ptp(want) > 20 * step  # the logits are not all alike
+
+
+def test_int8_weight_range_keeps_the_converters_floor_and_the_bias():
+    from keras_mobilenets.quantization.layers import weight_bound
+
+    kernel = np.zeros((1, 1, 4, 3), "float32")
+    kernel[0, 0, 0] = (1e-9, 0.5, 1e-3)
+    bias = np.asarray([1.0, 1.0, -1e-3], "float32")
+
+    def bound(*args):
+        return keras.ops.convert_to_numpy(weight_bound(*args))
+
+    # Below the converter's 1e-6 wide range: its [-5e-7, 5e-7].
+    np.testing.assert_allclose(bound(kernel, -1), (5e-7, 0.5, 1e-3))
+    # A bias of 1.0 over an input step of 0.02 fits 2**30 int32 units.
+    np.testing.assert_allclose(bound(kernel, -1, bias, 0.02),
+                               (127 / (0.02 * 2.0 ** 30), 0.5, 1e-3),
+                               rtol=1e-6)
+    np.testing.assert_allclose(bound(kernel, None, bias, 0.02), 0.5)

@@ -132,35 +132,54 @@ class _Int32Bias:
             self._input_range = None if quantizer is None else quantizer.range
         return super().__call__(inputs, *args, **kwargs)
 
-    def rounded_bias(self, bias, weight_scale):
+    def _input_scale(self):
         if self._input_range is None:
-            return bias
+            return None
         low, high = self._input_range()
-        unit = ops.stop_gradient((high - low) / (2 ** NUM_BITS - 1)
-                                 * weight_scale)
+        return ops.stop_gradient((high - low) / (2 ** NUM_BITS - 1))
+
+    def quantized(self, kernel, bias, axis):
+        """(fake-quantized kernel, bias rounded to int32 units) with the
+        kernel's int8 range from `weight_bound`; `bias` None: none."""
+        input_scale = self._input_scale()
+        bound = weight_bound(kernel, axis, bias, input_scale)
+        kernel = keras.quantizers.fake_quant_with_min_max_vars(
+            kernel, -bound, bound, num_bits=NUM_BITS, narrow_range=True,
+            axis=axis)
+        if bias is None or input_scale is None:
+            return kernel, bias
+        unit = input_scale * bound / (2 ** (NUM_BITS - 1) - 1)
         # Straight through: the gradient of the unrounded bias.
-        return bias + ops.stop_gradient(ops.round(bias / unit) * unit - bias)
+        return kernel, bias + ops.stop_gradient(
+            ops.round(bias / unit) * unit - bias)
 
 
-def weight_scale(kernel, axis):
-    """The int8 step of `quantize_weights`' output (per channel or not)."""
+# TensorFlow's converter widens a weight range narrower than 1e-6 to
+# [-5e-7, 5e-7] (kNearZeroTolerance in its quantization_utils.cc).
+MIN_BOUND = 5e-7
+# An int32 bias stays below this many units (input scale x weight scale),
+# leaving the accumulator room for the products, at most 255 x 127 each.
+BIAS_UNITS = 2.0 ** 30
+
+
+def weight_bound(kernel, axis, bias=None, input_scale=None):
+    """The symmetric int8 range [-bound, bound] of `kernel` per output
+    channel (`axis`; None: per tensor), no gradient through it: the largest
+    |weight|, but at least `MIN_BOUND`, as the converter makes it, and wide
+    enough that the bias fits int32 in units of `input_scale` x weight
+    scale. A channel that BatchNorm folding left with weights ~1e-10 (a
+    dead channel of trained weights, moving variance ~1e-20) and a bias of
+    a few units would otherwise need ~1e11 units: the converter saturates
+    it at -2**31, and the int32 sum wraps around where LiteRT adds a
+    negative product to it (a ReLU6 output of 6 instead of 0)."""
     reduce = None if axis is None else [
         i for i in range(len(kernel.shape)) if i != axis % len(kernel.shape)]
-    bound = ops.stop_gradient(ops.max(ops.abs(kernel), axis=reduce))
-    return ops.maximum(bound, 1e-8) / (2 ** (NUM_BITS - 1) - 1)
-
-
-def quantize_weights(kernel, axis):
-    """Symmetric int8 per output channel (`axis`; None: per tensor), narrow
-    range [-127, 127] as LiteRT's int8 kernels want; the range is the
-    largest |weight|, with no gradient through it."""
-    reduce = None if axis is None else [
-        i for i in range(len(kernel.shape)) if i != axis % len(kernel.shape)]
-    bound = ops.stop_gradient(ops.max(ops.abs(kernel), axis=reduce))
-    bound = ops.maximum(bound, 1e-8)
-    return keras.quantizers.fake_quant_with_min_max_vars(
-        kernel, -bound, bound, num_bits=NUM_BITS, narrow_range=True,
-        axis=axis)
+    bound = ops.maximum(ops.max(ops.abs(kernel), axis=reduce), MIN_BOUND)
+    if bias is not None and input_scale is not None:
+        bias = ops.abs(bias) if axis is not None else ops.max(ops.abs(bias))
+        bound = ops.maximum(bound, bias * (2 ** (NUM_BITS - 1) - 1)
+                            / (input_scale * BIAS_UNITS))
+    return ops.stop_gradient(bound)
 
 
 @keras.saving.register_keras_serializable(package="keras_mobilenets")
@@ -255,18 +274,17 @@ class QuantizedConv2D(_Int32Bias, keras.layers.Layer):
         # kernel[..., c, m]: per channel on the flattened last two axes.
         flat = ops.reshape(kernel, self.kernel_size + (1, -1)) \
             if self.depthwise else kernel
-        if self.use_bias or self.batch_norm:
-            bias = self.rounded_bias(bias, weight_scale(flat, -1))
+        has_bias = self.use_bias or self.batch_norm
+        flat, bias = self.quantized(flat, bias if has_bias else None, -1)
         if self.depthwise:
-            kernel = ops.reshape(quantize_weights(flat, -1), kernel.shape)
             outputs = ops.depthwise_conv(
-                inputs, kernel, self.strides, self.padding,
-                dilation_rate=self.dilation_rate)
+                inputs, ops.reshape(flat, kernel.shape), self.strides,
+                self.padding, dilation_rate=self.dilation_rate)
         else:
-            outputs = ops.conv(inputs, quantize_weights(kernel, -1),
-                               self.strides, self.padding,
+            outputs = ops.conv(inputs, flat, self.strides, self.padding,
                                dilation_rate=self.dilation_rate)
-        outputs = outputs + bias
+        if bias is not None:
+            outputs = outputs + bias
         if self.activation == "relu":
             return ops.relu(outputs)
         if self.activation == "relu6":
@@ -322,12 +340,11 @@ class QuantizedDense(_Int32Bias, keras.layers.Layer):
             if self.use_bias else None
 
     def call(self, inputs):
-        kernel = ops.convert_to_tensor(self.kernel)
-        outputs = ops.matmul(inputs, quantize_weights(kernel, None))
-        if not self.use_bias:
-            return outputs
-        return outputs + self.rounded_bias(ops.convert_to_tensor(self.bias),
-                                           weight_scale(kernel, None))
+        kernel, bias = self.quantized(
+            ops.convert_to_tensor(self.kernel),
+            ops.convert_to_tensor(self.bias) if self.use_bias else None, None)
+        outputs = ops.matmul(inputs, kernel)
+        return outputs if bias is None else outputs + bias
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
