@@ -1,0 +1,61 @@
+"""`train(..., mixed_precision=True)` forced on a CPU (the default, "auto",
+turns it on on a GPU only): the model trains under mixed_float16 with loss
+scaling, and its model.keras is float32, loading and predicting as the
+trained model does."""
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import keras_mobilenets as km
+from keras_mobilenets import training
+from test_train import CLASSES, TINY, make_folder
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mixed")
+    data = make_folder(root / "data")
+    model, history = km.train(str(data), output=str(root / "out"), epochs=1,
+                              frozen_epochs=0, mixed_precision=True, **TINY)
+    return data, root / "out", model, history
+
+
+def _weighted(model):
+    backbone = training._backbone(model)
+    return [layer for layer in backbone.layers if layer.weights]
+
+
+def test_the_model_trained_in_mixed_float16(run):
+    _, _, model, history = run
+    assert keras.config.dtype_policy().name == "float32"  # restored after
+    layers = _weighted(model)
+    convs = [layer for layer in layers if isinstance(
+        layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))]
+    assert len(convs) > 20
+    assert {layer.compute_dtype for layer in convs} == {"float16"}
+    assert {v.dtype for layer in layers for v in layer.weights} == \
+        {"float32"}  # the variables stay float32
+    assert model.get_layer("predictions").compute_dtype == "float32"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_model_file_is_float32_and_predicts_as_trained(run):
+    data, out, model, _ = run
+    loaded = keras.saving.load_model(out / "model.keras")
+    assert isinstance(loaded, km.Model)
+    assert [n for n, _ in loaded.class_names] == list(CLASSES)
+    assert {layer.compute_dtype for layer in _weighted(loaded)} == \
+        {"float32"}
+    images = np.stack([np.asarray(Image.open(data / c / "0.png"), "float32")
+                       for c in CLASSES])
+    x = keras.ops.image.resize(images, (32, 32))
+    got = keras.ops.convert_to_numpy(loaded.predict(x, verbose=0))
+    want = keras.ops.convert_to_numpy(model.predict(x, verbose=0))
+    assert got.dtype == np.float32 and np.isfinite(got).all()
+    np.testing.assert_allclose(got.sum(-1), 1, atol=1e-5)
+    # The same weights computed in float16 (11 significant bits, a
+    # relative 2**-11 per rounding, over some 30 layers): within 1e-2.
+    np.testing.assert_allclose(got, want, atol=1e-2)
