@@ -14,6 +14,7 @@ import pytest
 
 import keras_mobilenets as km
 from conftest import ROOT
+from keras_mobilenets import cli
 from keras_mobilenets.training import cluster
 from test_train import TINY, make_folder
 
@@ -88,6 +89,15 @@ def test_the_job_arguments_are_checked(monkeypatch):
         cluster.job("h:1", 0, 0)
     with pytest.raises(ValueError, match="needs `job_addresses`"):
         cluster.job(None, 2, 0)
+
+
+def test_the_command_takes_the_job_flags(tmp_path, capsys):
+    data = make_folder(tmp_path / "data")
+    assert cli.main(["train", str(data), "--output", str(tmp_path / "out"),
+                     "--job-addresses", "127.0.0.1:1", "--num-processes",
+                     "2", "--process-id", "2"]) == 1
+    assert "process_id=2" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_job_fails_before_training_where_it_cannot_run(tmp_path,

@@ -60,7 +60,8 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
     BatchNorm layers kept frozen (inference mode). From initial weights
     (`weights="none"`) there is nothing to keep: no frozen stage, the
     rate itself, BatchNorm trained. `drop_path_rate` where the model has
-    stochastic depth; mixed precision on a GPU (`mixed_precision="auto"`);
+    stochastic depth; mixed precision on a GPU (`mixed_precision="auto"`;
+    True forces it; model.keras is saved in float32 either way);
     the best epoch by validation accuracy kept; early stop after
     `patience` unfrozen epochs without a better one.
 
@@ -107,6 +108,7 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
     state = _prepare_output(output, checkpoint, resume, overwrite, chief)
     if state is not None:  # the interrupted run's settings
         settings = dict(state["settings"], devices=devices)
+        settings.pop("num_processes", None)  # this run's, below
         _check_settings(settings, job)
     if job is not None:
         settings["devices"] = "all"
