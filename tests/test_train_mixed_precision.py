@@ -30,6 +30,12 @@ def _weighted(model):
     return [layer for layer in backbone.layers if layer.weights]
 
 
+def _features(model, x):
+    backbone = training._backbone(model)
+    scaled = model.get_layer("scale")(x)
+    return keras.ops.convert_to_numpy(backbone.predict(scaled, verbose=0))
+
+
 def test_the_model_trained_in_mixed_float16(run):
     _, _, model, history = run
     assert keras.config.dtype_policy().name == "float32"  # restored after
@@ -56,9 +62,15 @@ def test_model_file_is_float32_and_predicts_as_trained(run):
                        for c in CLASSES])
     x = keras.ops.image.resize(images, (32, 32))
     got = keras.ops.convert_to_numpy(loaded.predict(x, verbose=0))
-    want = keras.ops.convert_to_numpy(model.predict(x, verbose=0))
     assert got.dtype == np.float32 and np.isfinite(got).all()
     np.testing.assert_allclose(got.sum(-1), 1, atol=1e-5)
-    # The same weights computed in float16 (11 significant bits, a
-    # relative 2**-11 per rounding, over some 30 layers): within 1e-2.
-    np.testing.assert_allclose(got, want, atol=1e-2)
+    # After one epoch from initial weights the probabilities are near
+    # uniform: the backbone's features say more. The same weights in
+    # float16 (a relative 2**-11 a rounding, over some 30 layers): within
+    # 30 * 2**-11 (1.5%) of the largest feature.
+    float32, float16 = _features(loaded, x), _features(model, x)
+    assert float32.dtype == np.float32 and float16.dtype == np.float16
+    scale = np.abs(float32).max()
+    assert scale > 0
+    assert np.abs(float32 - float16.astype("float32")).max() < \
+        30 * 2.0**-11 * scale
