@@ -171,7 +171,9 @@ def _train(args):
         label_smoothing=args.label_smoothing, dropout=args.dropout,
         drop_path_rate=args.drop_path_rate, patience=args.patience,
         mixed_precision=switch[args.mixed_precision],
-        cache=switch[args.cache], seed=args.seed)
+        cache=switch[args.cache], seed=args.seed,
+        job_addresses=args.job_addresses, num_processes=args.num_processes,
+        process_id=args.process_id)
     return 0
 
 
@@ -307,6 +309,15 @@ def _train_args():
              "DIR"),
         _arg("--devices", choices=("all",), help="data parallel over every "
              "local device (JAX, TensorFlow)"),
+        _arg("--job-addresses", metavar="HOST:PORT[,...]", help="a job of "
+             "several processes (JAX): process 0's address, where they meet "
+             "(default $KERAS_DISTRIBUTION_JOB_ADDRESSES)"),
+        _arg("--num-processes", type=int, metavar="N", help="the job's "
+             "processes, data parallel over all their devices; process 0 "
+             "writes DIR (default $KERAS_DISTRIBUTION_NUM_PROCESSES, else 1)"),
+        _arg("--process-id", type=int, metavar="I", help="this process's "
+             "index in the job, 0 to N-1 (default "
+             "$KERAS_DISTRIBUTION_PROCESS_ID)"),
         recipe("--validation-split", float, 0.1, "without val/: the share "
                "of each class held out"),
         _arg("--frozen-epochs", type=int, help="epochs with the backbone "

@@ -288,3 +288,46 @@ def test_cuda_graph_replay_gives_keras_outputs_and_sees_new_weights():
             graphs.ENABLED = True
         np.testing.assert_allclose(got.cpu().numpy(), eager.cpu().numpy(),
                                    rtol=0, atol=1e-5 * scale)
+
+
+def test_a_backbone_nested_under_a_new_head_runs_its_own_plan():
+    """The model `train` builds (scaling, the backbone as one layer, dropout,
+    a softmax top): its plan calls the backbone, whose plan needs no Keras
+    layer call; it gives Keras' own outputs before and after training steps
+    (which run as Keras, gradients recorded), and fit's validation uses it."""
+    from keras_mobilenets import registry, training
+
+    def build(**kwargs):
+        return km.MobileNet(alpha=0.25, weights=None, **kwargs)
+
+    net = training._classifier(registry.get("MobileNet"), build, 64,
+                               ["a", "b", "c"], {"dropout": 0.2})
+    backbone = training._backbone(net)
+    _randomize_batch_norm(backbone, seed=0)
+    training._set_stage(net, "unfrozen")  # BatchNorm frozen, as train does
+    outer, inner = fast_plan.plan_of(net), fast_plan.plan_of(backbone)
+    assert [node.operation.name for fn, ins, out, node in outer.steps
+            if ins is None] == [backbone.name]
+    assert [node.operation for fn, ins, out, node in inner.steps
+            if ins is None] == []
+    images = _images(64, batch=4)
+
+    def keras_path():
+        with torch.enable_grad():  # no plan, outer or nested
+            return net(torch.from_numpy(images), training=False).detach().numpy()
+
+    before = net.predict_on_batch(images)
+    np.testing.assert_allclose(before, keras_path(), rtol=0, atol=1e-5)
+    calls = []
+    real = fast_plan.Plan.__call__
+    fast_plan.Plan.__call__ = lambda self, t: calls.append(self.model.name) or real(self, t)
+    try:
+        net.compile(keras.optimizers.AdamW(1e-2), "categorical_crossentropy")
+        labels = np.eye(3, dtype="float32")[[0, 1, 2, 0]]
+        net.fit(images, labels, epochs=2, verbose=0, validation_data=(images, labels))
+    finally:
+        fast_plan.Plan.__call__ = real
+    assert calls == [net.name, backbone.name] * 2  # validation only
+    after = net.predict_on_batch(images)
+    assert float(np.abs(after - before).max()) > 1e-3
+    np.testing.assert_allclose(after, keras_path(), rtol=0, atol=1e-5)

@@ -15,7 +15,7 @@ import numpy as np
 from .. import bundled, data, presets, quantization, registry
 from ..errors import WeightsError
 from ..model import Model
-from . import exporting, folders, pipeline, report
+from . import cluster, exporting, folders, pipeline, report
 
 CHECKPOINT = ".checkpoint"  # inside the output folder, while a run lasts
 OUTPUTS = ("model.keras", "labels.txt", "history.csv", "report.md",
@@ -33,7 +33,8 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
           learning_rate=1e-3, fine_tune_factor=None, warmup_epochs=1,
           weight_decay=0.05, label_smoothing=0.1, dropout=0.2,
           drop_path_rate=0.1, patience=5, mixed_precision="auto",
-          cache="auto", seed=0, verbose=1, callbacks=()):
+          cache="auto", seed=0, verbose=1, callbacks=(), job_addresses=None,
+          num_processes=None, process_id=None):
     """Fine-tunes a MobileNet on a folder of class folders.
 
     `data_dir` holds one folder per class (Keras'
@@ -59,7 +60,8 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
     BatchNorm layers kept frozen (inference mode). From initial weights
     (`weights="none"`) there is nothing to keep: no frozen stage, the
     rate itself, BatchNorm trained. `drop_path_rate` where the model has
-    stochastic depth; mixed precision on a GPU (`mixed_precision="auto"`);
+    stochastic depth; mixed precision on a GPU (`mixed_precision="auto"`;
+    True forces it; model.keras is saved in float32 either way);
     the best epoch by validation accuracy kept; early stop after
     `patience` unfrozen epochs without a better one.
 
@@ -72,6 +74,14 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
     `output/.checkpoint`: an interrupted run (Ctrl-C) continues with
     `resume=True`. `devices="all"`: data parallel over every local device
     (JAX, TensorFlow).
+
+    A job of `num_processes` processes (JAX; one a machine, each given the
+    same arguments but its `process_id`, and `job_addresses`: HOST:PORT of
+    process 0; or Keras' KERAS_DISTRIBUTION_* environment variables, as
+    `keras.distribution.initialize` reads them) trains data parallel over
+    every device of every process, `batch_size` being the global batch;
+    process 0 alone writes `output` (`resume` needs it on a file system
+    every process reads) and exports; `qat` is for one process.
 
     Returns (model, history): the trained model with its best weights and
     a `keras.callbacks.History` of every epoch.
@@ -88,13 +98,24 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
         mixed_precision=mixed_precision, cache=cache,
         validation_split=validation_split, seed=seed, export=export,
         int8=int8, qat=qat, qat_epochs=qat_epochs, devices=devices)
+    job = cluster.job(job_addresses, num_processes, process_id)
+    chief = cluster.is_chief(job)
     checkpoint = os.path.join(output, CHECKPOINT)
     if not resume:
-        _check_settings(settings)
-    state = _prepare_output(output, checkpoint, resume, overwrite)
+        _check_settings(settings, job)
+    # Before joining: the other processes check the folder while process
+    # 0, joining, cannot write in it yet.
+    state = _prepare_output(output, checkpoint, resume, overwrite, chief)
     if state is not None:  # the interrupted run's settings
         settings = dict(state["settings"], devices=devices)
-        _check_settings(settings)
+        settings.pop("num_processes", None)  # this run's, below
+        _check_settings(settings, job)
+    if job is not None:
+        settings["devices"] = "all"
+        settings["num_processes"] = job[1]
+        # Seeded, the processes start alike without drawing a shared seed.
+        keras.utils.set_random_seed(settings["seed"])
+    cluster.join(job)
     report.require_matplotlib()
     names, items, skipped = folders.splits(
         settings["data"], settings["validation_split"], settings["seed"])
@@ -145,9 +166,10 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
                                   drop_remainder=replicas > 1)
         probe = _pipeline_rate(items["train"], len(names), batch,
                                train_transform)
-        os.makedirs(checkpoint, exist_ok=True)
+        if chief:
+            os.makedirs(checkpoint, exist_ok=True)
         tracker = _Tracker(output, settings, names, state, batch * steps,
-                           verbose)
+                           verbose, chief)
         try:
             _stages(net, train_ds, val_ds, steps, settings, tracker, scope,
                     list(callbacks), verbose, resumed=state is not None)
@@ -155,11 +177,16 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
             print(f"\ninterrupted: {output} holds the last finished epoch; "
                   "continue with --resume (train(..., resume=True)).")
             raise
-        load_weights(net, os.path.join(checkpoint, "best.weights.h5"))
+        tracker.restore_best(net)
         qat = _qat_stage(net, train_ds, val_ds, steps, settings, output,
                          verbose) if settings["qat"] else None
-    _finish(net, output, names, items, batch, val_transform, tracker,
-            settings, skipped, probe, started, verbose)
+    if not chief:
+        return net, tracker.history()
+    with cluster.local() if job else contextlib.nullcontext():
+        # In a job, a copy on this process's devices alone
+        final = net if job is None else _local_copy(net)
+        _finish(final, output, names, items, batch, val_transform, tracker,
+                settings, skipped, probe, started, verbose)
     if qat is not None:
         exporting.export_qat(
             qat, os.path.abspath(os.path.join(output, EXPORTS["litert"])),
@@ -177,10 +204,10 @@ def train(data_dir, model=None, preset=None, weights=None, alpha=None,
     return net, tracker.history()
 
 
-def _prepare_output(output, checkpoint, resume, overwrite):
+def _prepare_output(output, checkpoint, resume, overwrite, chief=True):
     """The saved state of an interrupted run (`resume`), else None once the
     folder is free: absent, empty, or cleared of a run's files
-    (`overwrite`)."""
+    (`overwrite`); by process 0 of a job, the others only checking."""
     state_file = os.path.join(checkpoint, "state.json")
     if resume:
         if not os.path.isfile(state_file):
@@ -198,7 +225,7 @@ def _prepare_output(output, checkpoint, resume, overwrite):
                 f"The output folder {output!r} exists and is not empty: pass "
                 "--resume to continue the run in it, --overwrite to replace "
                 f"it, or another --output. Received: --output {output}")
-        for name in OUTPUTS:
+        for name in OUTPUTS if chief else ():
             path = os.path.join(output, name)
             if os.path.isdir(path):
                 shutil.rmtree(path)
@@ -207,11 +234,12 @@ def _prepare_output(output, checkpoint, resume, overwrite):
     elif os.path.exists(output) and not os.path.isdir(output):
         raise ValueError(f"--output must be a folder. Received: {output!r}, "
                          "a file")
-    os.makedirs(output, exist_ok=True)
+    if chief:
+        os.makedirs(output, exist_ok=True)
     return None
 
 
-def _check_settings(s):
+def _check_settings(s, job=None):
     def positive(name, kind=int):
         value = s[name]
         if isinstance(value, bool) or not isinstance(value, kind) \
@@ -236,6 +264,11 @@ def _check_settings(s):
     if s["devices"] not in (None, "all"):
         raise ValueError("`devices` must be None (one device) or 'all'. "
                          f"Received: devices={s['devices']!r}")
+    if job is not None and s["qat"]:
+        raise ValueError(
+            "--qat trains in one process: a job of several processes takes "
+            "--export litert --int8 (post-training). Received: --qat, "
+            f"num_processes={job[1]}")
     if s["devices"] and keras.backend.backend() == "torch":
         raise ValueError(
             "--devices all runs on JAX (keras.distribution) and TensorFlow "
@@ -355,6 +388,37 @@ def _classifier(entry, build, size, names, s):
                  class_names=[[n, n] for n in names], data_config=config)
 
 
+def _float32_copy(net):
+    """An uncompiled copy of `net` with its weights, every layer in float32:
+    mixed precision is how it trained, not what it serves (predict, the
+    exported files)."""
+    copy = keras.saving.deserialize_keras_object(
+        _in_float32(keras.saving.serialize_keras_object(net)),
+        custom_objects={type(net).__name__: type(net)})
+    copy.set_weights(net.get_weights())  # float32 variables either way
+    return copy
+
+
+def _in_float32(config):
+    """A serialized model with its mixed dtype policies float32."""
+    if isinstance(config, list):
+        return [_in_float32(c) for c in config]
+    if not isinstance(config, dict):
+        return config
+    if config.get("class_name") == "DTypePolicy" and str(
+            config.get("config", {}).get("name")).startswith("mixed_"):
+        return dict(config, config=dict(config["config"], name="float32"))
+    return {k: _in_float32(v) for k, v in config.items()}
+
+
+def _local_copy(net):
+    """The trained model, uncompiled, its weights on this process's
+    devices alone (under `cluster.local()`)."""
+    copy = keras.models.clone_model(net)
+    copy.set_weights(net.get_weights())
+    return copy
+
+
 def _backbone(net):
     return next(layer for layer in net.layers if isinstance(layer, keras.Model))
 
@@ -457,14 +521,23 @@ class _Tracker(keras.callbacks.Callback):
     """Each epoch: its row of history.csv, the best weights by validation
     accuracy, the whole model with its optimizer (for `resume`) and the
     state, each written to a temporary name then renamed, so an interrupted
-    run leaves whole files; one summary line; early stop."""
+    run leaves whole files; one summary line; early stop. In a job of
+    several processes, process 0 (`chief`) writes; every process keeps the
+    best weights in memory, so none reads a file another is writing."""
 
-    def __init__(self, output, settings, names, state, images, verbose):
+    def __init__(self, output, settings, names, state, images, verbose,
+                 chief=True):
         super().__init__()
         self.output = output
         self.folder = os.path.join(output, CHECKPOINT)
         self.settings, self.names = settings, names
         self.images, self.verbose = images, verbose
+        self.chief = chief
+        # A resumed run's best epoch may be an earlier one: its file, read
+        # before any process trains (so before process 0 writes again).
+        best_file = os.path.join(self.folder, "best.weights.h5")
+        self.best_weights = read_weights(best_file) if state and \
+            os.path.isfile(best_file) else None
         state = state or {}
         self.rows = state.get("rows", [])
         self.best = state.get("best", -1.0)
@@ -506,18 +579,17 @@ class _Tracker(keras.callbacks.Callback):
         if better:
             self.best, self.best_epoch, self.wait = row["val_accuracy"], \
                 epoch + 1, 0
-            self._atomic("best.weights.h5", lambda path: save_weights(
-                self.model, path))
+            self.best_weights = {v.path: keras.ops.convert_to_numpy(v)
+                                 for v in self.model.weights}
         elif self.stage == "unfrozen":
             self.wait += 1
-        self._atomic("last.keras", self.model.save)
         if self.stage == "unfrozen" and self.wait >= \
                 self.settings["patience"]:
             self.stopped = True
             self.model.stop_training = True
-        self._atomic("state.json", self._write_state)
-        report.write_history(os.path.join(self.output, "history.csv"),
-                             self.rows)
+        if self.chief:
+            with cluster.local():
+                self._write(better)
         if self.verbose:
             self.summary = (
                 f"epoch {epoch + 1}/{self.settings['epochs']} ({self.stage}):"
@@ -528,6 +600,20 @@ class _Tracker(keras.callbacks.Callback):
                 + (", early stop" if self.stopped else ""))
             if self.verbose != 1:  # no progress bar to wait for
                 self._print_summary()
+
+    def _write(self, better):
+        if better:
+            self._atomic("best.weights.h5", lambda path: write_weights(
+                self.best_weights, path))
+        self._atomic("last.keras", self.model.save)
+        self._atomic("state.json", self._write_state)
+        report.write_history(os.path.join(self.output, "history.csv"),
+                             self.rows)
+
+    def restore_best(self, net):
+        """The best epoch's weights back in `net`."""
+        for v in net.weights:
+            v.assign(self.best_weights[v.path])
 
     def _write_state(self, path):
         with open(path, "w") as f:
@@ -551,19 +637,27 @@ class _Tracker(keras.callbacks.Callback):
         return history
 
 
-def save_weights(net, path):
-    """The model's variables (not its optimizer's) in an HDF5 file, keyed by
-    variable path, so the order of trainable and frozen ones is moot."""
+def write_weights(weights, path):
+    """A model's variables (not its optimizer's), {variable path: array},
+    in an HDF5 file: keyed by path, so the order of trainable and frozen
+    ones is moot."""
     with h5py.File(path, "w") as f:
-        for v in net.weights:
-            f.create_dataset(v.path, data=keras.ops.convert_to_numpy(v))
+        for name, value in weights.items():
+            f.create_dataset(name, data=value)
 
 
-def load_weights(net, path):
-    """What `save_weights` wrote, every variable filled."""
+def read_weights(path):
+    """What `write_weights` wrote."""
     with h5py.File(path, "r") as f:
-        for v in net.weights:
-            v.assign(f[v.path][()])
+        return {name: f[name][()] for name in _datasets(f)}
+
+
+def _datasets(group, prefix=""):
+    for key, item in group.items():
+        if isinstance(item, h5py.Dataset):
+            yield prefix + key
+        else:
+            yield from _datasets(item, prefix + key + "/")
 
 
 def steady(rows):
@@ -650,9 +744,7 @@ def _finish(net, output, names, items, batch, transform, tracker, s,
     with open(path("report.md"), "w") as f:
         f.write(report.markdown(settings, names, split, matrix, rows, timing,
                                 skipped, extra))
-    # Saved without its optimizer: a clone, not compiled, with its weights.
-    final = keras.models.clone_model(net)
-    final.set_weights(net.get_weights())
+    final = _float32_copy(net)  # saved without its optimizer
     temporary = path("model-partial.keras")
     final.save(temporary)
     os.replace(temporary, path("model.keras"))
