@@ -13,6 +13,14 @@ from keras_mobilenets import training
 from test_train import CLASSES, TINY, make_folder
 
 
+# train's part (the policy set and restored, loss scaling, a float32
+# model.keras) is backend-free; Keras computes float16 on every backend.
+# One backend runs it: PyTorch, where it is cheapest.
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "torch",
+    reason="backend-free code, run under PyTorch (the cheapest here)")
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("mixed")
