@@ -36,5 +36,7 @@ from .archs.timm_mobilenet_v3 import (  # noqa: F401
 
 from .archs.torchvision_mobilenet_v3 import (  # noqa: F401
     TorchvisionMobileNetV3Large)
+from .archs.mobilenet_v5 import (  # noqa: F401
+    MobileNetV5Base, MobileNetV5_300M, MobileNetV5_300MEncoder)
 
 __version__ = "0.1.0"

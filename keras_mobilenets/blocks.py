@@ -60,9 +60,11 @@ def make_divisible(value, divisor=8, min_value=None, round_limit=0.9):
 
 def activation(x, kind, name):
     """kind: 'relu6', 'relu', 'hard_swish', 'gelu' (exact, as PyTorch's
-    nn.GELU) or None (linear)."""
+    nn.GELU), 'gelu_tanh' (its tanh approximation) or None (linear)."""
     if kind is None:
         return x
+    if kind == "gelu_tanh":
+        return layers.Activation(km_layers.gelu_tanh, name=name)(x)
     if kind == "relu6":
         return layers.ReLU(6.0, name=name)(x)
     if kind == "relu":
@@ -71,6 +73,11 @@ def activation(x, kind, name):
 
 
 def batch_norm(x, name, style):
+    """The block's normalisation: BatchNorm, or RMSNorm over the channels
+    where `style.norm` is "rms" (timm's `RmsNorm2d`)."""
+    if style.norm == "rms":
+        return km_layers.RMSNorm2D(style.bn_epsilon, axis=channel_axis(),
+                                   name=name)(x)
     return km_layers.BatchNormalization(
         axis=channel_axis(), epsilon=style.bn_epsilon,
         momentum=style.bn_momentum, name=name,
@@ -158,7 +165,7 @@ def downsample(x, kind, stride, name):
 
 
 def conv_bn(x, filters, kernel_size, stride, act, names, style, roles,
-            depthwise=False, multiplier=1, dilation=1):
+            depthwise=False, multiplier=1, dilation=1, use_bias=False):
     """Convolution, BatchNorm, activation (None: linear), named by `roles`
     = (conv, bn, act) through `names`; the explicit padding of a strided
     conv is the role `<conv role>_pad`. With a fourth role and a
@@ -171,7 +178,7 @@ def conv_bn(x, filters, kernel_size, stride, act, names, style, roles,
     x = conv(x, filters, kernel_size, name(conv_role), style, conv_stride,
              depthwise, multiplier=multiplier, pad_name=name(conv_role + "_pad")
              if conv_stride > 1 and (depthwise or style.pad_all) else None,
-             dilation=dilation)
+             dilation=dilation, use_bias=use_bias)
     x = batch_norm(x, name(bn_role), style)
     x = x if act is None else activation(x, act, name(act_role))
     return downsample(x, aa, stride, name(roles[3])) if aa else x
@@ -204,14 +211,14 @@ def _residual(x, shortcut, stride, layer_scale, name, drop_rate=0.0):
 
 
 def conv_bn_act(x, filters, kernel_size, stride, act, prefix, style,
-                dilation=1, anti_alias=False):
+                dilation=1, anti_alias=False, use_bias=False):
     """A plain convolution block (`spec.ConvBN`; timm `ConvBnAct`, arch
     string `cn`), roles conv, bn1, bn1_act (and aa where `anti_alias` and
     `style.downsample`: a block's, not the stem's): no residual, even where
     widths match."""
     roles = ("conv", "bn1", "bn1_act") + (("aa",) if anti_alias else ())
     return conv_bn(x, filters, kernel_size, stride, act, prefix, style, roles,
-                   dilation=dilation)
+                   dilation=dilation, use_bias=use_bias)
 
 
 def depthwise_separable(x, filters, kernel_size, stride, act, names, style,
@@ -377,3 +384,43 @@ def mobile_mqa(x, filters, num_heads, key_dim, value_dim, kv_stride,
     x = MultiQueryAttention(num_heads, name=name("attn"))([query, *projected])
     x = conv(x, filters, 1, name("attn_output_proj"), style)
     return _residual(x, shortcut, 1, layer_scale, name, drop_rate)
+
+
+def multi_scale_fusion(features, row, act, style, prefix):
+    """MobileNetV5's multi-scale fusion adapter (`spec.MSFA`; timm
+    `MobileNetV5MultiScaleFusionAdapter`) on `features` {stride: output}:
+    the outputs at `row.strides` resized to the first one's size (nearest,
+    PyTorch's rule) and concatenated, a 1x1 FFN without residual (roles
+    `ffn_pw_exp_*`, `ffn_pw_proj_*`, timm's `UniversalInvertedResidual`
+    with no depthwise convs), resized to `row.output_resolution` (average
+    pooling where the size divides, else bilinear), then `norm`."""
+    name = namer(prefix)
+    axes = (2, 3) if channel_axis() == 1 else (1, 2)
+    inputs = [features[s] for s in row.strides]
+    size = tuple(inputs[0].shape[a] for a in axes)
+    if None in size:
+        raise ValueError(
+            "MobileNetV5's adapter needs a known input size: pass "
+            "`input_shape` with rows and cols. Received: feature map of "
+            f"shape {tuple(inputs[0].shape)}")
+    inputs = [x if tuple(x.shape[a] for a in axes) == size else
+              km_layers.NearestResize(size, name=name(f"resize_{i}"))(x)
+              for i, x in enumerate(inputs)]
+    x = layers.Concatenate(axis=channel_axis(), name=name("concat"))(inputs)
+    expanded = make_divisible(channels(x) * row.expand_ratio)
+    x = conv_bn(x, expanded, 1, 1, act, name, style,
+                ("ffn_pw_exp_conv", "ffn_pw_exp_bn", "ffn_pw_exp_bn_act"))
+    x = conv_bn(x, row.filters, 1, 1, None, name, style,
+                ("ffn_pw_proj_conv", "ffn_pw_proj_bn", None))
+    out = (row.output_resolution,) * 2
+    if size != out:
+        if all(s % o == 0 for s, o in zip(size, out)):
+            pool = tuple(s // o for s, o in zip(size, out))
+            x = layers.AveragePooling2D(pool, strides=pool,
+                                        name=name("pool"))(x)
+        else:
+            # PyTorch's bilinear interpolation (half-pixel centres, no
+            # antialiasing) is Keras' on every backend.
+            x = layers.Resizing(*out, interpolation="bilinear",
+                                name=name("resize"))(x)
+    return batch_norm(x, name("norm"), style)

@@ -103,7 +103,8 @@ def add_row(x, row, alpha, arch, names, depth_multiplier=1, drop_rate=0.0,
     if isinstance(row, spec.ConvBN):
         filters = conv_width(row, alpha, arch.width, blocks.channels(x))
         return blocks.conv_bn_act(x, filters, row.kernel_size, row.stride, act,
-                                  names, style, dilation, anti_alias=in_block)
+                                  names, style, dilation, anti_alias=in_block,
+                                  use_bias=row.bias)
     filters = scale_width(row.filters, alpha, arch.width)
     if isinstance(row, spec.DepthwiseSeparable):
         return blocks.depthwise_separable(x, filters, row.kernel_size,
@@ -168,9 +169,10 @@ def dilate(row, stride, dilation, output_stride):
 
 def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0,
          output_stride=32):
-    """Stem, stages and last conv: the model without its top. Returns the
-    output and the record of each (`feature_info.Block`s, in order), at the
-    real strides (none past `output_stride`; see `dilate`).
+    """Stem, stages, last conv and neck: the model without its top. Returns
+    the output and the record of the trunk (`feature_info.Block`s, in order:
+    stem, blocks, last conv; the neck reads them and adds none), at the real
+    strides (none past `output_stride`; see `dilate`).
 
     Stochastic depth grows linearly over the blocks, timm's schedule:
     block n of N drops its residual branch at drop_path_rate * n / N.
@@ -181,6 +183,7 @@ def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0,
                 in_block=False)
     stride, dilation = arch.stem.stride, 1
     records = [_record(x, stride)]
+    outputs = {stride: x}
     n = 0
     for i, stage in enumerate(arch.stages):
         for j, row in enumerate(stage):
@@ -190,11 +193,19 @@ def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0,
             x = add_row(x, row, alpha, arch, names, depth_multiplier,
                         drop_path_rate * n / total, row_dilation)
             records.append(_record(x, stride, names, row))
+            outputs[stride] = x
             n += 1
     if arch.last_conv is not None:
         x = add_row(x, arch.last_conv, alpha, arch,
                     _fixed_namer(naming, "last"), in_block=False)
         records.append(_record(x, stride))
+        outputs[stride] = x
+    if arch.neck is not None:
+        # The neck reads the last output at each stride (MobileNetV5's
+        # adapter: 16 and 32).
+        x = blocks.multi_scale_fusion(outputs, arch.neck,
+                                      arch.conventions.activation,
+                                      arch.conventions, naming.fixed["neck"])
     return x, tuple(records)
 
 

@@ -252,3 +252,114 @@ class BlurPool2D(_ArgumentsLayer):
                 shape[axis] = (shape[axis] + 2 * self.padding
                                - self.filter_size) // self.stride + 1
         return tuple(shape)
+
+
+@keras.saving.register_keras_serializable(package="keras_mobilenets")
+def gelu_tanh(x):
+    """GELU in its tanh approximation, PyTorch's `nn.GELU(approximate=
+    "tanh")` (MobileNetV5's activation): `layers.Activation(gelu_tanh)`
+    saves and loads by this registered name."""
+    return ops.gelu(x, approximate=True)
+
+
+@keras.saving.register_keras_serializable(package="keras_mobilenets")
+class NearestResize(_ArgumentsLayer):
+    """Resizes feature maps to `size` (rows, cols) by nearest neighbour with
+    PyTorch's rule (`F.interpolate(mode="nearest")`: output index i reads
+    input index floor(i * in / out)), which timm's MobileNetV5 adapter
+    uses and `keras.layers.Resizing` (half-pixel centres) does not.
+
+    Args:
+        size: (rows, cols) of the output.
+        data_format: "channels_last" or "channels_first"; defaults to
+            `keras.config.image_data_format()`.
+    """
+
+    ARGUMENTS = ("size", "data_format")
+
+    def __init__(self, size, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        size = tuple(size) if isinstance(size, (list, tuple)) else size
+        if (not isinstance(size, tuple) or len(size) != 2 or any(
+                isinstance(s, bool) or not isinstance(s, int) or s < 1
+                for s in size)):
+            raise ValueError("`size` must be two positive integers (rows, "
+                             f"cols). Received: size={size!r}")
+        self.size = size
+        self.data_format = _data_format(data_format)
+
+    def _spatial(self):
+        return (2, 3) if self.data_format == "channels_first" else (1, 2)
+
+    def build(self, input_shape):
+        for axis in self._spatial():
+            if input_shape[axis] is None:
+                raise ValueError(
+                    "NearestResize needs a known input size. Received: "
+                    f"input_shape={input_shape}")
+
+    def call(self, inputs):
+        for axis, out in zip(self._spatial(), self.size):
+            size = inputs.shape[axis]
+            if size != out:
+                # PyTorch's float32 scale, as its kernel computes it.
+                scale = np.float32(size) / np.float32(out)
+                index = np.minimum(np.floor(np.arange(out, dtype=np.float32)
+                                            * scale), size - 1)
+                inputs = ops.take(inputs, index.astype("int32"), axis=axis)
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for axis, out in zip(self._spatial(), self.size):
+            shape[axis] = out
+        return tuple(shape)
+
+
+@keras.saving.register_keras_serializable(package="keras_mobilenets")
+class RMSNorm2D(_ArgumentsLayer):
+    """Root-mean-square normalisation over the channels of each pixel,
+    times a learned per-channel `gamma` (Zhang and Sennrich,
+    https://arxiv.org/abs/1910.07467), as timm's `RmsNorm2d` (MobileNetV5):
+    `x * rsqrt(mean(x ** 2 over channels) + epsilon) * gamma`.
+    `keras.layers.RMSNormalization` computes the same, but under PyTorch
+    it accepts only the last axis (channels last).
+
+    Args:
+        epsilon: Added to the mean square. timm's default is 1e-6.
+        axis: The channel axis: -1 (channels last) or 1 (channels first).
+    """
+
+    ARGUMENTS = ("epsilon", "axis")
+
+    def __init__(self, epsilon=1e-6, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(epsilon, bool) or not isinstance(
+                epsilon, (int, float)) or epsilon < 0:
+            raise ValueError("`epsilon` must be a number >= 0. Received: "
+                             f"epsilon={epsilon!r}")
+        if axis not in (-1, 1):
+            raise ValueError(
+                f"`axis` must be -1 or 1. Received: axis={axis!r}")
+        self.epsilon = epsilon
+        self.axis = axis
+
+    def build(self, input_shape):
+        channels = input_shape[self.axis]
+        if channels is None:
+            raise ValueError(
+                "RMSNorm2D needs a known number of channels on axis "
+                f"{self.axis}. Received: input_shape={input_shape}")
+        self.gamma = self.add_weight(shape=(channels,), initializer="ones",
+                                     name="gamma")
+
+    def call(self, inputs):
+        mean_square = ops.mean(ops.square(inputs), axis=self.axis,
+                               keepdims=True)
+        shape = [1] * len(inputs.shape)
+        shape[self.axis] = -1
+        gamma = ops.reshape(ops.cast(self.gamma, inputs.dtype), shape)
+        return inputs * ops.rsqrt(mean_square + self.epsilon) * gamma
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

@@ -27,6 +27,7 @@ class ConvBN:
     scale: str = "alpha"
     expand_ratio: typing.Optional[float] = None
     act: typing.Optional[str] = "default"  # "default": the Arch's activation
+    bias: bool = False  # a bias on the conv too (MobileNetV5's stem)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +99,21 @@ class MQA:
         return 1  # attention keeps the resolution
 
 
+@dataclasses.dataclass(frozen=True)
+class MSFA:
+    """A neck (`Arch.neck`): MobileNetV5's multi-scale fusion adapter (timm
+    `MobileNetV5MultiScaleFusionAdapter`). The last outputs at `strides`
+    resized (nearest) to the first one's size and concatenated, a 1x1 FFN
+    (expand by `expand_ratio`, activation, project to `filters`; no
+    residual), resized to `output_resolution` (average pooling where it
+    divides, else bilinear), then normalised."""
+
+    strides: typing.Tuple[int, ...]
+    filters: int
+    output_resolution: int
+    expand_ratio: float = 2.0
+
+
 Row = typing.Union[ConvBN, DepthwiseSeparable, InvertedResidual, FusedIB, UIB,
                    MQA]
 
@@ -147,6 +163,10 @@ class Conventions:
     # the activation after the reduction (None: the block's).
     se_round: str = "divisible"
     se_act: typing.Optional[str] = "relu"
+    # The normalisation of every block: "batch" (BatchNorm, `bn_epsilon`,
+    # `bn_momentum`) or "rms" (RMSNorm over channels, `bn_epsilon`:
+    # MobileNetV5's RmsNorm2d).
+    norm: str = "batch"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,6 +190,7 @@ class Arch:
     width: str = "divisible"
     preprocessing: typing.Optional[str] = None
     last_conv: typing.Optional[ConvBN] = None  # after the stages, before the top
+    neck: typing.Optional[MSFA] = None  # after the stages, reads their taps
 
 
 def scale_depth(stage, multiplier=1.0):

@@ -32,6 +32,7 @@ class HubConfig:
     test_crop_pct: typing.Optional[float] = None
     label_names: typing.Optional[tuple] = None  # per class; None in gaps
     label_descriptions: typing.Optional[tuple] = None  # per class, or None
+    license: typing.Optional[str] = None  # pretrained_cfg's: "gemma" (V5)
 
     @property
     def class_names(self):
@@ -98,8 +99,9 @@ def parse_config(text, where):
         if not isinstance(architecture, str):
             raise ValueError(f"architecture {architecture!r} is not a name")
         num_classes = config.get("num_classes", cfg.get("num_classes", 1000))
+        # 0: no classifier (timm's mobilenetv5_300m.gemma3n)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) \
-                or num_classes < 1:
+                or num_classes < 0:
             raise ValueError(f"num_classes {num_classes!r} is not a count")
         labels, descriptions = _labels(config, cfg, num_classes)
         size, test_size = cfg.get("input_size"), cfg.get("test_input_size")
@@ -118,6 +120,7 @@ def parse_config(text, where):
             test_crop_pct=cfg.get("test_crop_pct"),
             label_names=labels,
             label_descriptions=descriptions,
+            license=cfg.get("license"),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise WeightsError(
@@ -150,6 +153,7 @@ class _TimmRepo:
     std = _of_config("std")
     label_names = _of_config("label_names")
     class_names = _of_config("class_names")
+    license = _of_config("license")
 
     def data_config(self):
         """The eval recipe of its config.json's `pretrained_cfg`, with

@@ -247,7 +247,12 @@ def check_hub_repo(pretrained, opts, repo):
 def top_classes(opts, num_classes, source):
     """The classes of the top with weights of `num_classes` classes (a
     checkpoint's or a hub repository's): those where `classes` is left at
-    its default (1000) or equals them; else a ValueError."""
+    its default (1000) or equals them; else a ValueError. Weights without
+    a classifier (0 classes) take no top."""
+    if opts.include_top and num_classes == 0:
+        raise ValueError(
+            f"{source} has no classifier: pass `include_top=False` (with "
+            "`pooling` for pooled features). Received: include_top=True")
     if opts.include_top and opts.classes not in (num_classes, 1000):
         raise ValueError(
             f"{source} has a top of {num_classes} classes: with "

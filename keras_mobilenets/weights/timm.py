@@ -20,7 +20,7 @@ import numpy as np
 from keras import layers
 
 from ..errors import WeightsError
-from ..layers import LayerScale
+from ..layers import LayerScale, RMSNorm2D
 from . import h5
 
 # timm tensors that no Keras variable holds: BatchNorm's update counter.
@@ -44,6 +44,8 @@ RULES = {
         "moving_variance": ("running_var", None),
     },
     LayerScale: {"gamma": ("gamma", None)},
+    # timm's RmsNorm2d (MobileNetV5)
+    RMSNorm2D: {"gamma": ("weight", None)},
 }
 
 
