@@ -2,10 +2,10 @@
 functional `keras_mobilenets.Model`, with its weights and facts.
 
 The global rules live here, once: how `alpha` scales widths (the arch's
-`width` rule), the top, and the feature taps, recorded while the model is
-built (stride -> name of the last block output at that stride) and
-carried by the model (`Model.taps`). The
-arguments are checked by `arguments.check`; what `weights=` names is
+`width` rule), the top, and the record of the trunk, written block by block
+while the model is built (`feature_info.Block`: stride, output, channels,
+expansion) and carried by the model (`Model.feature_info`, and its `taps`).
+The arguments are checked by `arguments.check`; what `weights=` names is
 `weights.resolve`'s, asked once per model.
 """
 
@@ -17,6 +17,7 @@ from keras import layers
 
 from . import arguments
 from . import blocks
+from . import feature_info
 from . import spec
 from . import weights as weights_lib
 from ._placeholders import placeholder_weights
@@ -137,6 +138,23 @@ def _layer_name(x):
     return x._keras_history.operation.name
 
 
+def expansion_role(row):
+    """The role of the layer whose output is `row`'s expanded map before
+    any strided conv (`feature_info.Block.expansion`), or None."""
+    if isinstance(row, spec.InvertedResidual) and row.expand_ratio != 1:
+        return "expand_act"
+    if isinstance(row, spec.UIB) and (row.mid_dw_kernel or row.stride == 1):
+        return "pw_exp_bn_act"
+    return None
+
+
+def _record(x, stride, names=None, row=None):
+    """The `feature_info.Block` of the block just built, its output `x`."""
+    role = row is not None and expansion_role(row)
+    return feature_info.Block(stride, _layer_name(x), blocks.channels(x),
+                              blocks.namer(names)(role) if role else None)
+
+
 def dilate(row, stride, dilation, output_stride):
     """timm's rule (`EfficientNetBuilder._make_stack`) for a row entered at
     `stride` and `dilation`: a stride that would pass `output_stride` becomes
@@ -151,9 +169,10 @@ def dilate(row, stride, dilation, output_stride):
 
 def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0,
          output_stride=32):
-    """Stem, stages, last conv and neck: the model without its top. Returns the
-    output and the taps {stride: name of the last layer at that stride}, at
-    the real strides (none past `output_stride`; see `dilate`).
+    """Stem, stages, last conv and neck: the model without its top. Returns
+    the output and the record of the trunk (`feature_info.Block`s, in order:
+    stem, blocks, last conv; the neck reads them and adds none), at the real
+    strides (none past `output_stride`; see `dilate`).
 
     Stochastic depth grows linearly over the blocks, timm's schedule:
     block n of N drops its residual branch at drop_path_rate * n / N.
@@ -163,23 +182,23 @@ def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0,
     x = add_row(x, arch.stem, alpha, arch, _fixed_namer(naming, "stem"),
                 in_block=False)
     stride, dilation = arch.stem.stride, 1
-    taps = {stride: _layer_name(x)}
+    records = [_record(x, stride)]
     outputs = {stride: x}
     n = 0
     for i, stage in enumerate(arch.stages):
         for j, row in enumerate(stage):
             row, row_dilation, stride, dilation = dilate(
                 row, stride, dilation, output_stride)
-            x = add_row(x, row, alpha, arch, naming.block(i, j, n, row),
-                        depth_multiplier, drop_path_rate * n / total,
-                        row_dilation)
-            taps[stride] = _layer_name(x)
+            names = naming.block(i, j, n, row)
+            x = add_row(x, row, alpha, arch, names, depth_multiplier,
+                        drop_path_rate * n / total, row_dilation)
+            records.append(_record(x, stride, names, row))
             outputs[stride] = x
             n += 1
     if arch.last_conv is not None:
         x = add_row(x, arch.last_conv, alpha, arch,
                     _fixed_namer(naming, "last"), in_block=False)
-        taps[stride] = _layer_name(x)
+        records.append(_record(x, stride))
         outputs[stride] = x
     if arch.neck is not None:
         # The neck reads the last output at each stride (MobileNetV5's
@@ -187,7 +206,7 @@ def body(x, arch, alpha, depth_multiplier=1, drop_path_rate=0.0,
         x = blocks.multi_scale_fusion(outputs, arch.neck,
                                       arch.conventions.activation,
                                       arch.conventions, naming.fixed["neck"])
-    return x, taps
+    return x, tuple(records)
 
 
 def head(x, arch, alpha, keepdims=False):
@@ -297,13 +316,13 @@ def build(entry, **values):
 
 def _network(entry, opts, arch, resolved):
     """The model of `arch` at `opts` (without weights), with its facts:
-    taps, the classes the weights name, the eval recipe of the
+    the record of its trunk, the classes the weights name, the eval recipe of the
     checkpoint it normalises with (`Model`)."""
     inputs, x = _input(opts, opts.shape)
     if arch.preprocessing is not None and opts.include_preprocessing:
         x = preprocessing(x, arch, resolved.recipe)
-    x, taps = body(x, arch, opts.alpha, opts.depth_multiplier,
-                   opts.drop_path_rate, opts.output_stride)
+    x, records = body(x, arch, opts.alpha, opts.depth_multiplier,
+                      opts.drop_path_rate, opts.output_stride)
     fixed = arch.naming.fixed
     if opts.include_top:
         x = top(x, arch, opts.alpha, opts.classes, opts.dropout,
@@ -316,7 +335,7 @@ def _network(entry, opts, arch, resolved):
         x = layers.GlobalMaxPooling2D(name=fixed["max_pool"])(x)
     name = opts.name or entry.model_name.format(alpha=opts.alpha,
                                                 rows=resolved.rows)
-    return Model(inputs, x, name=name, taps=taps,
+    return Model(inputs, x, name=name, feature_info=records,
                  class_names=resolved.class_names,
                  data_config=resolved.data_config)
 

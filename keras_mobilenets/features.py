@@ -2,21 +2,20 @@
 DeepLabV3+, FPN): one map per stride 2, 4, 8, 16 and 32 of any MobileNet
 (up to its `output_stride`).
 
-The taps are recorded by the builder while it builds (`builder.body`) and
-carried by the model (`Model.taps`, kept in its config): at each stride,
-the output of the last block that runs at that resolution (timm's
+They are read from the record the builder writes while it builds
+(`Model.feature_info`, kept in its config): at each stride, the output of
+the last block that runs at that resolution (timm's
 `feature_location="bottleneck"`, its default for `features_only`, and
 torchvision's MobileNet FPN backbones), so a map has the block's output
 width, not an expansion's; stride 32 is the last layer of the network
-without its top. A model that does not carry them (built by
-keras.applications, or a `.keras` file of an earlier release) is
-recognised by the blocks its layer names show, against the registry.
+without its top. A model that carries no record (built by
+keras.applications, or a `.keras` file of an earlier release) goes the
+legacy path (`legacy_features`).
 """
 
-import keras
-
-from . import registry
-from .blocks import DOWNSAMPLE_LAYERS
+from . import feature_info as feature_info_lib
+from . import legacy_features
+from .legacy_features import variant_of  # noqa: F401
 from .model import Model
 
 STRIDES = (2, 4, 8, 16, 32)
@@ -31,130 +30,23 @@ def key(stride):
     return f"stride_{stride}"
 
 
-def block_keys(arch):
-    """The block keys of `arch` (see `naming.Naming.block_key`)."""
-    keys, n = set(), 0
-    for i, stage in enumerate(arch.stages):
-        for j, _ in enumerate(stage):
-            keys.add(arch.naming.key(i, j, n))
-            n += 1
-    return keys
-
-
-_REFERENCE_TAPS = {}  # {(name, output_stride): (entry, taps)}
-
-
-def _reference_taps(name, output_stride=32):
-    """The taps of a small model of registry entry `name`, built once per
-    entry and output stride (a name registered anew is built anew)."""
-    entry = registry.get(name)
-    cached = _REFERENCE_TAPS.get((name, output_stride))
-    if cached is None or cached[0] is not entry:
-        extra = {} if output_stride == 32 else {"output_stride": output_stride}
-        model = entry.builder(weights=None, include_top=False,
-                              **entry.test_config, **extra)
-        cached = _REFERENCE_TAPS[(name, output_stride)] = (entry, model.taps)
-    return cached[1]
-
-
-def _output_stride(model):
-    """32 over the largest dilation of `model`'s convolutions: with
-    `output_stride` 16 (8) the blocks past the first dilated one run at
-    dilation 2 (4), and every MobileNet has such blocks."""
-    rates = [max(layer.dilation_rate) for layer in model.layers
-             if hasattr(layer, "dilation_rate")]
-    return 32 // max(rates, default=1)
-
-
-def _check_model(model):
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            "Expected a keras.Model built by keras_mobilenets. "
-            f"Received: model={model!r} of type {type(model).__name__}"
-        )
-
-
-def _downsampling(model):
-    """The anti-aliased downsampling its layers show (a block layer named
-    `..._aa`, `spec.Conventions.downsample`): "avg", "blur" or None."""
-    for layer in model.layers:
-        if layer.name.endswith("_aa"):
-            for kind, cls in DOWNSAMPLE_LAYERS.items():
-                if isinstance(layer, cls):
-                    return kind
-    return None
-
-
-def _fingerprint(arch):
-    """What tells apart networks with the same blocks (timm's V3-Large,
-    its `rw`, its `tf_` port and that port's `minimal`; V1 and V1 `100h`):
-    the stem's BatchNorm epsilon, whether blocks squeeze-excite, whether a
-    conv follows the blocks, whether the stem pads explicitly."""
-    se = any(getattr(row, "se", 0.0) for stage in arch.stages for row in stage)
-    return (arch.conventions.bn_epsilon, se, arch.last_conv is not None,
-            arch.conventions.pad_all)
-
-
-def _model_fingerprint(model, naming, names):
-    """`_fingerprint` of what `model`'s layers show, in `naming`'s names."""
-    try:
-        epsilon = model.get_layer(naming.fixed["stem_bn"]).epsilon
-    except (KeyError, ValueError):
-        return None
-    template = naming.roles.get("se_reduce", naming.default)
-    suffix = template.replace("{p}", "").format(role="se_reduce") \
-        if template else None
-    last = naming.fixed.get("last_bn")
-    return (epsilon, bool(suffix) and any(suffix in n for n in names),
-            last in names, naming.fixed["stem_conv"] + "_pad" in names)
-
-
-def _fingerprints(entry):
-    return {_fingerprint(entry.arch)} | {
-        _fingerprint(variant(entry.arch)) for variant in entry.variants.values()}
-
-
-def variant_of(model):
-    """The registry name of `model`'s architecture (e.g. "MobileNetV2"),
-    recognised by the blocks its layer names show (see
-    `naming.Naming.block_key`) and its downsampling layers (which tell
-    MobileNetV4ConvAALarge from ConvLarge), so neither the model's name nor
-    its width, input size or top matters."""
-    _check_model(model)
-    names = [layer.name for layer in model.layers]
-    downsampling = _downsampling(model)
-    for name, entry in registry.ENTRIES.items():
-        naming = entry.arch.naming
-        if (naming.keys_in(names) == block_keys(entry.arch)
-                and downsampling == entry.arch.conventions.downsample
-                and _model_fingerprint(model, naming, names)
-                in _fingerprints(entry)):
-            return name
-    raise ValueError(
-        "Expected a MobileNet built by keras_mobilenets (one of "
-        f"{', '.join(registry.ENTRIES)}), recognised by its layer names; this "
-        "model's layers match none of them. If it wraps a MobileNet, pass that "
-        f"inner model. Received: model={model.name!r} ({len(model.layers)} "
-        "layers)"
-    )
+def feature_info(model):
+    """The record of `model`'s trunk (`feature_info.Block`s, in order): the
+    one it carries, else the legacy path's (`legacy_features`)."""
+    legacy_features.check_model(model)
+    records = model.feature_info if isinstance(model, Model) else None
+    return records or legacy_features.feature_info(model)
 
 
 def feature_layers(model):
     """{stride: name of the layer whose output is the map at that stride},
     for the strides of `STRIDES` up to the model's output stride: the taps
     `model` carries, else those of the registry model its layer names
-    show."""
-    _check_model(model)
+    show (`legacy_features`)."""
+    legacy_features.check_model(model)
     taps = model.taps if isinstance(model, Model) else None
     if taps is None:
-        taps = _reference_taps(variant_of(model), _output_stride(model))
-        names = {layer.name for layer in model.layers}
-        missing = sorted(set(taps.values()) - names)
-        if missing:
-            raise ValueError(
-                f"{model.name!r} looks like a {variant_of(model)} but lacks "
-                f"its feature layers {missing}. Received: model={model.name!r}"
-            )
+        taps = feature_info_lib.taps(legacy_features.feature_info(model))
     return {s: taps[s] for s in STRIDES if s in taps}
 
 
@@ -212,6 +104,7 @@ def feature_model(model, name=None):
     outputs = {key(s): model.get_layer(name).output
                for s, name in layers.items()}
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    config = model.data_config if isinstance(model, Model) else None
+    ours = isinstance(model, Model)
     return Model(inputs, outputs, name=name or f"{model.name}_features",
-                 taps=layers, data_config=config)
+                 taps=layers, data_config=model.data_config if ours else None,
+                 feature_info=model.feature_info if ours else None)

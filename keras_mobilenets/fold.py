@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from . import feature_info
 from . import layers as km_layers
 from .fast.folding import fold_into_conv, foldable_pairs
 from .model import Model
@@ -81,11 +82,14 @@ def fold_batch_norm(model):
         else:
             target.set_weights(layer.get_weights())
     if isinstance(model, Model):  # the same facts; a folded tap is its conv
-        taps = model.taps and {s: pairs[n].name if n in pairs else n
-                               for s, n in model.taps.items()}
+        def rename(n):
+            return pairs[n].name if n in pairs else n
+        taps = model.taps and {s: rename(n) for s, n in model.taps.items()}
         copy = Model(folded.input, folded.output, name=folded.name,
                      taps=taps, class_names=model.class_names,
-                     data_config=model.data_config)
+                     data_config=model.data_config,
+                     feature_info=feature_info.renamed(model.feature_info,
+                                                       rename))
         if folded.compiled:
             copy.compile_from_config(folded.get_compile_config())
         folded = copy

@@ -9,6 +9,7 @@ import typing
 
 import keras
 
+from . import feature_info as feature_info_lib
 from .fast import plan as fast_plan
 from .fast import xla_cpu
 
@@ -56,21 +57,30 @@ class _Facts:
     taps: typing.Optional[tuple] = None  # ((stride, layer name), ...)
     class_names: typing.Optional[tuple] = None  # ((class id, name), ...)
     data_config: typing.Optional[tuple] = None  # ((key, value), ...)
+    feature_info: typing.Optional[tuple] = None  # (feature_info.Block, ...)
 
     @classmethod
-    def of(cls, taps=None, class_names=None, data_config=None):
+    def of(cls, taps=None, class_names=None, data_config=None,
+           feature_info=None):
         """From the keyword arguments of `Model` (a config's JSON form
-        too: lists for tuples, [stride, name] pairs for taps)."""
+        too: lists for tuples, [stride, name] pairs for taps, dicts for
+        blocks). Taps not given are the record's (`feature_info.taps`)."""
+        records = feature_info_lib.checked(feature_info)
         taps = _checked_taps(taps)
+        if taps is None and records is not None:
+            taps = feature_info_lib.taps(records)
         return cls(
             taps=None if taps is None else tuple(sorted(taps.items())),
+            feature_info=records,
             class_names=_tuples(class_names),
             data_config=None if data_config is None else tuple(
                 (k, _tuples(v)) for k, v in dict(data_config).items()))
 
     def config(self):
-        """The three config entries, in JSON's form."""
+        """The four config entries, in JSON's form."""
         return {"taps": _lists(self.taps),
+                "feature_info": None if self.feature_info is None else [
+                    r.config() for r in self.feature_info],
                 "class_names": _lists(self.class_names),
                 "data_config": None if self.data_config is None else {
                     k: _lists(v) for k, v in self.data_config}}
@@ -98,13 +108,17 @@ class Model(keras.Model):
     JAX's CPU backend its Keras steps (`fit`, `evaluate`, `predict`, the
     `*_on_batch` methods) compile with `fast.xla_cpu.options()`.
 
-    It carries three facts, keyword arguments kept in its config (so
+    It carries four facts, keyword arguments kept in its config (so
     `.keras` files, `keras.models.clone_model`, `fold_batch_norm` and a
     reload in another process keep them; each is None where unknown, e.g.
     in a `.keras` file of an earlier release):
 
+    - `feature_info`: the record of its trunk, written by the builder
+      block by block (`feature_info.Block`: stride, output layer, channels,
+      expansion layer);
     - `taps`: {stride: name of the layer whose output is the feature map
-      at that stride} (the last block at each resolution; `pyramid_outputs`);
+      at that stride} (the last block at each resolution; `pyramid_outputs`),
+      the record's where not given;
     - `class_names`: ((class id, class name), ...) of the top, where its
       weights name its classes (a hub repository's `label_names`);
     - `data_config`: the eval recipe of the checkpoint the model was built
@@ -115,7 +129,8 @@ class Model(keras.Model):
 
     def __init__(self, inputs, outputs, name=None, **kwargs):
         given = {key: kwargs.pop(key, None)
-                 for key in ("taps", "class_names", "data_config")}
+                 for key in ("taps", "class_names", "data_config",
+                             "feature_info")}
         super().__init__(inputs, outputs, name=name, **kwargs)
         facts = _Facts.of(**given)
         if facts == _Facts():
@@ -131,7 +146,9 @@ class Model(keras.Model):
                                 for x in flat):
             return None
         names = {layer.name for layer in self.layers}
-        return facts if {n for _, n in facts.taps or ()} <= names else None
+        held = {n for _, n in facts.taps or ()} | feature_info_lib.names(
+            facts.feature_info)
+        return facts if held <= names else None
 
     def _run_through_graph(self, inputs, *args, **kwargs):
         outputs = super()._run_through_graph(inputs, *args, **kwargs)
@@ -144,6 +161,8 @@ class Model(keras.Model):
 
     taps = _fact("taps", "{stride: layer name} of the feature maps, or None.",
                  as_dict=True)
+    feature_info = _fact("feature_info", "The record of the trunk (a tuple "
+                         "of `feature_info.Block`), or None.")
     class_names = _fact("class_names", "((class id, class name), ...) of the "
                         "top, or None.")
     data_config = _fact("data_config", "The checkpoint's eval recipe (a new "

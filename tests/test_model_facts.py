@@ -19,7 +19,7 @@ from keras.src.testing import TestCase
 
 import keras_mobilenets as km
 from conftest import ROOT, V1_025_FILE, model_outputs
-from keras_mobilenets import builder, features, registry
+from keras_mobilenets import builder, features, legacy_features, registry
 from keras_mobilenets.weights.sources import TimmCheckpoint
 
 GENERATIONS = ["MobileNet", "MobileNetV2", "MobileNetV3Small",
@@ -129,7 +129,7 @@ def test_feature_model_never_rebuilds_our_models(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was built")
 
-    monkeypatch.setattr(features, "_REFERENCE_TAPS", {})
+    monkeypatch.setattr(legacy_features, "_REFERENCE", {})
     monkeypatch.setattr(builder, "build", refuse)
     monkeypatch.setattr(keras.layers.Conv2D, "__init__", refuse)
     for m in (model, loaded):

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from .. import blocks, features, registry, spec
+from .. import blocks, feature_info, features, registry, spec
 from .. import layers as km_layers
 from .. import weights as weights_lib
 from ..model import Model
@@ -70,35 +70,15 @@ def anchors_per_location(aspect_ratios=ASPECT_RATIOS):
     return [2 + 2 * len(r) for r in aspect_ratios]
 
 
-def c4_layer(model, arch):
-    """The layer SSDLite taps at stride 16: the expansion of the first
-    block that runs at stride 32 (torchvision: `features[c4_pos].block[0]`,
-    MobileNetV3 paper section 6.3), read from `arch`'s rows: an inverted
-    residual's `expand_act`, a UIB's `pw_exp_bn_act` where its middle
-    depthwise conv strides (its expansion runs at stride 16). A block with
-    no such expansion (V1's depthwise separable block; a fused or ExtraDW-
-    less block, whose first conv strides) gives the last stride-16 map, the
-    input of that block, which is where its strided conv reads."""
-    stride, n = arch.stem.stride, 0
-    for i, stage in enumerate(arch.stages):
-        for j, row in enumerate(stage):
-            if stride == 16 and row.stride == 2:
-                role = None
-                if isinstance(row, spec.InvertedResidual) and \
-                        row.expand_ratio != 1:
-                    role = "expand_act"
-                elif isinstance(row, spec.UIB) and row.mid_dw_kernel:
-                    role = "pw_exp_bn_act"
-                if role is None:
-                    return features.feature_layers(model)[16]
-                return arch.naming.block(i, j, n, row)(role)
-            stride *= row.stride
-            n += 1
-    raise ValueError(f"{arch.name} has no block entering stride 32.")
+def c4_layer(model):
+    """The layer SSDLite taps at stride 16 (torchvision's C4,
+    `feature_info.c4`), read from `model`'s record: the expansion of the
+    first block that runs at stride 32, else the last stride-16 map."""
+    return feature_info.c4(features.feature_info(model))
 
 
 def _backbone(backbone, input_shape, backbone_weights, arguments, inputs):
-    """(backbone model, its registry entry, whether it was built here)."""
+    """(backbone model, whether it was built here)."""
     if isinstance(backbone, str):
         entry = registry.get(backbone)
         arguments = registry.backbone_arguments(
@@ -113,8 +93,7 @@ def _backbone(backbone, input_shape, backbone_weights, arguments, inputs):
                                  name="rescaling")(inputs)
         model = entry.builder(include_top=False, weights=backbone_weights,
                               input_tensor=x, **arguments)
-        return model, entry, True
-    entry = registry.get(features.variant_of(backbone))
+        return model, True
     if arguments or backbone_weights is not None:
         raise ValueError(
             "`backbone_weights` and `backbone_arguments` apply to a backbone "
@@ -125,7 +104,7 @@ def _backbone(backbone, input_shape, backbone_weights, arguments, inputs):
             f"The backbone's input shape must be `input_shape` "
             f"{input_shape}. Received: backbone input shape "
             f"{tuple(backbone.input_shape[1:])}")
-    return backbone, entry, False
+    return backbone, False
 
 
 def _conv_bn_act(x, filters, kernel_size, stride, prefix, depthwise=False):
@@ -230,7 +209,7 @@ def SSDLite(backbone="TorchvisionMobileNetV3Large", num_classes=91,
                                   weights, aspect_ratios)
     inputs = layers.Input(shape=input_shape) if isinstance(backbone, str) \
         else None
-    model, entry, built_here = _backbone(
+    model, built_here = _backbone(
         backbone, input_shape, backbone_weights, backbone_arguments, inputs)
     taps = features.feature_layers(model)
     if 32 not in taps:
@@ -241,7 +220,7 @@ def SSDLite(backbone="TorchvisionMobileNetV3Large", num_classes=91,
         for layer in model.layers:  # torchvision's norm_layer
             if isinstance(layer, layers.BatchNormalization):
                 layer.momentum = STYLE.bn_momentum
-    maps = [model.get_layer(c4_layer(model, entry.arch)).output,
+    maps = [model.get_layer(c4_layer(model)).output,
             model.get_layer(taps[32]).output]
     x = maps[-1]
     for b, width in enumerate(EXTRA_WIDTHS):
@@ -259,7 +238,8 @@ def SSDLite(backbone="TorchvisionMobileNetV3Large", num_classes=91,
             for i, (m, k) in enumerate(zip(maps, boxes))]
         outputs[key] = layers.Concatenate(axis=1, name=key)(per_map)
     detector = Model(model.inputs[0], outputs,
-                     name=name or f"ssdlite_{model.name}", taps=taps)
+                     name=name or f"ssdlite_{model.name}", taps=taps,
+                     feature_info=features.feature_info(model))
     if weights is not None:
         load_weights(detector, weights)
     else:

@@ -4,6 +4,7 @@ QAT model that simulates LiteRT's int8 inference."""
 import keras
 from keras import layers
 
+from .. import feature_info
 from ..fast.folding import foldable_pairs
 from ..model import Model
 from .layers import (PASS_THROUGH, ActivationQuantizer, QuantizedConv2D,
@@ -224,6 +225,8 @@ def prepare(model):
     if isinstance(model, Model):
         qat = Model(inputs_struct, outputs, name=name,
                     taps=_taps(model, produced, graph),
+                    feature_info=feature_info.renamed(
+                        model.feature_info, _renamer(produced, graph)),
                     class_names=model.class_names,
                     data_config=model.data_config)
     else:
@@ -277,8 +280,13 @@ def _taps(model, produced, graph):
     (`produced`: layer name -> the QAT layer that gives its output)."""
     if model.taps is None:
         return None
-    taps = {}
-    for stride, name in model.taps.items():
+    rename = _renamer(produced, graph)
+    return {stride: rename(name) for stride, name in model.taps.items()}
+
+
+def _renamer(produced, graph):
+    """Layer name in the model -> the QAT layer that gives its output."""
+    def rename(name):
         name = graph.pairs[name].name if name in graph.pairs else name
-        taps[stride] = produced.get(name, name)
-    return taps
+        return produced.get(name, name)
+    return rename

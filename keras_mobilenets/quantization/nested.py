@@ -59,6 +59,7 @@ def inline_nested(model):
         inputs, operation_fn=lambda o: o, call_fn=call)
     if isinstance(model, Model):
         flat = Model(inputs, outputs, name=model.name, taps=model.taps,
+                     feature_info=model.feature_info,
                      class_names=model.class_names,
                      data_config=model.data_config)
     else:
