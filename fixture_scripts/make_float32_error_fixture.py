@@ -61,4 +61,4 @@ def main(names):
 if __name__ == "__main__":
     from keras_mobilenets import registry
 
-    main(sys.argv[1:] or sorted(registry.ENTRIES))
+    main(sys.argv[1:] or sorted(registry.swept()))

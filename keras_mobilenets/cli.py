@@ -24,15 +24,18 @@ from .weights import TimmCheckpoint
 def _list(args):
     """Reads the registry; builds no model. `--checkpoints`: each model's
     timm checkpoints, indented under it, by the name `from_preset` and
-    `--preset` take."""
+    `--preset` take, under the model they build (a checkpoint two models
+    load, Gemma 3n's, once: under MobileNetV5_300M)."""
     print(f"{'model':<26} {'trainable params':>16}  ImageNet weights")
     print(f"{'':<26} {'(default alpha, top)':>16}")
+    builds = registry.timm_names()
     for name, entry in registry.ENTRIES.items():
         params = f"{entry.params:,}" if entry.params else "?"
         print(f"{name:<26} {params:>16}  {renderers.weights_summary(entry)}")
         if args.checkpoints:
             for c in entry.checkpoints:
-                if isinstance(c, TimmCheckpoint):
+                if isinstance(c, TimmCheckpoint) \
+                        and builds[c.model][0] is entry:
                     print("  " + _checkpoint_line(c))
     return 0
 

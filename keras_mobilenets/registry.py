@@ -41,6 +41,10 @@ class Entry:
     - `timm_architectures`: {timm architecture: alpha} of a timm network
       that names its widths otherwise (timm's V1-V3, `archs/_timm_v1_v3`).
       `timm_names()` gives both.
+    - `swept`: whether the tests that sweep every entry (`swept()`) build
+      it; False for MobileNetV5, whose 2,500-layer networks take tens of
+      seconds a build on each backend (its own tests build small networks
+      of its classes).
     """
 
     name: str
@@ -65,6 +69,7 @@ class Entry:
     timm_alphas: typing.Tuple[float, ...] = ()
     timm_architectures: typing.Mapping[str, float] = dataclasses.field(
         default_factory=dict)
+    swept: bool = True
     builder: typing.Optional[typing.Callable] = None  # set by `register`
 
     @property
@@ -167,12 +172,25 @@ def get(name):
         ) from None
 
 
-def timm_names():
-    """{timm architecture: (entry, alpha)} of every timm network of the
-    registry, V1 to V4: what `from_preset`, `weights="hf-hub:..."` and
-    `convert timm --model` look a timm name up in."""
-    return {timm: (entry, alpha) for entry in ENTRIES.values()
-            for timm, alpha in entry.timm_names().items()}
+def swept():
+    """{name: entry} of the entries the tests sweep (`Entry.swept`): every
+    one but MobileNetV5's."""
+    return {name: e for name, e in ENTRIES.items() if e.swept}
+
+
+def timm_names(entries=None):
+    """{timm architecture: (entry, alpha)} of every timm network of
+    `entries` (default: the registry's): what `from_preset`,
+    `weights="hf-hub:..."` and `convert timm --model` look a timm name up
+    in. A network two entries load (MobileNetV5_300MEncoder loads
+    `mobilenetv5_300m`'s checkpoints) is the entry's whose `timm_name` it
+    is, not one that lists it in `timm_architectures`."""
+    names = {}
+    for entry in ENTRIES.values() if entries is None else entries:
+        for timm, alpha in entry.timm_names().items():
+            if timm not in names or timm not in entry.timm_architectures:
+                names[timm] = (entry, alpha)
+    return names
 
 
 def backbone_arguments(arguments, taken, owner):

@@ -87,18 +87,25 @@ def _cell(value):
 
 def timm_checkpoint_table(entries):
     """Every timm checkpoint of `entries` (`registry.ENTRIES.values()`:
-    V1 to V4) as a markdown table (the one in docs/checkpoints.md), one row
-    per tag: model, alpha, tag
+    V1 to V5) as a markdown table (the one in docs/checkpoints.md), one row
+    per tag, under the model `from_preset` builds of it (Gemma 3n's once,
+    under MobileNetV5_300M, though the encoder loads it too): model, alpha,
+    tag
     (`weights=` takes it; "imagenet" names the default), classes, training
     size and crop, timm's ImageNet-1k top-1 there, and the same at the test
     size."""
     lines = ["| model | alpha | tag | classes | size | crop | top-1 "
              "| test size | test crop | top-1 at test size |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    entries = [e for e in entries if e.timm_names()]
+    # A network that is one entry's `timm_name` is that entry's, as
+    # `registry.timm_names` has it.
+    owned = {n for e in entries for n in e.timm_names()
+             if n not in e.timm_architectures}
     for entry in entries:
-        if not entry.timm_names():
-            continue
         for c in entry.checkpoints:
+            if c.model in owned and c.model in entry.timm_architectures:
+                continue
             tag = f"`{c.tag}`" + (" (default)" if c.default else "")
             cells = (f"`{entry.name}`", c.alpha, tag, c.num_classes,
                      c.input_size, c.crop_pct, c.top1, c.test_input_size,
@@ -127,7 +134,9 @@ def timm_v1_v3_model_table(entries):
     lines = ["| model | parameters | timm checkpoints | best top-1 "
              "| reference |", "|---|---:|---|---|---|"]
     for entry in entries:
-        if not entry.timm_architectures:
+        # V4 and V5 have their own tables (`timm_name`): the V5 encoder's
+        # `timm_architectures` is the 300M network it also loads.
+        if not entry.timm_architectures or entry.timm_name:
             continue
         names = ", ".join(f"`{c.model}.{c.tag}`" for c in entry.checkpoints)
         top1, model, tag, size = best_top1(entry)

@@ -35,7 +35,8 @@ def _ours(key):
 
 def test_every_default_v4_checkpoint_has_a_fixture():
     covered = {k.split("|")[0] for k in CONFIGS}
-    defaults = [(arch, c) for arch, (entry, alpha) in registry.timm_names().items()
+    swept = registry.timm_names(registry.swept().values())  # V1 to V4
+    defaults = [(arch, c) for arch, (entry, alpha) in swept.items()
                 if entry.timm_name  # V4
                 for c in entry.checkpoints if c.default and c.alpha == alpha]
     assert len(defaults) == 8
@@ -182,7 +183,7 @@ def test_every_v1_v3_data_config_has_a_fixture():
     """Each distinct recipe of the 23 V1-V3 checkpoints (as the registry
     holds them) has a fixture key, and one checkpoint needs a model (its tag
     is the default alpha's too, with another crop)."""
-    every = [c for e, _ in registry.timm_names().values()
+    every = [c for e, _ in registry.timm_names(registry.swept().values()).values()
              if e.timm_architectures for c in e.checkpoints]
     assert len({(c.model, c.tag) for c in every}) == 23
     covered = {k.split("|")[0] for k in V1_V3_CONFIGS}

@@ -54,7 +54,7 @@ PAPER_CHANNELS = {
     # torchvision's (`features`' block outputs, its C1-C4 and last conv).
     "TorchvisionMobileNetV3Large": [16, 24, 40, 112, 960],
 }
-V4_ENTRIES = {e.name: e for e in registry.ENTRIES.values() if e.timm_name}
+V4_ENTRIES = {e.name: e for e in registry.swept().values() if e.timm_name}
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +81,10 @@ def _images(size, batch=1, seed=0):
 
 
 def test_every_registered_model_has_paper_channels():
-    assert set(registry.ENTRIES) == set(PAPER_CHANNELS)
+    assert set(registry.swept()) == set(PAPER_CHANNELS)
 
 
-@pytest.mark.parametrize("name", swept(registry.ENTRIES, on="tensorflow"))
+@pytest.mark.parametrize("name", swept(registry.swept(), on="tensorflow"))
 def test_keys_strides_and_values(built, name):
     model, feats = built(name)
     assert features.variant_of(model) == name
@@ -108,7 +108,7 @@ def test_keys_strides_and_values(built, name):
 
 # Widths are a property of the graph, the same on every backend: checked in
 # the TensorFlow session only (full-width models are slow to build on JAX).
-@pytest.mark.parametrize("name", list(registry.ENTRIES)
+@pytest.mark.parametrize("name", list(registry.swept())
                          if keras.backend.backend() == "tensorflow" else [
                              "MobileNetV3Small"])
 def test_channels_at_alpha_1_are_the_papers(name):
@@ -270,7 +270,7 @@ def _tables(text):
     rows = {}
     for line in text.splitlines():
         cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        if len(cells) == 6 and cells[0] in registry.ENTRIES:
+        if len(cells) == 6 and cells[0] in registry.swept():
             rows[cells[0]] = [tuple(re.split(r"`?\s+", c.replace("`", ""))[:2])
                               for c in cells[1:]]
     return rows
@@ -283,7 +283,7 @@ def test_documented_tables_match_the_code_and_the_papers(built, where):
     else:
         text = open(os.path.join(ROOT, "docs", "features-segmentation.md")).read()
     table = _tables(text)
-    assert set(table) == set(registry.ENTRIES), where
+    assert set(table) == set(registry.swept()), where
     for name, cells in table.items():
         layers = features.feature_layers(built(name)[0])
         assert [c[0] for c in cells] == list(layers.values()), name

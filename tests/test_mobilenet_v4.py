@@ -46,10 +46,10 @@ TIMM_PARAMS = {
 }
 
 # The V4 models of the registry, by timm's variant key ("conv_small").
-V4 = {e.timm_name[len("mobilenetv4_"):]: e for e in registry.ENTRIES.values()
+V4 = {e.timm_name[len("mobilenetv4_"):]: e for e in registry.swept().values()
       if e.timm_name}
-TIMM_NAMES = {n: (e.builder, a) for n, (e, a) in registry.timm_names().items()
-              if e.timm_name}
+TIMM_NAMES = {n: (e.builder, a) for n, (e, a)
+              in registry.timm_names(V4.values()).items()}
 CHECKPOINTS = {key: entry.checkpoints for key, entry in V4.items()}
 
 

@@ -17,8 +17,10 @@ import os
 import keras
 import numpy as np
 import pytest
+from safetensors.numpy import save as safetensors_bytes
 from safetensors.numpy import save_file
 
+import keras_mobilenets as km
 from conftest import model_outputs
 from keras_mobilenets import builder, registry
 from keras_mobilenets import layers as v5_layers
@@ -274,3 +276,84 @@ def test_rms_norm_and_nearest_resize_in_both_layouts():
         v5_layers.RMSNorm2D(axis=2)
     with pytest.raises(ValueError, match=r"size=\(5,\)"):
         v5_layers.NearestResize((5,))
+
+
+def test_registered_but_not_swept():
+    """In the registry (from_preset, the command line), out of the tests'
+    sweeps; timm's `mobilenetv5_300m` is MobileNetV5_300M's, though the
+    encoder loads its checkpoints too."""
+    assert set(v5.ENTRIES) <= set(registry.ENTRIES)
+    assert not set(v5.ENTRIES) & set(registry.swept())
+    names = registry.timm_names()
+    assert {n: names[n][0].name for n in names if "v5" in n} == {
+        "mobilenetv5_300m": "MobileNetV5_300M",
+        "mobilenetv5_300m_enc": "MobileNetV5_300MEncoder",
+        "mobilenetv5_base": "MobileNetV5Base"}
+    assert "mobilenetv5_300m" in v5.ENTRIES[
+        "MobileNetV5_300MEncoder"].pretrained.hub_names
+
+
+@pytest.fixture
+def small_300m(monkeypatch):
+    """(the registered MobileNetV5_300M, building `v5_reference`'s small
+    network of its padding; those weights without the classifier, as
+    Gemma 3n's; the input shape): what reaches the builder is tested
+    without building 294M parameters."""
+    entry = registry.get("MobileNetV5_300M")
+    monkeypatch.setattr(entry, "arch", small_entry("symmetric").arch)
+    fx, weights = ref.load_fixture("symmetric", FIXTURES)
+    body = {k: v for k, v in weights.items()
+            if not k.startswith("classifier.")}
+    return entry, body, tuple(int(s) for s in fx["input_shape"])[1:]
+
+
+def _same_body(model, built):
+    """`model`'s weights are those of the parity test's model."""
+    _, reference, _ = built["symmetric"]
+    layers = [layer for layer in model.layers if layer.weights]
+    assert len(layers) > 50
+    for layer in layers:
+        for a, b in zip(layer.weights,
+                        reference.get_layer(layer.name).weights):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(a),
+                                          keras.ops.convert_to_numpy(b))
+
+
+def test_from_preset_of_a_gemma3n_folder(built, small_300m, tmp_path, capsys):
+    """A folder laid out as timm/mobilenetv5_300m.gemma3n: MobileNetV5_300M
+    with its weights and the Gemma terms; a classifier refused."""
+    entry, body, shape = small_300m
+    save_file(body, str(tmp_path / "model.safetensors"))
+    config = dict(architecture="mobilenetv5_300m", num_classes=0,
+                  pretrained_cfg=dict(license="gemma", mean=[0, 0, 0],
+                                      std=[1, 1, 1]))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert km.presets.resolve(tmp_path) == (entry, 1.0, str(tmp_path))
+    with pytest.raises(ValueError, match="no classifier"):
+        km.from_preset(tmp_path, input_shape=shape)
+    assert v5.GEMMA_TERMS not in capsys.readouterr().err
+    model = km.from_preset(tmp_path, input_shape=shape, include_top=False,
+                           include_preprocessing=False)
+    assert v5.GEMMA_TERMS in capsys.readouterr().err
+    _same_body(model, built)
+
+
+def test_from_preset_of_timms_name_reads_its_hub_repository(
+        built, small_300m, fake_hub, keras_home, capsys):
+    """"mobilenetv5_300m.gemma3n" and its hub handles name the registry's
+    checkpoint without reading the hub; building it downloads
+    timm/mobilenetv5_300m.gemma3n's weights (here from a stand-in hub)."""
+    entry, body, shape = small_300m
+    for preset in ("mobilenetv5_300m.gemma3n",
+                   "hf-hub:timm/mobilenetv5_300m.gemma3n",
+                   "hf://timm/mobilenetv5_300m.gemma3n"):
+        assert km.presets.resolve(preset) == (entry, 1.0, "gemma3n"), preset
+    assert fake_hub.requests() == []
+    fake_hub.add("timm/mobilenetv5_300m.gemma3n",
+                 {"model.safetensors": safetensors_bytes(body)})
+    model = km.from_preset("mobilenetv5_300m.gemma3n", input_shape=shape,
+                           include_top=False, include_preprocessing=False)
+    assert v5.GEMMA_TERMS in capsys.readouterr().err
+    assert {r[1] for r in fake_hub.requests()} == {
+        "timm/mobilenetv5_300m.gemma3n"}
+    _same_body(model, built)

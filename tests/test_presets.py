@@ -159,7 +159,7 @@ def _timm_names(fixture):
 # Every timm MobileNet checkpoint, V1 to V4: {"<architecture>.<tag>": (its
 # registry entry, its record)}.
 EVERY = {f"{c.model}.{c.tag}": (entry, c)
-         for entry in registry.ENTRIES.values() if entry.timm_names()
+         for entry in registry.swept().values() if entry.timm_names()
          for c in entry.checkpoints}
 
 

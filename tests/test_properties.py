@@ -1,6 +1,6 @@
 """Property: every public builder, for any arguments, either builds a model that
 runs a forward pass or raises ValueError/TypeError naming the argument and the
-value received. Driven by `keras_mobilenets.registry.ENTRIES`.
+value received. Driven by `keras_mobilenets.registry.swept()`.
 
 Examples per builder: HYPOTHESIS_PROFILE=ci (default, for the three-backend
 suite) or =thorough.
@@ -93,7 +93,7 @@ def _check(builder, kwargs):
 
 # Every model under TensorFlow (where they build fastest), one per family
 # elsewhere (conftest.swept).
-@pytest.mark.parametrize("name", swept(sorted(registry.ENTRIES), on="tensorflow"))
+@pytest.mark.parametrize("name", swept(sorted(registry.swept()), on="tensorflow"))
 def test_any_arguments_build_or_raise_clearly(name, monkeypatch, keras_home):
     builder = registry.ENTRIES[name].builder
     accepted = set(inspect.signature(builder).parameters)

@@ -1,5 +1,5 @@
 """Every model: channels_first, mixed precision, `.keras` round trips within and
-across backends. Driven by `keras_mobilenets.registry.ENTRIES`."""
+across backends. Driven by `keras_mobilenets.registry.swept()`."""
 
 import json
 import os
@@ -18,7 +18,7 @@ from keras_mobilenets import imagenet, mobilenet, registry
 # Every model on one backend, one per family on the others (conftest.swept):
 # channels_first under PyTorch (TensorFlow has none on CPU), the rest under
 # TensorFlow, where these models build fastest.
-NAMES = sorted(registry.ENTRIES)
+NAMES = sorted(registry.swept())
 CHANNELS_FIRST = swept(NAMES, on="torch")
 SWEPT = swept(NAMES, on="tensorflow")
 BACKEND = keras.backend.backend()

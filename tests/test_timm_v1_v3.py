@@ -34,7 +34,8 @@ from v4_reference import reference_input
 SWEPT_ON = "torch"  # the fastest to build and run these here
 PER_FAMILY = ("mobilenetv1_100h", "mobilenetv2_050", "mobilenetv3_small_050")
 # {timm architecture: (registry entry, alpha)} of timm's V1-V3 networks.
-TIMM_V1_V3 = {n: (e, a) for n, (e, a) in registry.timm_names().items()
+TIMM_V1_V3 = {n: (e, a) for n, (e, a)
+              in registry.timm_names(registry.swept().values()).items()
               if e.timm_architectures}
 
 

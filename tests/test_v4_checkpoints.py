@@ -18,7 +18,7 @@ from v4_reference import load_fixture, reference_weights
 
 with open(os.path.join(ROOT, "tests", "fixtures", "v4", "checkpoints.json")) as f:
     TIMM = json.load(f)
-OURS = {f"{c.model}.{c.tag}": c for e in registry.ENTRIES.values()
+OURS = {f"{c.model}.{c.tag}": c for e in registry.swept().values()
         if e.timm_name for c in e.checkpoints}
 IN12K = "mobilenetv4_conv_medium.e180_r384_in12k"
 
@@ -48,10 +48,12 @@ def test_docs_checkpoint_table_is_rendered_from_the_registry():
     page = open(os.path.join(ROOT, "docs", "checkpoints.md")).read()
     table = renderers.timm_checkpoint_table(registry.ENTRIES.values())
     assert table in page
-    every = [c for e in registry.ENTRIES.values() if e.timm_names()
+    every = [c for e in registry.swept().values() if e.timm_names()
              for c in e.checkpoints]  # V1 to V4
     assert len(every) == len(OURS) + 23
-    assert table.count("\n") == len(every) + 1  # a header, a rule, a row each
+    # a header, a rule, a row each, and Gemma 3n's once (V5)
+    assert table.count("\n") == len(every) + 2
+    assert table.count("`gemma3n`") == 1
 
 
 def test_every_imagenet_1k_checkpoint_has_timms_top1():

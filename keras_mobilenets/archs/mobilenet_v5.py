@@ -17,7 +17,7 @@ from the Hugging Face hub, never shipped with this package.
 import dataclasses
 import sys
 
-from .. import arguments, builder, naming, registry, renderers
+from .. import arguments, builder, naming, registry
 from ..spec import MQA, MSFA, UIB, Arch, Conventions, ConvBN, FusedIB, Top
 from ..weights import TimmCheckpoint
 
@@ -160,19 +160,17 @@ def _entry(name, title, timm_name, stages, params, padding="symmetric",
             "the model itself (`include_preprocessing=True`: [0, 255] to "
             "[-1, 1], timm's Inception mean and std); `preprocess_input` is "
             "the identity")
-    # Not in `registry.ENTRIES` yet: the tests that sweep every entry
+    # Registered (`_public`), but left out of the tests' sweeps: they
     # would build these 2,500-layer networks on every backend.
+    entry.swept = False
     ENTRIES[name] = entry
     return entry
 
 
 def _public(build):
-    """The entry's public builder `build` (a def of the entry's name),
-    with its docstring."""
-    entry = ENTRIES[build.__name__]
-    build.__doc__ = renderers.docstring(entry)
-    entry.builder = build
-    return build
+    """Registers the entry's public builder `build` (a def of the entry's
+    name), with its docstring."""
+    return registry.register(ENTRIES[build.__name__], build)
 
 
 def _build(entry, **kwargs):
