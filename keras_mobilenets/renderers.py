@@ -39,7 +39,8 @@ def weights_note(entry):
         for c in entry.checkpoints:
             default = " (`weights='imagenet'`)" if c.default else ""
             result = (f"{c.top1}%" if c.top1 is not None
-                      else f"{c.num_classes} classes")
+                      else f"{c.num_classes} classes" if c.num_classes
+                      else "no classifier")
             lines.append(f"- {c.tag!r}{default}: {c.alpha}, "
                          f"{c.input_size}x{c.input_size}, {result}.")
     elif entry.checkpoints:
