@@ -28,8 +28,8 @@ class Entry:
     - `default_size`: keras.applications' default input size where it has
       one (V1, V2); None: fully convolutional, `(None, None, 3)`.
     - `model_name`: the default `name`, a template of `alpha` and `rows`.
-    - `weights_note`: what the docstring says of the weights (default: the
-      `renderers.weights_summary` of the checkpoints).
+    - `weights_note`: what the docstring adds to the note on the weights
+      that `renderers.weights_note` writes from the checkpoints.
     - `params`: trainable parameters at the builder's default alpha (1,
       but for timm's `d` networks: their checkpoints' width) with the
       1000-class top (what `keras-mobilenets list` prints without building;
@@ -55,7 +55,7 @@ class Entry:
     preprocess_input: typing.Callable
     preprocessing_doc: str
     params: typing.Optional[int]
-    weights_note: str = ""  # docstring text on the weights; default: summary
+    weights_note: str = ""  # docstring text after the checkpoints' note
     checkpoints: tuple = ()
     variants: typing.Mapping[str, typing.Callable] = dataclasses.field(
         default_factory=dict)

@@ -4,7 +4,20 @@ checkpoints (`keras-mobilenets list`), and the markdown tables of README.md
 and docs/checkpoints.md. Entries are read as data; nothing here imports the
 registry, which attaches the docstrings (`registry.register`)."""
 
+import textwrap
+
 from . import arguments
+
+TIMM_NOTE = (
+    "The weights are timm's checkpoints, downloaded from the Hugging Face "
+    "hub and converted on first use (the conversion is cached); the network "
+    "is timm's (its conventions and layer names, so they convert "
+    "mechanically). `weights` may also name one of these tags, the path of "
+    "a timm .safetensors checkpoint of this architecture (converted on "
+    "load), or a timm repository of the hub, 'hf-hub:<repo_id>'. Tag: "
+    "alpha, training resolution, ImageNet-1k top-1 there (a head of other "
+    "classes gives its classes, which `classes` left at 1000 takes, and no "
+    "top-1).")
 
 
 def docstring(entry):
@@ -12,8 +25,28 @@ def docstring(entry):
     (`arguments.docstring`)."""
     return arguments.docstring(
         entry.title, entry.paper, entry.arguments, entry.preprocessing_doc,
-        entry.weights_note or "ImageNet weights (keras.applications' files): "
-        f"{weights_summary(entry)}.", _argument_docs(entry))
+        weights_note(entry), _argument_docs(entry))
+
+
+def weights_note(entry):
+    """What a builder's docstring says of its weights, written here once
+    for every model: timm's checkpoints one line per tag (alpha, training
+    size, top-1 or classes), keras.applications' files in one line
+    (`weights_summary`), then the entry's own `weights_note`."""
+    lines = []
+    if entry.pretrained.tags:
+        lines += textwrap.wrap(TIMM_NOTE, 76)
+        for c in entry.checkpoints:
+            default = " (`weights='imagenet'`)" if c.default else ""
+            result = (f"{c.top1}%" if c.top1 is not None
+                      else f"{c.num_classes} classes" if c.num_classes
+                      else "no classifier")
+            lines.append(f"- {c.tag!r}{default}: {c.alpha}, "
+                         f"{c.input_size}x{c.input_size}, {result}.")
+    elif entry.checkpoints:
+        lines += textwrap.wrap("ImageNet weights (keras.applications' "
+                               f"files): {weights_summary(entry)}.", 76)
+    return "\n".join(lines + textwrap.wrap(entry.weights_note, 76))
 
 
 def _argument_docs(entry):

@@ -18,7 +18,7 @@ from safetensors.numpy import save_file
 import keras_mobilenets as km
 from conftest import BACKEND, model_outputs
 from keras_mobilenets import cli, naming, registry
-from keras_mobilenets.archs import mobilenet_v4 as v4_arch
+from keras_mobilenets.checkpoints import IMAGENET, INCEPTION
 from keras_mobilenets.layers import LayerScale, MultiQueryAttention
 from keras_mobilenets.weights import hub as weights_hub
 from keras_mobilenets.weights import timm as timm_weights
@@ -232,9 +232,7 @@ def test_checkpoint_entry_is_consistent(key, ckpt):
         assert ckpt.test_input_size > ckpt.input_size
         assert ckpt.crop_pct <= ckpt.test_crop_pct <= 1.0
         assert in12k or ckpt.test_top1 > ckpt.top1
-    assert (ckpt.mean, ckpt.std) in (
-        (v4_arch.IMAGENET_MEAN, v4_arch.IMAGENET_STD),
-        (v4_arch.INCEPTION_MEAN, v4_arch.INCEPTION_STD))
+    assert (ckpt.mean, ckpt.std) in (IMAGENET, INCEPTION)
     assert (ckpt.top1 is None) == in12k
     assert in12k or 60.0 < ckpt.top1 < 90.0
     assert ckpt.interpolation == "bicubic"
@@ -327,7 +325,7 @@ def test_include_preprocessing_normalises_with_the_checkpoint_mean_and_std(small
     raw = _build(SMALLEST, weights=path, include_preprocessing=True)
     plain = _build(SMALLEST, weights=path)
     ckpt = checkpoint("conv_small", 0.5, "imagenet")
-    assert ckpt.mean == v4_arch.INCEPTION_MEAN  # not ImageNet's: a real check
+    assert ckpt.mean == INCEPTION[0]  # not ImageNet's: a real check
     images = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype("float32")
     normalised = (images / 255.0 - np.array(ckpt.mean)) / np.array(ckpt.std)
     np.testing.assert_allclose(model_outputs(raw, images),
@@ -335,7 +333,7 @@ def test_include_preprocessing_normalises_with_the_checkpoint_mean_and_std(small
                                rtol=0, atol=1e-4)
     # Without weights: the default checkpoint of the variant (ImageNet's).
     config = km.MobileNetV4ConvSmall(weights=None).get_layer("normalization").get_config()
-    np.testing.assert_allclose(config["mean"], [255 * m for m in v4_arch.IMAGENET_MEAN])
+    np.testing.assert_allclose(config["mean"], [255 * m for m in IMAGENET[0]])
 
 
 def test_converted_file_from_the_command_line_loads_with_and_without_top(

@@ -10,6 +10,7 @@ import functools
 import inspect
 import json
 import os
+import re
 import sys
 
 import keras
@@ -19,7 +20,8 @@ from safetensors.numpy import save_file
 
 import keras_mobilenets as km
 from conftest import ROOT, model_outputs, randomize
-from keras_mobilenets import arguments, cli, features, naming, registry
+from keras_mobilenets import arguments, checkpoints, cli, features, naming
+from keras_mobilenets import registry
 from keras_mobilenets.spec import MQA, UIB, Arch, Conventions, ConvBN, FusedIB, Top
 from keras_mobilenets.weights import TimmCheckpoint
 
@@ -256,6 +258,48 @@ def test_imports_point_one_way_and_none_hides_in_a_function():
                                        "keras_mobilenets.registry",
                                        "keras_mobilenets.builder",
                                        "keras_mobilenets.checkpoints")), (module, dep)
+
+
+# Pretrained configurations, in one keyed form ------------------------------
+
+
+def test_every_checkpoint_key_is_architecture_dot_tag_and_unique():
+    """Every checkpoint of every model is made by `checkpoints.checkpoint`
+    and keyed "<architecture>.<tag>" as timm keys its `default_cfgs`: a
+    timm checkpoint's key names its hub repository, keras.applications'
+    its model, alpha and size; a key names one record (in one model
+    once); the architecture modules write no checkpoint record nor mean
+    and std of their own."""
+    from keras_mobilenets.archs import mobilenet_v5  # outside ENTRIES
+
+    every = [c for e in (*registry.ENTRIES.values(),
+                         *mobilenet_v5.ENTRIES.values())
+             for c in e.checkpoints]
+    by_key = {}
+    for c in every:  # a key names one record (two models may share it)
+        assert by_key.setdefault(c.key, c) == c, c.key
+    for e in (*registry.ENTRIES.values(), *mobilenet_v5.ENTRIES.values()):
+        keys = [c.key for c in e.checkpoints]
+        assert len(set(keys)) == len(keys), e.name
+    assert len(by_key) > 90
+    for c in every:
+        architecture, tag = checkpoints.parse_key(c.key)
+        if isinstance(c, TimmCheckpoint):
+            assert (architecture, tag) == (c.model, c.tag)
+            assert c.hf_hub_id == f"timm/{c.key}"
+        else:
+            assert tag == f"r{c.size}_in1k", c.key
+            assert architecture.endswith(f"_{round(c.alpha * 100):03d}")
+    for bad in ("mobilenetv2_100", ".ra_in1k", "mobilenetv2_100.", "a.b.c",
+                None):
+        with pytest.raises(ValueError, match=re.escape(f"key={bad!r}")):
+            checkpoints.parse_key(bad)
+    archs = os.path.join(PACKAGE, "archs")
+    for fname in sorted(os.listdir(archs)):
+        if fname.endswith(".py"):
+            text = open(os.path.join(archs, fname)).read()
+            for own in ("TimmCheckpoint(", "KerasCheckpoint(", "0.485"):
+                assert own not in text, (fname, own)
 
 
 # A new variant, from data alone --------------------------------------------

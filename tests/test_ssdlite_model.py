@@ -130,6 +130,25 @@ def test_loading_is_strict_and_names_what_does_not_fit(fixture, tmp_path):
                 backbone_arguments={"alpha": 0.75})
 
 
+
+def test_weights_take_the_road_of_every_model(loaded, safetensors_file,
+                                              monkeypatch):
+    """SSDLite's `weights=` goes through `weights.resolve`, as every model's:
+    its record names no checkpoint, and a path is an `SSDLiteFile` (a
+    torchvision state dict or a Keras file); pickle files are refused."""
+    from keras_mobilenets import weights
+
+    seen, resolve = [], weights.resolve
+    monkeypatch.setattr(weights, "resolve",
+                        lambda *a: seen.append(resolve(*a)) or seen[-1])
+    ssdlite.load_weights(loaded, safetensors_file)
+    (resolved,) = seen
+    assert resolved.source == weights.SSDLiteFile(
+        safetensors_file, TORCHVISION, "features_0_0")
+    assert resolved.recipe is None and resolved.class_names is None
+    with pytest.raises(ValueError, match="Refusing to read.*pickle"):
+        ssdlite.load_weights(loaded, "ssdlite.pth")
+
 # One model of each generation: C4 (torchvision's rule, `ssdlite.c4_layer`)
 # and the anchors at 320.
 GENERATIONS = {

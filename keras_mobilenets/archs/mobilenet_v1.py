@@ -7,7 +7,8 @@ of `keras.applications.MobileNet`, so its weight files load unchanged.
 
 from .. import arguments, builder, imagenet, naming, registry
 from ..spec import Arch, Conventions, ConvBN, DepthwiseSeparable, Top, repeat
-from ..weights import KerasCheckpoint, WeightFile
+from ..checkpoints import INCEPTION, checkpoint
+from ..weights import WeightFile
 
 
 def ds(filters, stride):
@@ -44,8 +45,9 @@ def _checkpoint(alpha, size):
     files = [WeightFile(f, BASE_URL + f) for f in (
         f"mobilenet_{ALPHA_TEXT[alpha]}_{size}_tf{suffix}.h5"
         for suffix in ("", "_no_top"))]
-    return KerasCheckpoint(alpha, size, *files,
-                           options={"depth_multiplier": 1})
+    return checkpoint(f"mobilenet_{round(alpha * 100):03d}.r{size}_in1k",
+                      alpha, size, 0.875, INCEPTION, files=files,
+                      options={"depth_multiplier": 1})
 
 
 CHECKPOINTS = tuple(_checkpoint(alpha, size) for alpha in ALPHA_TEXT

@@ -7,7 +7,8 @@ https://arxiv.org/abs/1801.04381. Layer names are those of
 
 from .. import arguments, builder, imagenet, naming, registry
 from ..spec import Arch, Conventions, ConvBN, InvertedResidual, Top, repeat
-from ..weights import KerasCheckpoint, WeightFile
+from ..checkpoints import INCEPTION, checkpoint
+from ..weights import WeightFile
 
 
 def stage(t, c, n, s):
@@ -46,7 +47,8 @@ def _checkpoint(alpha, size):
     files = [WeightFile(f, BASE_URL + f) for f in (
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_"
         f"{float(alpha)}_{size}{suffix}.h5" for suffix in ("", "_no_top"))]
-    return KerasCheckpoint(alpha, size, *files)
+    return checkpoint(f"mobilenet_v2_{round(alpha * 100):03d}.r{size}_in1k",
+                      alpha, size, 0.875, INCEPTION, files=files)
 
 
 # alpha 1.3 and 1.4 were published at 224 only.

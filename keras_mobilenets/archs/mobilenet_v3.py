@@ -10,7 +10,8 @@ import dataclasses
 
 from .. import arguments, builder, naming, registry
 from ..spec import Arch, Conventions, ConvBN, InvertedResidual, Top
-from ..weights import KerasCheckpoint, WeightFile
+from ..checkpoints import INCEPTION, checkpoint
+from ..weights import WeightFile
 
 SE = 0.25  # squeeze to a quarter of the expanded width
 
@@ -123,9 +124,12 @@ def _checkpoints(model_type):
         with_top, no_top = WEIGHTS_HASHES[key]
         files = (f"weights_mobilenet_v3_{key}.h5",
                  f"weights_mobilenet_v3_{key}_no_top_v2.h5")
-        out.append(KerasCheckpoint(
-            alpha, 224, WeightFile(files[0], BASE_URL + files[0], with_top),
-            WeightFile(files[1], BASE_URL + files[1], no_top),
+        out.append(checkpoint(
+            f"mobilenet_v3_{model_type}{'_minimalistic' if minimal else ''}"
+            f"_{round(alpha * 100):03d}.r224_in1k", alpha, 224, 0.875,
+            INCEPTION, files=(
+                WeightFile(files[0], BASE_URL + files[0], with_top),
+                WeightFile(files[1], BASE_URL + files[1], no_top)),
             options={"minimalistic": minimal}))
     return tuple(out)
 

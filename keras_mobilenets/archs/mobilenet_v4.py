@@ -13,12 +13,9 @@ ImageNet-12k heads (`*_in12k`, 11821 classes) have none. Every checkpoint
 was trained with bicubic resizing.
 """
 
-import dataclasses
-import textwrap
-
 from .. import builder, naming, registry
+from ..checkpoints import IMAGENET, INCEPTION, checkpoint
 from ..spec import MQA, UIB, Arch, Conventions, ConvBN, FusedIB, Top, repeat
-from ..weights import TimmCheckpoint
 
 
 # The row constructors of the tables, in the order of the paper's tables and
@@ -182,76 +179,53 @@ HYBRID_LARGE = (
 
 
 
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-INCEPTION_MEAN, INCEPTION_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
-
-
-def _ckpt(model, tag, alpha, size, crop, test_size, test_crop, norm, top1,
-          test_top1, num_classes=1000):
-    mean, std = norm
-    return TimmCheckpoint(model, tag, alpha, size, crop, test_size, test_crop,
-                          mean, std, top1, test_top1, num_classes=num_classes)
-
-
-def _defaults_first(checkpoints):
-    """Marks the first checkpoint of each alpha as the default (timm's
-    default tag; what `weights="imagenet"` loads)."""
-    seen, out = set(), []
-    for c in checkpoints:
-        out.append(dataclasses.replace(c, default=c.alpha not in seen))
-        seen.add(c.alpha)
-    return tuple(out)
-
-
-IMNET = (IMAGENET_MEAN, IMAGENET_STD)
-INCEP = (INCEPTION_MEAN, INCEPTION_STD)
 IN12K = 11821  # classes of timm's ImageNet-12k heads (no ImageNet-1k top-1)
 
-# Per variant (the keys of mobilenet_v4.VARIANTS), timm's default checkpoint
-# of each alpha first: that is what `weights="imagenet"` loads.
-_CHECKPOINTS = {
+# Per variant, timm's `pretrained_cfgs` with timm's default tag of each
+# alpha first (`default=True`: what `weights="imagenet"` loads).
+CHECKPOINTS = {
     "conv_small": (
-        # model, tag, alpha, size, crop, test size, test crop, mean/std, top-1 @size, @test size
-        _ckpt("mobilenetv4_conv_small", "e2400_r224_in1k", 1.0, 224, 0.875, 256, 0.95, IMNET, 73.756, 74.644),
-        _ckpt("mobilenetv4_conv_small", "e1200_r224_in1k", 1.0, 224, 0.875, 256, 0.95, IMNET, 73.450, 74.282),
-        _ckpt("mobilenetv4_conv_small", "e3600_r256_in1k", 1.0, 256, 0.95, 320, 1.0, INCEP, 74.534, 75.616),
-        _ckpt("mobilenetv4_conv_small_050", "e3000_r224_in1k", 0.5, 224, 0.875, 256, 0.95, INCEP, 64.778, 65.826),
+        # key, alpha, size, crop, (mean, std), top-1 at size, (test size, crop, top-1)
+        checkpoint("mobilenetv4_conv_small.e2400_r224_in1k", 1.0, 224, 0.875, IMAGENET, 73.756, (256, 0.95, 74.644), default=True),
+        checkpoint("mobilenetv4_conv_small.e1200_r224_in1k", 1.0, 224, 0.875, IMAGENET, 73.450, (256, 0.95, 74.282)),
+        checkpoint("mobilenetv4_conv_small.e3600_r256_in1k", 1.0, 256, 0.95, INCEPTION, 74.534, (320, 1.0, 75.616)),
+        checkpoint("mobilenetv4_conv_small_050.e3000_r224_in1k", 0.5, 224, 0.875, INCEPTION, 64.778, (256, 0.95, 65.826), default=True),
     ),
     "conv_medium": (
-        _ckpt("mobilenetv4_conv_medium", "e500_r256_in1k", 1.0, 256, 0.95, 320, 1.0, IMNET, 79.916, 80.890),
-        _ckpt("mobilenetv4_conv_medium", "e500_r224_in1k", 1.0, 224, 0.95, 256, 1.0, IMNET, 79.092, 79.836),
+        checkpoint("mobilenetv4_conv_medium.e500_r256_in1k", 1.0, 256, 0.95, IMAGENET, 79.916, (320, 1.0, 80.890), default=True),
+        checkpoint("mobilenetv4_conv_medium.e500_r224_in1k", 1.0, 224, 0.95, IMAGENET, 79.092, (256, 1.0, 79.836)),
         # Pre-trained on ImageNet-12k, fine-tuned on ImageNet-1k.
-        _ckpt("mobilenetv4_conv_medium", "e250_r384_in12k_ft_in1k", 1.0, 384, 0.95, None, None, IMNET, 82.776, None),
+        checkpoint("mobilenetv4_conv_medium.e250_r384_in12k_ft_in1k", 1.0, 384, 0.95, IMAGENET, 82.776),
         # ImageNet-12k heads.
-        _ckpt("mobilenetv4_conv_medium", "e180_r384_in12k", 1.0, 384, 1.0, None, None, IMNET, None, None, IN12K),
-        _ckpt("mobilenetv4_conv_medium", "e180_ad_r384_in12k", 1.0, 384, 1.0, None, None, IMNET, None, None, IN12K),
-        _ckpt("mobilenetv4_conv_medium", "e250_r384_in12k", 1.0, 384, 1.0, None, None, IMNET, None, None, IN12K),
+        checkpoint("mobilenetv4_conv_medium.e180_r384_in12k", 1.0, 384, 1.0, IMAGENET, num_classes=IN12K),
+        checkpoint("mobilenetv4_conv_medium.e180_ad_r384_in12k", 1.0, 384, 1.0, IMAGENET, num_classes=IN12K),
+        checkpoint("mobilenetv4_conv_medium.e250_r384_in12k", 1.0, 384, 1.0, IMAGENET, num_classes=IN12K),
     ),
     "conv_large": (
-        _ckpt("mobilenetv4_conv_large", "e600_r384_in1k", 1.0, 384, 0.95, 448, 1.0, IMNET, 82.974, 83.418),
-        _ckpt("mobilenetv4_conv_large", "e500_r256_in1k", 1.0, 256, 0.95, 320, 1.0, IMNET, 81.864, 82.672),
+        checkpoint("mobilenetv4_conv_large.e600_r384_in1k", 1.0, 384, 0.95, IMAGENET, 82.974, (448, 1.0, 83.418), default=True),
+        checkpoint("mobilenetv4_conv_large.e500_r256_in1k", 1.0, 256, 0.95, IMAGENET, 81.864, (320, 1.0, 82.672)),
     ),
     "hybrid_medium": (
         # Pre-trained on ImageNet-12k, fine-tuned on ImageNet-1k.
-        _ckpt("mobilenetv4_hybrid_medium", "e200_r256_in12k_ft_in1k", 1.0, 256, 0.95, 320, 1.0, IMNET, 82.360, 82.998),
-        _ckpt("mobilenetv4_hybrid_medium", "ix_e550_r256_in1k", 1.0, 256, 0.95, 320, 1.0, IMNET, 81.478, 82.500),
-        _ckpt("mobilenetv4_hybrid_medium", "ix_e550_r384_in1k", 1.0, 384, 0.95, 448, 1.0, IMNET, 82.952, 83.390),
-        _ckpt("mobilenetv4_hybrid_medium", "e500_r224_in1k", 1.0, 224, 0.95, 256, 1.0, IMNET, 80.432, 81.284),
-        _ckpt("mobilenetv4_hybrid_medium", "e200_r256_in12k", 1.0, 256, 0.95, 320, 1.0, IMNET, None, None, IN12K),
+        checkpoint("mobilenetv4_hybrid_medium.e200_r256_in12k_ft_in1k", 1.0, 256, 0.95, IMAGENET, 82.360, (320, 1.0, 82.998), default=True),
+        checkpoint("mobilenetv4_hybrid_medium.ix_e550_r256_in1k", 1.0, 256, 0.95, IMAGENET, 81.478, (320, 1.0, 82.500)),
+        checkpoint("mobilenetv4_hybrid_medium.ix_e550_r384_in1k", 1.0, 384, 0.95, IMAGENET, 82.952, (448, 1.0, 83.390)),
+        checkpoint("mobilenetv4_hybrid_medium.e500_r224_in1k", 1.0, 224, 0.95, IMAGENET, 80.432, (256, 1.0, 81.284)),
+        checkpoint("mobilenetv4_hybrid_medium.e200_r256_in12k", 1.0, 256, 0.95, IMAGENET, test=(320, 1.0, None), num_classes=IN12K),
     ),
     "hybrid_large": (
-        _ckpt("mobilenetv4_hybrid_large", "ix_e600_r384_in1k", 1.0, 384, 0.95, 448, 1.0, IMNET, 83.996, 84.352),
-        _ckpt("mobilenetv4_hybrid_large", "e600_r384_in1k", 1.0, 384, 0.95, 448, 1.0, IMNET, 83.826, 84.264),
+        checkpoint("mobilenetv4_hybrid_large.ix_e600_r384_in1k", 1.0, 384, 0.95, IMAGENET, 83.996, (448, 1.0, 84.352), default=True),
+        checkpoint("mobilenetv4_hybrid_large.e600_r384_in1k", 1.0, 384, 0.95, IMAGENET, 83.826, (448, 1.0, 84.264)),
     ),
     # timm's "experimental" variants: anti-aliased (avg) and blur-pooled.
     "conv_aa_large": (
-        _ckpt("mobilenetv4_conv_aa_large", "e230_r448_in12k_ft_in1k", 1.0, 448, 0.95, 544, 1.0, IMNET, 84.668, 84.990),
-        _ckpt("mobilenetv4_conv_aa_large", "e230_r384_in12k_ft_in1k", 1.0, 384, 0.95, 480, 1.0, IMNET, 84.314, 84.772),
-        _ckpt("mobilenetv4_conv_aa_large", "e600_r384_in1k", 1.0, 384, 0.95, 480, 1.0, IMNET, 83.264, 83.826),
-        _ckpt("mobilenetv4_conv_aa_large", "e230_r384_in12k", 1.0, 384, 0.95, 448, 1.0, IMNET, None, None, IN12K),
+        checkpoint("mobilenetv4_conv_aa_large.e230_r448_in12k_ft_in1k", 1.0, 448, 0.95, IMAGENET, 84.668, (544, 1.0, 84.990), default=True),
+        checkpoint("mobilenetv4_conv_aa_large.e230_r384_in12k_ft_in1k", 1.0, 384, 0.95, IMAGENET, 84.314, (480, 1.0, 84.772)),
+        checkpoint("mobilenetv4_conv_aa_large.e600_r384_in1k", 1.0, 384, 0.95, IMAGENET, 83.264, (480, 1.0, 83.826)),
+        checkpoint("mobilenetv4_conv_aa_large.e230_r384_in12k", 1.0, 384, 0.95, IMAGENET, test=(448, 1.0, None), num_classes=IN12K),
     ),
     "conv_blur_medium": (
-        _ckpt("mobilenetv4_conv_blur_medium", "e500_r224_in1k", 1.0, 224, 0.95, 256, 1.0, IMNET, 79.446, 80.152),
+        checkpoint("mobilenetv4_conv_blur_medium.e500_r224_in1k", 1.0, 224, 0.95, IMAGENET, 79.446, (256, 1.0, 80.152), default=True),
     ),
 }
 
@@ -259,32 +233,16 @@ _CHECKPOINTS = {
 preprocess_input = registry.identity_preprocess
 
 
-def _weights_note(checkpoints):
-    lines = textwrap.wrap(
-        "The weights are timm's checkpoints, downloaded from the "
-        "Hugging Face hub and converted on first use (the conversion is "
-        "cached). `weights` may also name one of these tags, the path of "
-        "a timm .safetensors checkpoint of this architecture (converted on "
-        "load), or a timm repository of the hub, 'hf-hub:<repo_id>'. Tag: "
-        "alpha, training resolution, ImageNet-1k top-1 there (an "
-        "ImageNet-12k head has 11821 classes, which `classes` left at 1000 "
-        "takes, and no top-1).", 76)
-    for c in checkpoints:
-        default = " (`weights='imagenet'`)" if c.default else ""
-        result = (f"{c.top1}%" if c.num_classes == 1000
-                  else f"{c.num_classes} classes")
-        lines.append(f"- {c.tag!r}{default}: {c.alpha}, "
-                     f"{c.input_size}x{c.input_size}, {result}.")
-    lines += textwrap.wrap(
-        "`alpha` rounds widths as timm does, and leaves the stem (when "
-        "narrowing), the 1280-wide head and the attention heads unscaled.", 76)
-    return "\n".join(lines)
+# What V4's docstrings add to the weights note (`renderers.weights_note`).
+ALPHA_NOTE = ("`alpha` rounds widths as timm does, and leaves the stem (when "
+              "narrowing), the 1280-wide head and the attention heads "
+              "unscaled.")
 
 
 def _entry(key, title, stem_filters, activation, layer_scale, stages,
               params, test_alpha, timm_alphas=(), downsample=None):
     name = "MobileNetV4" + title.replace("-", "")
-    checkpoints = _defaults_first(_CHECKPOINTS[key])
+    checkpoints = CHECKPOINTS[key]
     arch = Arch(
         name=name,
         # timm scales the stem only when widening (`fix_stem=alpha < 1`).
@@ -307,7 +265,7 @@ def _entry(key, title, stem_filters, activation, layer_scale, stages,
     return registry.self_normalising_entry(
         name, arch=arch, title="MobileNetV4-" + title,
         paper="https://arxiv.org/abs/2404.10518",
-        weights_note=_weights_note(checkpoints), params=params,
+        weights_note=ALPHA_NOTE, params=params,
         checkpoints=checkpoints, test_config=dict(alpha=test_alpha),
         timm_name=f"mobilenetv4_{key}", timm_alphas=timm_alphas)
 

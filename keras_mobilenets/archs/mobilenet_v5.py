@@ -19,7 +19,7 @@ import sys
 
 from .. import arguments, builder, naming, registry
 from ..spec import MQA, MSFA, UIB, Arch, Conventions, ConvBN, FusedIB, Top
-from ..weights import TimmCheckpoint
+from ..checkpoints import ZERO_ONE, checkpoint
 
 
 def fused_ib(kernel_size, stride, filters, expand_ratio):
@@ -117,10 +117,8 @@ def arch(name, stages, padding="symmetric"):
 
 # timm's pretrained_cfg of its one checkpoint (no classifier, pixels in
 # [0, 1]); the Gemma 3n weights, under the Gemma terms.
-GEMMA3N = TimmCheckpoint(
-    "mobilenetv5_300m", "gemma3n", 1.0, 768, 1.0, None, None,
-    (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), None, None, default=True,
-    num_classes=0)
+GEMMA3N = checkpoint("mobilenetv5_300m.gemma3n", 1.0, 768, 1.0, ZERO_ONE,
+                     default=True, num_classes=0)
 
 GEMMA_TERMS = (
     "The Gemma 3n weights are provided under and subject to the Gemma Terms "
@@ -132,13 +130,17 @@ ARGUMENTS = tuple(a for a in arguments.V4
                   if a not in ("include_pre_logits", "output_stride"))
 DEFAULTS = dict(input_shape=(768, 768, 3), weights=None)
 
-WEIGHTS_NOTE = (
-    "No ImageNet weights: `weights` takes None, the tag 'gemma3n' (timm's\n"
-    "`mobilenetv5_300m.gemma3n`, Gemma 3n's vision encoder, without a\n"
-    "classifier: pass `include_top=False`; under the Gemma terms of use,\n"
-    "ai.google.dev/gemma/terms, shown when it loads), the path of a timm\n"
-    ".safetensors checkpoint of this architecture, or 'hf-hub:<repo_id>'.\n"
-    "The input size must be known (the adapter resizes to 16x16); without\n"
+# What the docstrings add to the note on the weights (`renderers.
+# weights_note`): the Gemma 3n checkpoint's terms, or that there is none.
+GEMMA_NOTE = (
+    "'gemma3n' is Gemma 3n's vision encoder, without a classifier: pass "
+    "`include_top=False`; its weights are under the Gemma terms of use "
+    "(ai.google.dev/gemma/terms), shown when they load.")
+NO_WEIGHTS_NOTE = (
+    "No pretrained weights: `weights` takes None, the path of a timm "
+    ".safetensors checkpoint of this architecture, or 'hf-hub:<repo_id>'.")
+INPUT_NOTE = (
+    "The input size must be known (the adapter resizes to 16x16); without "
     "the top the model returns the adapter's map, 256 tokens of 2048.")
 
 
@@ -149,7 +151,8 @@ def _entry(name, title, timm_name, stages, params, padding="symmetric",
         name, arch=dataclasses.replace(arch(name, stages, padding),
                                        preprocessing=preprocessing),
         title=title, paper="https://arxiv.org/abs/2404.10518 (its blocks)",
-        weights_note=WEIGHTS_NOTE, params=params, checkpoints=checkpoints,
+        weights_note=(GEMMA_NOTE if checkpoints else NO_WEIGHTS_NOTE)
+        + " " + INPUT_NOTE, params=params, checkpoints=checkpoints,
         test_config=dict(alpha=test_alpha, input_shape=(64, 64, 3)),
         timm_name=timm_name,
         timm_architectures={n: 1.0 for n in also_loads})

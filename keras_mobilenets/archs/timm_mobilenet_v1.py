@@ -9,6 +9,7 @@ with make_divisible, a Dense classifier, and in `100h` a 1x1 conv head
 
 from .. import builder, registry
 from ..spec import ConvBN, DepthwiseSeparable, Top, scale_depth
+from ..checkpoints import INCEPTION, checkpoint
 from . import _timm_v1_v3 as t
 
 PAPER = "https://arxiv.org/abs/1704.04861"
@@ -35,8 +36,8 @@ _V1 = dict(paper=PAPER, stem=ConvBN(3, 2, 32), stages=STAGES,
 V1_ENTRY = t.entry(
     "TimmMobileNetV1", "MobileNet (V1), timm's network", params=4_231_976,
     checkpoints=(
-        t.ckpt("mobilenetv1_100", "ra4_e3600_r224_in1k", 1.0, 224, 0.875, 256, 0.95, t.INCEP, default=True),
-        t.ckpt("mobilenetv1_125", "ra4_e3600_r224_in1k", 1.25, 224, 0.9, 256, 1.0, t.INCEP, default=True),
+        checkpoint("mobilenetv1_100.ra4_e3600_r224_in1k", 1.0, 224, 0.875, INCEPTION, 75.388, (256, 0.95, 76.088), default=True),
+        checkpoint("mobilenetv1_125.ra4_e3600_r224_in1k", 1.25, 224, 0.9, INCEPTION, 76.920, (256, 1.0, 77.612), default=True),
     ),
     timm_names={"mobilenetv1_100": 1.0, "mobilenetv1_125": 1.25},
     test_alpha=0.25, **_V1)
@@ -46,7 +47,7 @@ V1H_ENTRY = t.entry(
     "TimmMobileNetV1H", "MobileNet (V1) with a conv head, timm's network",
     params=5_282_600,
     checkpoints=(
-        t.ckpt("mobilenetv1_100h", "ra4_e3600_r224_in1k", 1.0, 224, 0.875, 256, 0.95, t.INCEP, default=True),
+        checkpoint("mobilenetv1_100h.ra4_e3600_r224_in1k", 1.0, 224, 0.875, INCEPTION, 75.664, (256, 0.95, 76.598), default=True),
     ),
     timm_names={"mobilenetv1_100h": 1.0}, test_alpha=0.25,
     last_conv=ConvBN(1, 1, 1024, scale="widen"), **_V1)

@@ -10,6 +10,7 @@ first and the last stage and the head fixed (`fix_stem_head`).
 from .. import builder, registry
 from ..spec import ConvBN, DepthwiseSeparable, InvertedResidual, Top
 from ..spec import scale_depth
+from ..checkpoints import IMAGENET, checkpoint
 from . import _timm_v1_v3 as t
 
 PAPER = "https://arxiv.org/abs/1801.04381"
@@ -61,21 +62,21 @@ def _entry(name, title, params, checkpoints, timm_names, test_alpha,
 V2_ENTRY = _entry(
     "TimmMobileNetV2", "MobileNetV2, timm's network", 3_504_872,
     (
-        t.ckpt("mobilenetv2_100", "ra_in1k", 1.0, 224, 0.875, None, None, t.IMNET, default=True),
-        t.ckpt("mobilenetv2_050", "lamb_in1k", 0.5, 224, 0.875, None, None, t.IMNET, default=True),
-        t.ckpt("mobilenetv2_140", "ra_in1k", 1.4, 224, 0.875, None, None, t.IMNET, default=True),
+        checkpoint("mobilenetv2_100.ra_in1k", 1.0, 224, 0.875, IMAGENET, 72.910, default=True),
+        checkpoint("mobilenetv2_050.lamb_in1k", 0.5, 224, 0.875, IMAGENET, 65.928, default=True),
+        checkpoint("mobilenetv2_140.ra_in1k", 1.4, 224, 0.875, IMAGENET, 76.528, default=True),
     ),
     {"mobilenetv2_100": 1.0, "mobilenetv2_035": 0.35, "mobilenetv2_050": 0.5,
      "mobilenetv2_075": 0.75, "mobilenetv2_140": 1.4}, 0.35)
 V2D110_ENTRY = _entry(
     "TimmMobileNetV2D110", "MobileNetV2 1.1 wide, 1.2 deep (timm's 110d)",
     4_516_520,
-    (t.ckpt("mobilenetv2_110d", "ra_in1k", 1.1, 224, 0.875, None, None, t.IMNET, default=True),),
+    (checkpoint("mobilenetv2_110d.ra_in1k", 1.1, 224, 0.875, IMAGENET, 75.056, default=True),),
     {"mobilenetv2_110d": 1.1}, 0.35, depth=1.2)
 V2D120_ENTRY = _entry(
     "TimmMobileNetV2D120", "MobileNetV2 1.2 wide, 1.4 deep (timm's 120d)",
     5_831_144,
-    (t.ckpt("mobilenetv2_120d", "ra_in1k", 1.2, 224, 0.875, None, None, t.IMNET, default=True),),
+    (checkpoint("mobilenetv2_120d.ra_in1k", 1.2, 224, 0.875, IMAGENET, 77.300, default=True),),
     {"mobilenetv2_120d": 1.2}, 0.35, depth=1.4)
 
 

@@ -16,6 +16,7 @@ import dataclasses
 from .. import builder, registry
 from ..spec import ConvBN, DepthwiseSeparable, InvertedResidual, Top
 from ..spec import scale_depth
+from ..checkpoints import IMAGENET, INCEPTION, ZERO_ONE, checkpoint
 from . import _timm_v1_v3 as t
 
 PAPER = "https://arxiv.org/abs/1905.02244"
@@ -94,28 +95,27 @@ def _entry(name, title, arch_def, hidden, params, checkpoints,
 
 
 HS = dataclasses.replace(t.TIMM, activation="hard_swish")
-ck = t.ckpt
 
 LARGE_ENTRY = _entry(
     "TimmMobileNetV3Large", "MobileNetV3-Large, timm's network", LARGE, 1280,
     5_483_032, (
-        ck("mobilenetv3_large_100", "ra_in1k", 1.0, 224, 0.875, None, None, t.IMNET, default=True),
-        ck("mobilenetv3_large_100", "ra4_e3600_r224_in1k", 1.0, 224, 0.95, 256, 1.0, t.INCEP),
-        ck("mobilenetv3_large_100", "miil_in21k_ft_in1k", 1.0, 224, 0.875, None, None, t.ZERO_ONE, "bilinear"),
-        ck("mobilenetv3_large_100", "miil_in21k", 1.0, 224, 0.875, None, None, t.ZERO_ONE, "bilinear", classes=11221),
+        checkpoint("mobilenetv3_large_100.ra_in1k", 1.0, 224, 0.875, IMAGENET, 75.784, default=True),
+        checkpoint("mobilenetv3_large_100.ra4_e3600_r224_in1k", 1.0, 224, 0.95, INCEPTION, 76.310, (256, 1.0, 77.182)),
+        checkpoint("mobilenetv3_large_100.miil_in21k_ft_in1k", 1.0, 224, 0.875, ZERO_ONE, 77.920, interpolation="bilinear"),
+        checkpoint("mobilenetv3_large_100.miil_in21k", 1.0, 224, 0.875, ZERO_ONE, interpolation="bilinear", num_classes=11221),
     ), {"mobilenetv3_large_100": 1.0, "mobilenetv3_large_075": 0.75}, 0.75, HS)
 LARGE_D150_ENTRY = _entry(
     "TimmMobileNetV3LargeD150",
     "MobileNetV3-Large 1.5 wide, 1.2 deep (timm's 150d)", LARGE, 1280,
     14_622_320, (
-        ck("mobilenetv3_large_150d", "ra4_e3600_r256_in1k", 1.5, 256, 0.95, 320, 1.0, t.INCEP, "bilinear", default=True),
+        checkpoint("mobilenetv3_large_150d.ra4_e3600_r256_in1k", 1.5, 256, 0.95, INCEPTION, 80.994, (320, 1.0, 81.832), interpolation="bilinear", default=True),
     ), {"mobilenetv3_large_150d": 1.5}, 0.75, HS, depth=1.2)
 SMALL_ENTRY = _entry(
     "TimmMobileNetV3Small", "MobileNetV3-Small, timm's network", SMALL, 1024,
     2_542_856, (
-        ck("mobilenetv3_small_100", "lamb_in1k", 1.0, 224, 0.875, None, None, t.IMNET, default=True),
-        ck("mobilenetv3_small_050", "lamb_in1k", 0.5, 224, 0.875, None, None, t.IMNET, default=True),
-        ck("mobilenetv3_small_075", "lamb_in1k", 0.75, 224, 0.875, None, None, t.IMNET, default=True),
+        checkpoint("mobilenetv3_small_100.lamb_in1k", 1.0, 224, 0.875, IMAGENET, 67.636, default=True),
+        checkpoint("mobilenetv3_small_050.lamb_in1k", 0.5, 224, 0.875, IMAGENET, 57.918, default=True),
+        checkpoint("mobilenetv3_small_075.lamb_in1k", 0.75, 224, 0.875, IMAGENET, 65.284, default=True),
     ), {"mobilenetv3_small_100": 1.0, "mobilenetv3_small_050": 0.5,
         "mobilenetv3_small_075": 0.75}, 0.5, HS)
 # timm's first MobileNetV3: TensorFlow's BatchNorm epsilon, squeeze-excite
@@ -124,39 +124,43 @@ SMALL_ENTRY = _entry(
 RW_ENTRY = _entry(
     "TimmMobileNetV3RW", "MobileNetV3-Large, timm's first network (rw)", RW,
     1280, 5_479_918, (
-        ck("mobilenetv3_rw", "rmsp_in1k", 1.0, 224, 0.875, None, None, t.IMNET, default=True),
+        checkpoint("mobilenetv3_rw.rmsp_in1k", 1.0, 224, 0.875, IMAGENET, 75.616, default=True),
     ), {"mobilenetv3_rw": 1.0}, 0.75,
     dataclasses.replace(HS, bn_epsilon=1e-3, se_round="round", se_act=None),
     hidden_bias=False)
 
 
-def _tf_port(name, what, rows, head, params, timm_names, conventions):
+def _tf_port(name, what, rows, head, params, conventions, checkpoints):
     """A `tf_mobilenetv3_*` port: its checkpoints are the TF-Slim ones
-    (`in1k`, 224, crop 0.875, bilinear, Inception's mean and std), one
-    per width in `timm_names`."""
-    checkpoints = tuple(
-        ck(timm, "in1k", alpha, 224, 0.875, None, None, t.INCEP, "bilinear",
-           default=True) for timm, alpha in timm_names.items())
+    (`in1k`, 224, crop 0.875, bilinear, Inception's mean and std), one per
+    width timm registers."""
     return _entry(name, f"{what}, timm's port of the TF-Slim checkpoints",
-                  rows, head, params, checkpoints, timm_names, 0.75,
-                  conventions)
+                  rows, head, params, checkpoints,
+                  {c.model: c.alpha for c in checkpoints}, 0.75, conventions)
 
 
+TF_SLIM = dict(interpolation="bilinear", default=True)
 TF_RELU = dataclasses.replace(t.TF, activation="relu")
 TF_LARGE_ENTRY = _tf_port(
-    "TfMobileNetV3Large", "MobileNetV3-Large", LARGE, 1280, 5_483_032,
-    {"tf_mobilenetv3_large_100": 1.0, "tf_mobilenetv3_large_075": 0.75}, t.TF)
+    "TfMobileNetV3Large", "MobileNetV3-Large", LARGE, 1280, 5_483_032, t.TF, (
+        checkpoint("tf_mobilenetv3_large_100.in1k", 1.0, 224, 0.875, INCEPTION, 75.510, **TF_SLIM),
+        checkpoint("tf_mobilenetv3_large_075.in1k", 0.75, 224, 0.875, INCEPTION, 73.442, **TF_SLIM),
+    ))
 TF_LARGE_MINIMAL_ENTRY = _tf_port(
     "TfMobileNetV3LargeMinimal", "MobileNetV3-Large minimalistic",
-    minimal(LARGE), 1280, 3_924_288, {"tf_mobilenetv3_large_minimal_100": 1.0},
-    TF_RELU)
+    minimal(LARGE), 1280, 3_924_288, TF_RELU, (
+        checkpoint("tf_mobilenetv3_large_minimal_100.in1k", 1.0, 224, 0.875, INCEPTION, 72.270, **TF_SLIM),
+    ))
 TF_SMALL_ENTRY = _tf_port(
-    "TfMobileNetV3Small", "MobileNetV3-Small", SMALL, 1024, 2_542_856,
-    {"tf_mobilenetv3_small_100": 1.0, "tf_mobilenetv3_small_075": 0.75}, t.TF)
+    "TfMobileNetV3Small", "MobileNetV3-Small", SMALL, 1024, 2_542_856, t.TF, (
+        checkpoint("tf_mobilenetv3_small_100.in1k", 1.0, 224, 0.875, INCEPTION, 67.922, **TF_SLIM),
+        checkpoint("tf_mobilenetv3_small_075.in1k", 0.75, 224, 0.875, INCEPTION, 65.706, **TF_SLIM),
+    ))
 TF_SMALL_MINIMAL_ENTRY = _tf_port(
     "TfMobileNetV3SmallMinimal", "MobileNetV3-Small minimalistic",
-    minimal(SMALL), 1024, 2_044_736, {"tf_mobilenetv3_small_minimal_100": 1.0},
-    TF_RELU)
+    minimal(SMALL), 1024, 2_044_736, TF_RELU, (
+        checkpoint("tf_mobilenetv3_small_minimal_100.in1k", 1.0, 224, 0.875, INCEPTION, 62.892, **TF_SLIM),
+    ))
 
 
 def TimmMobileNetV3Large(

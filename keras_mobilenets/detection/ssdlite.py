@@ -3,17 +3,17 @@ any MobileNet: torchvision's `ssdlite320_mobilenet_v3_large` (torchvision
 0.29, models/detection/ssdlite.py) written as a functional Keras model whose
 outputs are the raw box regressions and class logits per anchor."""
 
+import functools
 import os
 
 import keras
 import numpy as np
 from keras import layers
 
-from .. import blocks, feature_info, features, registry, spec
+from .. import blocks, builder, feature_info, features, registry, spec
 from .. import layers as km_layers
 from .. import weights as weights_lib
 from ..model import Model
-from ..weights import torchvision as torchvision_weights
 
 # torchvision's `norm_layer` of SSDLite: BatchNorm2d(eps=0.001,
 # momentum=0.03), i.e. Keras momentum 0.97; PyTorch's symmetric padding.
@@ -251,19 +251,21 @@ def SSDLite(backbone="TorchvisionMobileNetV3Large", num_classes=91,
     return detector
 
 
+def pretrained(name):
+    """What `weights.resolve` reads of the detector `name`: no checkpoint;
+    a path it names is a torchvision state dict or a Keras file
+    (`weights.SSDLiteFile`)."""
+    stem = registry.get(TORCHVISION).arch.naming.fixed["stem_conv"]
+    return weights_lib.Pretrained(name=name, file_source=functools.partial(
+        weights_lib.SSDLiteFile, backbone=TORCHVISION, stem=stem))
+
+
 def load_weights(model, path):
-    """Loads `path` into the SSDLite `model`, all or nothing: a torchvision
-    state dict (.safetensors, by torchvision's module names) or a Keras
-    weights file (`keras_mobilenets.weights.load`)."""
-    path = os.fspath(path)
-    if path.lower().endswith(".safetensors"):
-        stem = registry.get(TORCHVISION).arch.naming.fixed["stem_conv"]
-        if stem not in {layer.name for layer in model.layers}:
-            raise ValueError(
-                "A torchvision SSDLite state dict loads into "
-                f"SSDLite({TORCHVISION!r}, ...) only (torchvision's padding "
-                "and module names). Received: a model without its layer "
-                f"{stem!r} ({model.name!r}), weights={path!r}")
-        torchvision_weights.load_ssdlite_safetensors(model, path)
-    else:
-        weights_lib.load(model, path)
+    """Loads `path` into the SSDLite `model`, all or nothing, through
+    `weights.resolve` as every model's weights: a torchvision state dict
+    (.safetensors, by torchvision's module names) or a Keras weights file."""
+    shape = tuple(model.input_shape[1:])
+    opts = builder.Options(weights=os.fspath(path), input_shape=shape,
+                           shape=shape)
+    resolved = weights_lib.resolve(pretrained(model.name), opts)
+    weights_lib.load(model, resolved.source)

@@ -17,7 +17,12 @@ from .h5 import (  # noqa: F401
 )
 from . import hub  # noqa: F401
 from .repos import HubConfig, HubRepo, LocalRepo  # noqa: F401
-from .sources import KerasCheckpoint, LocalFile, TimmCheckpoint  # noqa: F401
+from .sources import (  # noqa: F401
+    KerasCheckpoint,
+    LocalFile,
+    SSDLiteFile,
+    TimmCheckpoint,
+)
 from .resolver import Pretrained, Resolved, resolve  # noqa: F401
 
 

@@ -11,7 +11,7 @@ import typing
 
 from ..errors import WeightsError
 from . import hub, timm
-from .sources import fetch_safetensors
+from .sources import IMAGENET, fetch_safetensors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,8 +108,8 @@ def parse_config(text, where):
         return HubConfig(
             architecture=architecture,
             num_classes=num_classes,
-            mean=_floats(cfg.get("mean", (0.485, 0.456, 0.406)), 3),
-            std=_floats(cfg.get("std", (0.229, 0.224, 0.225)), 3),
+            mean=_floats(cfg.get("mean", IMAGENET[0]), 3),
+            std=_floats(cfg.get("std", IMAGENET[1]), 3),
             input_size=None if size is None else tuple(
                 int(v) for v in _floats(size, 3)),
             crop_pct=cfg.get("crop_pct"),

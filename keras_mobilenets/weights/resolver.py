@@ -33,6 +33,8 @@ class Pretrained:
       where only the trained sizes take a pretrained top; None: any size.
     - `normalises`: whether the model normalises its input with a
       checkpoint's mean and std (then it needs one).
+    - `file_source`: the source of a path `weights=` names (`LocalFile`;
+      `SSDLite`'s reads torchvision's state dicts too).
     """
 
     name: str
@@ -41,6 +43,7 @@ class Pretrained:
         default_factory=dict)
     default_size: typing.Optional[int] = None
     normalises: bool = False
+    file_source: typing.Callable = LocalFile
 
     @property
     def tags(self):
@@ -97,7 +100,7 @@ def resolve(pretrained, opts):
         classes = check_hub_repo(pretrained, opts, source)
         names = source.class_names if opts.include_top else None
     elif kind == "path":
-        source = LocalFile(value)
+        source = pretrained.file_source(value)
     recipe = source if kind in ("imagenet", "tag", "hub") else _default(
         pretrained, opts)
     return Resolved(source=source, classes=classes, recipe=recipe, rows=rows,

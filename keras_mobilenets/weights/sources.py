@@ -11,6 +11,9 @@
   `config.json` and safetensors file, converted on load.
 - `LocalFile`: a path: a Keras `.h5` / `.weights.h5` file, or a timm
   `.safetensors` checkpoint, converted on load.
+- `SSDLiteFile`: a path `detection.SSDLite` names: torchvision's SSDLite
+  state dict as `.safetensors`, converted by torchvision's module names
+  (`torchvision.py`), else a Keras file as `LocalFile`.
 
 `ignore` names the layers (timm modules) of a top that a file may hold
 while the model was built without it.
@@ -22,7 +25,14 @@ import typing
 import warnings
 
 from ..errors import WeightsError
-from . import cache, h5, hub, timm
+from . import cache, h5, hub, timm, torchvision
+
+# The (mean, std) of checkpoints, defined once: timm's IMAGENET_DEFAULT_*
+# and IMAGENET_INCEPTION_* (timm/data/constants.py; the latter also the
+# TF-Slim checkpoints' [-1, 1]), and the [0, 1] inputs of timm's miil ones.
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+INCEPTION = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+ZERO_ONE = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 
 
 def _data_config(checkpoint, weights):
@@ -59,6 +69,7 @@ class KerasCheckpoint:
         default_factory=dict)
     default: bool = True  # what weights="imagenet" may name
     tag: typing.Optional[str] = None  # keras.applications has no tags
+    key: str = ""  # "<Keras model and alpha>.r<size>_in1k" (`checkpoints`)
     # The eval recipe of the TF-Slim checkpoints these files were converted
     # from (tensorflow/models research/slim, preprocessing/
     # inception_preprocessing.py `preprocess_for_eval`): the central 87.5% of
@@ -67,8 +78,8 @@ class KerasCheckpoint:
     crop_pct: float = 0.875
     crop_mode: str = "squash"
     interpolation: str = "bilinear"
-    mean: tuple = (0.5, 0.5, 0.5)
-    std: tuple = (0.5, 0.5, 0.5)
+    mean: tuple = INCEPTION[0]
+    std: tuple = INCEPTION[1]
     test_input_size: typing.Optional[int] = None
     test_crop_pct: typing.Optional[float] = None
     num_classes: int = 1000
@@ -120,8 +131,13 @@ class TimmCheckpoint:
         return tuple(s for s in (self.test_input_size, self.input_size) if s)
 
     @property
+    def key(self):
+        """"<architecture>.<tag>", as timm keys its `default_cfgs`."""
+        return f"{self.model}.{self.tag}"
+
+    @property
     def hf_hub_id(self):
-        return f"timm/{self.model}.{self.tag}"
+        return f"timm/{self.key}"
 
     @property
     def weights(self):
@@ -180,6 +196,29 @@ class LocalFile:
         for name in ignore:  # by layer name: the top may be left out
             arrays.pop(name, None)
         h5.assign_strict(model, arrays, os.path.basename(self.path))
+
+
+@dataclasses.dataclass(frozen=True)
+class SSDLiteFile:
+    """A weights file of an SSDLite detector: a torchvision SSDLite state
+    dict (.safetensors), which loads only into the detector on `backbone`,
+    the one whose layer `stem` it names; else a Keras file (`LocalFile`)."""
+
+    path: str
+    backbone: str  # the registry name of torchvision's backbone
+    stem: str  # its stem conv's layer name, which only it has
+
+    def load(self, model, include_top, ignore=()):
+        if not self.path.lower().endswith(".safetensors"):
+            LocalFile(self.path).load(model, include_top, ignore)
+            return
+        if self.stem not in {layer.name for layer in model.layers}:
+            raise ValueError(
+                "A torchvision SSDLite state dict loads into "
+                f"SSDLite({self.backbone!r}, ...) only (torchvision's padding "
+                "and module names). Received: a model without its layer "
+                f"{self.stem!r} ({model.name!r}), weights={self.path!r}")
+        torchvision.load_ssdlite_safetensors(model, self.path)
 
 
 def fetch_safetensors(repo_id, revision=None):
