@@ -18,20 +18,9 @@ import dataclasses
 import sys
 
 from .. import arguments, builder, naming, registry
-from ..spec import MQA, MSFA, UIB, Arch, Conventions, ConvBN, FusedIB, Top
+from ..spec import MSFA, Arch, Conventions, ConvBN, Top
 from ..checkpoints import ZERO_ONE, checkpoint
-
-
-def fused_ib(kernel_size, stride, filters, expand_ratio):
-    return FusedIB(kernel_size, stride, filters, expand_ratio)
-
-
-def uib(start_dw_k, mid_dw_k, stride, filters, expand_ratio):
-    return UIB(start_dw_k, mid_dw_k, stride, filters, expand_ratio)
-
-
-def mqa(num_heads, key_dim, kv_stride, filters):
-    return MQA(num_heads, key_dim, kv_stride, filters)
+from .mobilenet_v4 import fused_ib, mqa, uib  # V4's rows, V4's words
 
 
 def with_mqa(attention, row, n):
