@@ -295,7 +295,11 @@ def resolve(entry, **values):
 
 def build(entry, **values):
     """Builds `entry` (a `registry.Entry`) from its public arguments."""
-    opts, resolved = resolve(entry, **values)
+    return build_resolved(entry, *resolve(entry, **values))
+
+
+def build_resolved(entry, opts, resolved):
+    """Builds `entry` from what `resolve` returned for its arguments."""
     arch = entry.arch_for(opts)
     source = resolved.source
     # Every variable is assigned from the weights below: skip initialising.

@@ -171,9 +171,9 @@ def _build(entry, **kwargs):
     folder) whose config says `license: gemma`."""
     # What `weights=` names (its config.json for a repository), and the
     # argument errors, before anything is built.
-    _, resolved = builder.resolve(entry, **kwargs)
+    opts, resolved = builder.resolve(entry, **kwargs)
     source = resolved.source
-    model = builder.build(entry, **kwargs)
+    model = builder.build_resolved(entry, opts, resolved)
     if source is not None and (source == GEMMA3N or getattr(
             source, "license", None) == "gemma"):
         print(GEMMA_TERMS, file=sys.stderr)
